@@ -1,0 +1,3 @@
+from oda_sft.cli import main
+
+raise SystemExit(main())

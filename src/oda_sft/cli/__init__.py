@@ -1,0 +1,69 @@
+"""The oda-sft command line. This module only registers commands; each lives in its own module."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import typer
+
+from oda_sft import __version__
+from oda_sft.cli.list_datasets import list_datasets
+from oda_sft.cli.train import train
+from oda_sft.errors import handle_errors, one_line
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="oda-sft",
+    help="Train the OpenDataArena SFT recipe with LLaMA-Factory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _errors_to_exit_codes(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with handle_errors():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"oda-sft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Train the OpenDataArena SFT recipe with LLaMA-Factory."""
+
+
+app.command("train")(_errors_to_exit_codes(train))
+app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; usage errors become one line, like every other error."""
+    try:
+        result = app(args=argv, prog_name="oda-sft", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,57 @@
+"""`oda-sft list-datasets`: the catalog and the datasets registered in the dataset dir."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from oda_sft.catalog import DATASETS
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt
+from oda_sft.registry import DatasetDir
+
+
+def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for d in DATASETS.values():
+        rows.append(
+            {
+                "name": d.name,
+                "affiliation": d.affiliation,
+                "hf_id": d.hf_id + (f" ({d.hf_file})" if d.hf_file else "") + (f" [{d.hf_split}]" if d.hf_split else ""),
+                "mode": d.mode,
+                "source": "catalog",
+                "registered": datasets.entry(d.name) is not None,
+            }
+        )
+    for name in datasets.names():
+        if name in DATASETS or datasets.entry(name) is None:
+            continue
+        recorded = datasets.recorded_mode(name)
+        rows.append(
+            {
+                "name": name,
+                "affiliation": "",
+                "hf_id": "",
+                "mode": recorded[0] if recorded else "unknown",
+                "source": "registered",
+                "registered": True,
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    headers = ["name", "affiliation", "hf_id", "mode", "source", "registered"]
+    cells = [[str(r[h]) if h != "registered" else ("yes" if r[h] else "no") for h in headers] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def list_datasets(dataset_dir: DatasetDirOpt, as_json: JsonOpt = False) -> None:
+    """List the catalog's long-CoT datasets and the datasets registered in the dataset dir."""
+    rows = dataset_rows(DatasetDir.load(dataset_dir))
+    typer.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json else format_table(rows))

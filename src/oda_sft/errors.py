@@ -1,0 +1,73 @@
+"""Error types, and the one place where they become messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class OdaSftError(Exception):
+    """A problem the user can fix. The message names the problem and the fix."""
+
+    exit_code = 1
+
+
+class UsageError(OdaSftError):
+    """Bad command-line input."""
+
+    exit_code = 2
+
+
+class ConfigError(OdaSftError):
+    """A preset, mode, override or template that cannot be rendered."""
+
+    exit_code = 2
+
+
+class DatasetError(OdaSftError):
+    """A dataset that is unknown, unregistered or malformed."""
+
+    exit_code = 2
+
+
+class RunStateError(OdaSftError):
+    """The output directory holds something oda-sft will not touch without --force."""
+
+    exit_code = 3
+
+
+class LaunchError(OdaSftError):
+    """The launcher could not be started."""
+
+    exit_code = 4
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("ODA_SFT_DEBUG", "") not in ("", "0")
+
+
+def one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn known errors into one line on stderr and an exit code (SystemExit).
+
+    Every command runs inside this, so no command prints its own errors.
+    ODA_SFT_DEBUG=1 lets the traceback through instead.
+    """
+    try:
+        yield
+    except OdaSftError as exc:
+        if debug_enabled():
+            raise
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        if debug_enabled():
+            raise
+        print("error: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -1,0 +1,67 @@
+"""What an output_dir already holds, and the rules for starting a run in it.
+
+oda-sft never deletes a run. --force moves an earlier run aside instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+StateKind = Literal["fresh", "finished", "interrupted", "occupied"]
+
+CONFIG_NAME = "oda_sft_config.yaml"
+# Files LLaMA-Factory writes only when training ends.
+_FINISH_MARKERS = ("all_results.json", "train_results.json")
+# Weights at the top of output_dir; LLaMA-Factory refuses such a directory unless told to overwrite.
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+@dataclass(frozen=True)
+class OutputState:
+    kind: StateKind
+    path: Path
+    checkpoints: tuple[str, ...] = ()
+    contents: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        listed = ", ".join(self.contents[:6]) + (", ..." if len(self.contents) > 6 else "")
+        if self.kind == "finished":
+            return f"{self.path} holds a finished run ({listed})"
+        if self.kind == "interrupted":
+            return f"{self.path} holds an unfinished run with {', '.join(self.checkpoints)}"
+        if self.kind == "occupied":
+            return f"{self.path} holds model weights but no finished run ({listed})"
+        return f"{self.path} is new"
+
+
+def inspect_output_dir(path: Path) -> OutputState:
+    if not path.is_dir():
+        return OutputState("fresh", path)
+    contents = tuple(sorted(p.name for p in path.iterdir() if not p.name.startswith(".")))
+    checkpoints = tuple(
+        sorted((n for n in contents if _CHECKPOINT.fullmatch(n)), key=lambda n: int(n.split("-")[1]))
+    )
+    if any(m in contents for m in _FINISH_MARKERS):
+        return OutputState("finished", path, checkpoints, contents)
+    if checkpoints:
+        return OutputState("interrupted", path, checkpoints, contents)
+    if any(w in contents for w in _WEIGHT_FILES):
+        return OutputState("occupied", path, checkpoints, contents)
+    return OutputState("fresh", path, checkpoints, contents)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an earlier run to a sibling directory, so nothing is lost."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.replaced-{stamp}")
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = path.with_name(f"{path.name}.replaced-{stamp}-{suffix}")
+    path.rename(target)
+    return target

@@ -1,0 +1,123 @@
+"""Render the recipe: (preset, mode, dataset, seed, overrides) -> the config dict -> YAML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oda_sft.catalog import Mode, ModelPreset
+from oda_sft.errors import ConfigError, UsageError
+from oda_sft.paths import train_config_dir
+
+# Keys a template leaves empty for oda-sft to fill in.
+FILLED_KEYS = ("model_name_or_path", "dataset", "dataset_dir", "output_dir", "seed")
+
+# Keys that only a flag may set, so that output_dir, the manifest and the config agree.
+_FLAG_FOR_KEY = {
+    "seed": "--seed",
+    "dataset": "--dataset",
+    "dataset_dir": "--dataset-dir",
+    "output_dir": "--output-root",
+    "model_name_or_path": "--model-path",
+    "overwrite_output_dir": "--force (oda-sft never lets LLaMA-Factory delete a run)",
+}
+
+# What a machine without a GPU cannot run. Only the tiny preset falls back; real presets never do.
+CPU_FALLBACK: dict[str, Any] = {"bf16": False, "use_liger_kernel": False, "deepspeed": None}
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    preset: ModelPreset
+    mode: Mode
+    dataset: str
+    seed: int
+    dataset_dir: Path
+    output_root: Path
+    model_path: str
+    cpu_fallback: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def template_path(preset: ModelPreset, mode: Mode) -> Path:
+    if mode not in preset.templates:
+        raise ConfigError(
+            f"preset {preset.name!r} has no {mode} config ({preset.note or 'not in the recipe'}): "
+            f"use --mode {' or '.join(preset.modes)}"
+        )
+    return train_config_dir() / preset.templates[mode]
+
+
+def load_template(preset: ModelPreset, mode: Mode) -> dict[str, Any]:
+    path = template_path(preset, mode)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a YAML mapping: restore it from the oda-sft sources")
+    return data
+
+
+def output_dir_for(output_root: Path, preset: ModelPreset, dataset: str, seed: int) -> Path:
+    """The upstream layout: <root>/<model>/full/sft-DATASET/seed-SEED."""
+    return output_root / preset.save_name / "full" / f"sft-{dataset}" / f"seed-{seed}"
+
+
+def render(spec: RenderSpec) -> dict[str, Any]:
+    config = load_template(spec.preset, spec.mode)
+    config["model_name_or_path"] = spec.model_path
+    config["dataset"] = spec.dataset
+    config["dataset_dir"] = str(spec.dataset_dir)
+    config["seed"] = spec.seed
+    config["output_dir"] = str(output_dir_for(spec.output_root, spec.preset, spec.dataset, spec.seed))
+    if config.get("deepspeed"):
+        config["deepspeed"] = str(train_config_dir() / str(config["deepspeed"]))
+    if spec.cpu_fallback:
+        for key, value in CPU_FALLBACK.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
+    config.update(spec.overrides)
+    missing = [k for k in FILLED_KEYS if config.get(k) is None]
+    if missing:
+        raise ConfigError(f"rendered config has no value for {', '.join(missing)}: this is a bug in oda-sft")
+    return config
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as LLaMA-Factory's own parser would type it: bool, null, int, float or str."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none", "~"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not _KEY.fullmatch(key):
+            raise UsageError(
+                f"malformed override {item!r}: write LLaMA-Factory settings after `--` as key=value, "
+                "e.g. `-- logging_steps=5`"
+            )
+        if key in _FLAG_FOR_KEY:
+            raise UsageError(f"override {key}= is not allowed: use {_FLAG_FOR_KEY[key]} instead")
+        overrides[key] = parse_value(value)
+    return overrides
+
+
+def dump_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)

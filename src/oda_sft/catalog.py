@@ -89,9 +89,7 @@ DATASETS: dict[str, CatalogDataset] = {
             "Allen AI",
             "Magpie-Align/Magpie-Reasoning-V2-250K-CoT-Deepseek-R1-Llama-70B",
         ),
-        CatalogDataset(
-            "Magpie-Reasoning-V2-250K-CoT-QwQ", "Allen AI", "Magpie-Align/Magpie-Reasoning-V2-250K-CoT-QwQ"
-        ),
+        CatalogDataset("Magpie-Reasoning-V2-250K-CoT-QwQ", "Allen AI", "Magpie-Align/Magpie-Reasoning-V2-250K-CoT-QwQ"),
         CatalogDataset(
             "AM-Thinking-v1-Distilled-code",
             "a-m-team",

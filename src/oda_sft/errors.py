@@ -64,10 +64,10 @@ def handle_errors() -> Iterator[None]:
     except OdaSftError as exc:
         if debug_enabled():
             raise
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         if debug_enabled():
             raise
-        print("error: interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +17,12 @@ CONFIG_NAME = "oda_sft_config.yaml"
 # Files LLaMA-Factory writes only when training ends.
 _FINISH_MARKERS = ("all_results.json", "train_results.json")
 # Weights at the top of output_dir; LLaMA-Factory refuses such a directory unless told to overwrite.
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
@@ -43,9 +48,7 @@ def inspect_output_dir(path: Path) -> OutputState:
     if not path.is_dir():
         return OutputState("fresh", path)
     contents = tuple(sorted(p.name for p in path.iterdir() if not p.name.startswith(".")))
-    checkpoints = tuple(
-        sorted((n for n in contents if _CHECKPOINT.fullmatch(n)), key=lambda n: int(n.split("-")[1]))
-    )
+    checkpoints = tuple(sorted((n for n in contents if _CHECKPOINT.fullmatch(n)), key=lambda n: int(n.split("-")[1])))
     if any(m in contents for m in _FINISH_MARKERS):
         return OutputState("finished", path, checkpoints, contents)
     if checkpoints:
@@ -57,7 +60,7 @@ def inspect_output_dir(path: Path) -> OutputState:
 
 def set_aside(path: Path) -> Path:
     """Rename an earlier run to a sibling directory, so nothing is lost."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.replaced-{stamp}")
     suffix = 1
     while target.exists():

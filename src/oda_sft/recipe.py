@@ -94,7 +94,7 @@ def parse_value(text: str) -> Any:
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    if lowered in ("null", "none", "~"):
+    if lowered in ("null", "~"):  # "none" stays a string: report_to=none
         return None
     for cast in (int, float):
         try:

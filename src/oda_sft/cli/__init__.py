@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, prog_name="oda-sft", standalone_mode=False)
     except click.exceptions.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr)
+        print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr, flush=True)
         return exc.exit_code
     except click.exceptions.Abort:
-        print("error: interrupted", file=sys.stderr)
+        print("error: interrupted", file=sys.stderr, flush=True)
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1

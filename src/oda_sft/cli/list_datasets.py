@@ -19,7 +19,9 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
             {
                 "name": d.name,
                 "affiliation": d.affiliation,
-                "hf_id": d.hf_id + (f" ({d.hf_file})" if d.hf_file else "") + (f" [{d.hf_split}]" if d.hf_split else ""),
+                "hf_id": d.hf_id
+                + (f" ({d.hf_file})" if d.hf_file else "")
+                + (f" [split {d.hf_split}]" * bool(d.hf_split)),
                 "mode": d.mode,
                 "source": "catalog",
                 "registered": datasets.entry(d.name) is not None,

@@ -23,7 +23,8 @@ LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
 def render_dry_run(plan: TrainPlan) -> str:
     """The config as YAML, followed by the command and environment as comments: still valid YAML."""
     argv, env = launch.build_command(plan.config_path, plan.request.launch, plan.gpu_count)
-    lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {plan.config_path}", f"# command: {shlex.join(argv)}"]
+    lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {plan.config_path}"]
+    lines.append(f"# command: {shlex.join(argv)}")
     for key, value in env.items():
         if key == "PATH":  # only the prefix is oda-sft's; the rest is the caller's own PATH
             value = value.split(os.pathsep, 1)[0] + os.pathsep + "$PATH"
@@ -45,7 +46,7 @@ def train(
     model_path: Annotated[
         Path | None, typer.Option(help="Train a local checkpoint under the preset's recipe.", show_default=False)
     ] = None,
-    output_root: Annotated[Path, typer.Option(help="Root of the saves/<model>/full/sft-DATASET/seed-SEED tree.")] = Path(
+    output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
         "saves"
     ),
     nproc_per_node: Annotated[

@@ -1,0 +1,68 @@
+"""Shared fixtures: an isolated oda-sft home, a copy of the demo dataset dir, a CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from oda_sft.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def oda_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache (tiny model, tokenized data) for the whole session, never the user's own."""
+    return tmp_path_factory.mktemp("oda-home")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, oda_home: Path) -> None:
+    monkeypatch.setenv("ODA_SFT_HOME", str(oda_home))
+    monkeypatch.delenv("ODA_SFT_DATASET_DIR", raising=False)
+    monkeypatch.delenv("ODA_SFT_DEBUG", raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped data/ directory."""
+    target = tmp_path / "data"
+    shutil.copytree(REPO / "data", target)
+    return target
+
+
+class Cli:
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        """Run the real entry point, main(argv), with captured stdout and stderr."""
+        exception: BaseException | None = None
+        with self.runner.isolation() as (out, err, _):
+            try:
+                code = main(list(args))
+            except Exception as exc:  # only with ODA_SFT_DEBUG=1
+                code, exception = 1, exc
+            stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+        return Result(code, stdout, stderr, exception)
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str, exception: BaseException | None) -> None:
+        self.code, self.out, self.err, self.exception = code, out, err, exception
+
+
+@pytest.fixture
+def cli() -> Iterator[Cli]:
+    yield Cli()
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root with its bytes: compare before and after to prove nothing changed."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -74,5 +74,5 @@ def test_finished_run_is_skipped(data_dir: Path, tmp_path: Path) -> None:
     plan.output_dir.mkdir(parents=True)
     (plan.output_dir / "all_results.json").write_text("{}")
     said: list[str] = []
-    assert start_run(plan, say=said.append) == 0
+    assert start_run(plan, say=said.append).outcome == "skipped"
     assert said and said[0].startswith("skipped:")

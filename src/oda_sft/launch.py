@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -111,10 +111,13 @@ def build_command(
     return argv, env
 
 
-def run(argv: list[str], env_changes: Mapping[str, str]) -> int:
+def run(
+    argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None
+) -> int:
     """Run the trainer in its own process group; forward INT/TERM/HUP to the whole group.
 
     Output streams straight through. Returns the child's exit status (128+N for signal N).
+    on_signal hears of every signal forwarded, so the caller can tell an interruption from a crash.
     """
     env = {**os.environ, **env_changes}
     try:
@@ -126,6 +129,8 @@ def run(argv: list[str], env_changes: Mapping[str, str]) -> int:
         ) from None
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        if on_signal is not None:
+            on_signal(signum)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signum)
 

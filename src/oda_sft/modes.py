@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from oda_sft.catalog import DATASETS, Mode, ModelPreset
-from oda_sft.errors import ConfigError
+from oda_sft.errors import ConfigError, OdaSftError
 from oda_sft.registry import DatasetDir
 
 RequestedMode = Literal["auto", "standard", "long"]
@@ -15,12 +16,22 @@ RequestedMode = Literal["auto", "standard", "long"]
 @dataclass(frozen=True)
 class ModeDecision:
     mode: Mode
-    source: str  # what decided: "flag", "preset", "catalog", "recorded", "default"
+    source: str  # what decided: "flag", "preset", "catalog", "cached", "recorded", "measured", "default"
     reason: str
     warning: str = ""
+    notes: tuple[str, ...] = ()  # things the user should know that did not decide
 
 
-def decide_mode(requested: RequestedMode, preset: ModelPreset, dataset: str, datasets: DatasetDir) -> ModeDecision:
+def decide_mode(
+    requested: RequestedMode,
+    preset: ModelPreset,
+    dataset: str,
+    datasets: DatasetDir,
+    model_path: Path | None = None,
+    measure: bool = True,
+) -> ModeDecision:
+    """auto: the catalog, then a cached analysis of this very file, then a hand-recorded mode,
+    then a fresh measurement (measure=True), else standard with a warning-worthy reason."""
     catalog = DATASETS.get(dataset)
     recorded = datasets.recorded_mode(dataset)
     known: Mode | None = catalog.mode if catalog else (recorded[0] if recorded else None)
@@ -43,11 +54,58 @@ def decide_mode(requested: RequestedMode, preset: ModelPreset, dataset: str, dat
         return ModeDecision(requested, "flag", f"--mode {requested}", warning)
     if catalog is not None:
         return ModeDecision(catalog.mode, "catalog", f"{dataset} is one of the recipe's 17 long-CoT datasets")
+
+    # Imported here: lengths pulls in nothing heavy itself, but only auto on unknown data needs it.
+    from oda_sft import lengths
+
+    tokenizer = lengths.tokenizer_ident(preset, model_path)
+    cached, stale = datasets.cached_analysis(dataset, tokenizer)
+    notes = (stale,) if stale else ()
+    if cached is not None:
+        warning = ""
+        if cached.tokenizer != tokenizer:
+            warning = (
+                f"{dataset} was measured with the {cached.tokenizer} tokenizer, not {tokenizer}: "
+                f"`oda-sft data inspect {dataset} --model {preset.name}` measures it with this model's"
+            )
+        return ModeDecision(
+            cached.mode,
+            "cached",
+            f"cached analysis of this file in dataset_info.json ({cached.tokenizer}, {cached.measured_at}): "
+            f"{cached.reason}",
+            warning,
+            notes,
+        )
     if recorded is not None:
-        return ModeDecision(recorded[0], "recorded", f"{recorded[1]} (dataset_info.json)")
+        return ModeDecision(recorded[0], "recorded", f"{recorded[1]} (dataset_info.json)", notes=notes)
+    data_file = datasets.data_file(dataset)
+    if measure and data_file is not None and data_file.is_file():
+        from oda_sft.alpaca import Columns
+
+        try:
+            counter = lengths.LengthCounter.load(preset, model_path)
+        except OdaSftError as exc:
+            raise type(exc)(
+                f"cannot measure {dataset} to decide --mode auto: {exc}; or pass --mode standard or --mode long"
+            ) from None
+        report = lengths.measure_file(
+            data_file,
+            counter,
+            lengths.Rule.parse(),
+            Columns.from_entry(dataset, datasets.entry(dataset) or {}),
+            label=f"dataset {dataset} ({data_file})",
+            fix=f"fix these records, or re-register the data with `oda-sft data add {dataset} SOURCE --force`",
+        )
+        return ModeDecision(
+            report.mode,
+            "measured",
+            f"fresh analysis with the {counter.ref.label} tokenizer: {report.reason}",
+            notes=(*notes, f"run `oda-sft data inspect {dataset} --model {preset.name}` once to cache this analysis"),
+        )
     return ModeDecision(
         "standard",
         "default",
         f"length of {dataset} is unknown, so standard is assumed: measure it with "
         f"`oda-sft data inspect {dataset}` or pass --mode long",
+        notes=notes,
     )

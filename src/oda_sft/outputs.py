@@ -58,6 +58,15 @@ def inspect_output_dir(path: Path) -> OutputState:
     return OutputState("fresh", path, checkpoints, contents)
 
 
+def checkpoint_is_full(checkpoint: Path) -> bool:
+    """True when a checkpoint can resume training exactly: optimizer and scheduler state included.
+
+    The recipe's save_only_model checkpoints hold weights only.
+    """
+    has_optimizer = (checkpoint / "optimizer.pt").is_file() or any(checkpoint.glob("global_step*"))
+    return has_optimizer and (checkpoint / "trainer_state.json").is_file()
+
+
 def set_aside(path: Path) -> Path:
     """Rename an earlier run to a sibling directory, so nothing is lost."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -12,6 +12,7 @@ import yaml
 from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.errors import ConfigError, UsageError
 from oda_sft.paths import train_config_dir
+from oda_sft.provenance import is_secret_name
 
 # Keys a template leaves empty for oda-sft to fill in.
 FILLED_KEYS = ("model_name_or_path", "dataset", "dataset_dir", "output_dir", "seed")
@@ -24,6 +25,7 @@ _FLAG_FOR_KEY = {
     "output_dir": "--output-root",
     "model_name_or_path": "--model-path",
     "overwrite_output_dir": "--force (oda-sft never lets LLaMA-Factory delete a run)",
+    "tokenized_path": "the tokenized cache oda-sft manages (--no-tokenized-cache to turn it off)",
 }
 
 # What a machine without a GPU cannot run. Only the tiny preset falls back; real presets never do.
@@ -89,6 +91,22 @@ def render(spec: RenderSpec) -> dict[str, Any]:
     return config
 
 
+DEFAULT_SAVE_STEPS = 500
+RESUMABLE_KEEP = 2  # the newest two: if the run dies while writing one, the other is whole
+
+
+def make_resumable(config: dict[str, Any], save_steps: int | None) -> dict[str, Any]:
+    """Full checkpoints every N steps instead of weights once per epoch. Only checkpointing changes:
+    the data order, batches, learning rate and loss are those of the recipe."""
+    return {
+        **config,
+        "save_strategy": "steps",
+        "save_steps": save_steps or DEFAULT_SAVE_STEPS,
+        "save_only_model": False,
+        "save_total_limit": RESUMABLE_KEEP,
+    }
+
+
 def parse_value(text: str) -> Any:
     """A command-line value as LLaMA-Factory's own parser would type it: bool, null, int, float or str."""
     lowered = text.lower()
@@ -115,6 +133,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             )
         if key in _FLAG_FOR_KEY:
             raise UsageError(f"override {key}= is not allowed: use {_FLAG_FOR_KEY[key]} instead")
+        if is_secret_name(key):
+            raise UsageError(
+                f"override {key}= looks like a secret, which would be kept in the run's config: "
+                "pass it through the environment instead (e.g. HF_TOKEN)"
+            )
         overrides[key] = parse_value(value)
     return overrides
 

@@ -1,20 +1,42 @@
-"""Start a planned run: guard the output_dir, keep the rendered config, launch the trainer."""
+"""Start a planned run: guard the output_dir, keep the rendered config and a manifest, launch.
+
+Nothing here deletes a run. A run is finished, skipped, failed or interrupted; the manifest says which.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import yaml
 
-from oda_sft import launch, tiny
+from oda_sft import launch, manifest, tiny, tokenized_cache
 from oda_sft.errors import DatasetError, RunStateError
 from oda_sft.fsutil import atomic_write_text
-from oda_sft.outputs import inspect_output_dir, set_aside
+from oda_sft.outputs import checkpoint_is_full, inspect_output_dir, set_aside
+from oda_sft.provenance import sha256_file
 from oda_sft.recipe import dump_yaml
+from oda_sft.registry import DatasetDir
 from oda_sft.train_plan import TrainPlan
 
-SKIPPED = 0
+Outcome = Literal["finished", "skipped", "failed", "interrupted"]
+# Keys that may differ between attempts of one run without changing what it trains.
+_NOT_THE_RECIPE = frozenset({"tokenized_path"})
+# How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP.
+_SIGNAL_EXITS = {128 + int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcome: Outcome
+    exit_code: int
+    output_dir: Path
+    detail: str = ""
 
 
 def _say(message: str) -> None:
@@ -27,42 +49,144 @@ def check_launchable(plan: TrainPlan) -> None:
             f"dataset {plan.request.dataset} is not registered in {plan.config['dataset_dir']}/dataset_info.json: "
             "add an entry for it (`oda-sft data add`) before training"
         )
+    datasets = DatasetDir.load(Path(plan.config["dataset_dir"]))
+    data_file = datasets.data_file(plan.request.dataset)
+    if data_file is not None and not data_file.exists():
+        raise DatasetError(
+            f"dataset {plan.request.dataset} is registered with file {data_file}, which does not exist: "
+            "restore the file or register the dataset again"
+        )
 
 
-def start_run(plan: TrainPlan, force: bool = False, say: Callable[[str], None] = _say) -> int:
-    """Run the plan and return the trainer's exit status. Deletes nothing, ever."""
+def _config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    keys = (set(before) | set(after)) - _NOT_THE_RECIPE
+    return sorted(k for k in keys if before.get(k) != after.get(k))
+
+
+def _check_resumable(plan: TrainPlan, checkpoints: tuple[str, ...], description: str) -> None:
+    kept = plan.config_path
+    if kept.is_file():
+        changed = _config_changes(yaml.safe_load(kept.read_text(encoding="utf-8")) or {}, plan.config)
+        if changed:
+            raise RunStateError(
+                f"{description} trained with a different config (differs in: {', '.join(changed)}): "
+                "rerun with the same options to resume, or pass --force to move it aside and start over"
+            )
+    last = plan.output_dir / checkpoints[-1]
+    if not checkpoint_is_full(last):
+        raise RunStateError(
+            f"{description}, but {last.name} holds weights only (the recipe saves model-only checkpoints once "
+            "per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
+            f"not be the same training. Choose: --force to start over (the partial run is moved aside); or "
+            f"--model-path {last} to train on from those weights as a new run (not the recipe's math); and "
+            "pass --resumable next time for full checkpoints every --save-steps steps"
+        )
+
+
+def _shown_env(env: dict[str, str]) -> dict[str, str]:
+    """The launcher's environment as recorded: only oda-sft's own PATH prefix, not the caller's PATH."""
+    shown = dict(env)
+    if "PATH" in shown:
+        shown["PATH"] = shown["PATH"].split(os.pathsep, 1)[0] + os.pathsep + "$PATH"
+    return shown
+
+
+def _dataset_sha256(plan: TrainPlan) -> tuple[str | None, str | None]:
+    datasets = DatasetDir.load(Path(plan.config["dataset_dir"]))
+    data_file = datasets.data_file(plan.request.dataset)
+    if data_file is None or not data_file.is_file():
+        return (str(data_file) if data_file else None), None
+    return str(data_file), sha256_file(data_file)
+
+
+def start_run(
+    plan: TrainPlan, force: bool = False, say: Callable[[str], None] = _say, tokenized_cache_on: bool = True
+) -> RunResult:
+    """Run the plan. Returns how it ended; the trainer's exit status is in exit_code."""
     check_launchable(plan)
-    state = inspect_output_dir(plan.output_dir)
+    out = plan.output_dir
+    state = inspect_output_dir(out)
+    resumed_from = None
     if state.kind == "finished" and not force:
         say(f"skipped: {state.describe()}. Pass --force to train again; the old run is then moved aside, not deleted")
-        return SKIPPED
+        return RunResult("skipped", 0, out, "already finished")
     if state.kind == "occupied" and not force:
         raise RunStateError(
             f"{state.describe()}: LLaMA-Factory cannot start there. Pass --force to move it aside "
             "(nothing is deleted), or choose another --output-root"
         )
     if state.kind == "interrupted" and not force:
-        kept = plan.config_path
-        if kept.is_file():
-            before = yaml.safe_load(kept.read_text(encoding="utf-8"))
-            if before != plan.config:
-                changed = sorted(k for k in set(before) | set(plan.config) if before.get(k) != plan.config.get(k))
-                raise RunStateError(
-                    f"{state.describe()} trained with a different config (differs in: {', '.join(changed)}): "
-                    "rerun with the same options to resume, or pass --force to move it aside and start over"
-                )
-        say(f"resuming: {state.describe()}; LLaMA-Factory continues from {state.checkpoints[-1]}")
+        _check_resumable(plan, state.checkpoints, state.describe())
+        resumed_from = state.checkpoints[-1]
+        say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
     if force and state.kind != "fresh":
-        moved = set_aside(plan.output_dir)
-        say(f"--force: moved the earlier run to {moved}")
+        say(f"--force: moved the earlier run to {set_aside(out)}")
 
-    model_note = ""
     if plan.needs_tiny_model and not tiny.is_built():
-        model_note = "building the tiny model (first use; cached afterwards)"
-        say(model_note)
+        say("building the tiny model (first use; cached afterwards)")
         tiny.ensure_model()
 
-    atomic_write_text(plan.config_path, dump_yaml(plan.config))
-    argv, env = launch.build_command(plan.config_path, plan.request.launch, plan.gpu_count)
+    config = dict(plan.config)
+    data_file, data_sha = _dataset_sha256(plan)
+    cache = None
+    if tokenized_cache_on and data_sha is not None:
+        cache = tokenized_cache.prepare(config, data_sha)
+        config["tokenized_path"] = str(cache.tokenized_path)
+        say(f"tokenized cache {cache.key}: " + ("hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"))
+
+    atomic_write_text(plan.config_path, dump_yaml(config))
+    options = plan.request.launch
+    argv, env = launch.build_command(plan.config_path, options, plan.gpu_count)
     say(f"config kept at {plan.config_path}")
-    return launch.run(argv, env)
+
+    writes_manifest = options.node_rank == 0  # one record per run, on shared storage
+    manifest_path = out / manifest.MANIFEST_NAME
+    record: dict[str, Any] = {}
+    if writes_manifest:
+        nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
+        record = manifest.start(
+            manifest_path,
+            run={
+                "model": {"preset": plan.preset.name, "path": config["model_name_or_path"]},
+                "dataset": {
+                    "name": plan.request.dataset,
+                    "dir": config["dataset_dir"],
+                    "file": data_file,
+                    "sha256": data_sha,
+                },
+                "mode": {"mode": plan.decision.mode, "source": plan.decision.source, "reason": plan.decision.reason},
+                "seed": plan.request.seed,
+                "profile": plan.request.profile,
+                "resumable": plan.request.resumable,
+                "config": {"path": str(plan.config_path), "sha256": sha256_file(plan.config_path)},
+                "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
+                "output_dir": str(out),
+                "nnodes": options.nnodes,
+            },
+            launch_argv=argv,
+            launch_env=_shown_env(env),
+            gpu_count=plan.gpu_count,
+            world_size=options.nnodes * nproc,
+            resumed_from=resumed_from,
+        )
+
+    signals: list[int] = []
+    status = launch.run(argv, env, on_signal=signals.append)
+    if status == 0:
+        outcome: Outcome = "finished"
+    elif signals or status in _SIGNAL_EXITS:
+        outcome = "interrupted"
+    else:
+        outcome = "failed"
+    if cache is not None and writes_manifest and tokenized_cache.promote(cache):
+        say(f"tokenized cache {cache.key} saved for later runs")
+    if writes_manifest:
+        tokens = None
+        if cache is not None and tokenized_cache.is_complete(cache.path) and outcome == "finished":
+            tokens = tokenized_cache.count_tokens(cache.path)
+        manifest.finish(manifest_path, record, outcome, status, dataset_tokens=tokens)
+    if outcome == "interrupted":
+        say(f"interrupted: {out} is kept as it is; run the same command again to resume")
+    elif outcome == "failed":
+        say(f"failed with exit status {status}: see the log above; {manifest_path.name} records the run")
+    return RunResult(outcome, status, out)

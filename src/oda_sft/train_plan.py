@@ -14,7 +14,8 @@ from oda_sft.launch import LaunchOptions
 from oda_sft.modes import ModeDecision, RequestedMode, decide_mode
 from oda_sft.names import check_name, suggest
 from oda_sft.outputs import CONFIG_NAME
-from oda_sft.recipe import RenderSpec, parse_overrides, render
+from oda_sft.profiles import Profile, apply_profile
+from oda_sft.recipe import RenderSpec, make_resumable, parse_overrides, render
 from oda_sft.registry import DatasetDir
 
 
@@ -29,6 +30,9 @@ class TrainRequest:
     output_root: Path = Path("saves")
     launch: LaunchOptions = field(default_factory=LaunchOptions)
     overrides: list[str] = field(default_factory=list)
+    profile: Profile = "default"
+    resumable: bool = False
+    save_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ def plan_train(request: TrainRequest) -> TrainPlan:
         raise UsageError(f"--seed {request.seed} must be a non-negative integer")
     overrides = parse_overrides(request.overrides)
     request.launch.validate()
+    if request.save_steps is not None and (not request.resumable or request.save_steps < 1):
+        raise UsageError("--save-steps N needs --resumable and N >= 1: e.g. --resumable --save-steps 500")
     if request.model_path is not None and not request.model_path.expanduser().exists():
         raise UsageError(f"--model-path {request.model_path} does not exist: give a local model directory")
 
@@ -87,7 +93,8 @@ def plan_train(request: TrainRequest) -> TrainPlan:
             f"training needs it there (source: {DATASETS[request.dataset].hf_id})"
         )
 
-    decision = decide_mode(request.mode, preset, request.dataset, datasets)
+    decision = decide_mode(request.mode, preset, request.dataset, datasets, model_path=request.model_path)
+    notes.extend(decision.notes)
     gpu_count = visible_gpu_count()
     cpu_fallback = preset.embedded and gpu_count == 0
     if request.model_path is not None:
@@ -117,4 +124,21 @@ def plan_train(request: TrainRequest) -> TrainPlan:
         notes.append("no GPU visible: tiny runs on the CPU with bf16, DeepSpeed and liger kernels off")
     if overrides:
         notes.append("overrides (not the recipe): " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()))
+    profiled = apply_profile(
+        request.profile,
+        config,
+        preset_name=preset.name,
+        gpu_count=gpu_count,
+        launch=request.launch,
+        user_keys=frozenset(overrides),
+        cpu_run=cpu_fallback,
+    )
+    config = profiled.config
+    notes.extend(profiled.notes)
+    if request.resumable:
+        config = make_resumable(config, request.save_steps)
+        notes.append(
+            f"resumable: full checkpoints (optimizer, scheduler, RNG) every {config['save_steps']} steps, "
+            f"newest {config['save_total_limit']} kept; the training math is unchanged"
+        )
     return TrainPlan(request, preset, decision, config, gpu_count, registered, notes)

@@ -11,7 +11,13 @@ import click
 import typer
 
 from oda_sft import __version__
+from oda_sft.cli import data
+from oda_sft.cli.bench import bench
 from oda_sft.cli.list_datasets import list_datasets
+from oda_sft.cli.preflight import preflight
+from oda_sft.cli.runs import list_runs, plot_runs
+from oda_sft.cli.slurm import slurm
+from oda_sft.cli.sweep import sweep
 from oda_sft.cli.train import train
 from oda_sft.errors import handle_errors, one_line
 
@@ -51,6 +57,16 @@ def _root(
 
 app.command("train")(_errors_to_exit_codes(train))
 app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
+app.add_typer(data.build_app(_errors_to_exit_codes), name="data")
+app.command("slurm")(_errors_to_exit_codes(slurm))
+app.command("preflight")(_errors_to_exit_codes(preflight))
+app.command("bench")(_errors_to_exit_codes(bench))
+app.command("sweep")(_errors_to_exit_codes(sweep))
+
+runs_app = typer.Typer(help="The runs under an output root.", invoke_without_command=True, rich_markup_mode=None)
+runs_app.callback()(_errors_to_exit_codes(list_runs))
+runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
+app.add_typer(runs_app, name="runs")
 
 
 def main(argv: list[str] | None = None) -> int:

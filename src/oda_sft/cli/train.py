@@ -10,14 +10,29 @@ from typing import Annotated
 import typer
 
 from oda_sft import launch
-from oda_sft.cli.options import DatasetDirOpt
-from oda_sft.launch import LaunchOptions
-from oda_sft.modes import RequestedMode
+from oda_sft.cli.options import (
+    DatasetDirOpt,
+    DryRunOpt,
+    ForceOpt,
+    MasterAddrOpt,
+    MasterPortOpt,
+    ModelOpt,
+    ModelPathOpt,
+    ModeOpt,
+    NnodesOpt,
+    NodeRankOpt,
+    NprocOpt,
+    OutputRootOpt,
+    OverridesArg,
+    ProfileOpt,
+    ResumableOpt,
+    SaveStepsOpt,
+    TokenizedCacheOpt,
+    launch_options,
+)
 from oda_sft.recipe import dump_yaml
 from oda_sft.runner import start_run
 from oda_sft.train_plan import TrainPlan, TrainRequest, plan_train
-
-LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
 
 
 def render_dry_run(plan: TrainPlan) -> str:
@@ -36,30 +51,24 @@ def render_dry_run(plan: TrainPlan) -> str:
 
 def train(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (catalog or dataset_info.json).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Preset: llama, qwen, qwen3 or tiny.")],
+    model: ModelOpt,
     dataset_dir: DatasetDirOpt,
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="LLaMA-Factory key=value overrides, after `--`.", show_default=False)
-    ] = None,
+    overrides: OverridesArg = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 42,
-    mode: Annotated[RequestedMode, typer.Option(help="auto decides from the catalog or the recorded length.")] = "auto",
-    model_path: Annotated[
-        Path | None, typer.Option(help="Train a local checkpoint under the preset's recipe.", show_default=False)
-    ] = None,
-    output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
-        "saves"
-    ),
-    nproc_per_node: Annotated[
-        int | None, typer.Option(help="Processes (GPUs) per node [default: all visible].", rich_help_panel=LAUNCH)
-    ] = None,
-    nnodes: Annotated[int, typer.Option(help="Number of nodes.", rich_help_panel=LAUNCH)] = 1,
-    node_rank: Annotated[int, typer.Option(help="This node's rank, 0 to nnodes-1.", rich_help_panel=LAUNCH)] = 0,
-    master_addr: Annotated[
-        str | None, typer.Option(help="Rank-0 node address (needed when nnodes > 1).", rich_help_panel=LAUNCH)
-    ] = None,
-    master_port: Annotated[int | None, typer.Option(help="Rank-0 node port.", rich_help_panel=LAUNCH)] = None,
-    force: Annotated[bool, typer.Option(help="Train again over a finished run (moved aside, never deleted).")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the config, command and environment; start nothing.")] = False,
+    mode: ModeOpt = "auto",
+    model_path: ModelPathOpt = None,
+    output_root: OutputRootOpt = Path("saves"),
+    nproc_per_node: NprocOpt = None,
+    nnodes: NnodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    master_addr: MasterAddrOpt = None,
+    master_port: MasterPortOpt = None,
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
+    resumable: ResumableOpt = False,
+    save_steps: SaveStepsOpt = None,
+    tokenized_cache: TokenizedCacheOpt = True,
+    profile: ProfileOpt = "default",
 ) -> None:
     """Train one dataset with the ODA recipe."""
     request = TrainRequest(
@@ -70,8 +79,11 @@ def train(
         model_path=model_path,
         dataset_dir=dataset_dir,
         output_root=output_root,
-        launch=LaunchOptions(nproc_per_node, nnodes, node_rank, master_addr, master_port),
+        launch=launch_options(nproc_per_node, nnodes, node_rank, master_addr, master_port),
         overrides=list(overrides or []),
+        profile=profile,
+        resumable=resumable,
+        save_steps=save_steps,
     )
     plan = plan_train(request)
     for note in plan.notes:
@@ -79,6 +91,6 @@ def train(
     if dry_run:
         typer.echo(render_dry_run(plan))
         return
-    status = start_run(plan, force=force)
-    if status:
-        raise typer.Exit(status)
+    result = start_run(plan, force=force, tokenized_cache_on=tokenized_cache)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

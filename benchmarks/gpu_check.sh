@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The GPU measurements issue 6 asks for, in one short run on one H100/H200, offline.
+#
+#   bash benchmarks/gpu_check.sh            (from the repository root; the gpu-kit wheels in .gpu-kit/.whl)
+#
+# Prepare on a machine with package access: copy ../shared/gpu-kit to .gpu-kit/ and run
+# `.gpu-kit/make-wheels.sh .gpu-kit/.whl`; .gpu-kit/ must travel with the checkout.
+# Writes to $OUT (default /tmp/gpu_check): bench.json, bench.txt, gpu_check.log, and each run's
+# train.log and trainer_log.jsonl. Budget: about 8 minutes on an H200 (6 runs of 15 steps on the
+# 0.5B shape, plus installing the kit and building the fixture).
+#
+# What it measures, against the issue's targets:
+#   - long and std: raw upstream recipe vs `oda-sft train` (default) vs `--profile fast`:
+#     real-token tokens/s, MFU, peak allocated memory, loss at every step
+#   - checks: fast >= 1.2x raw on long, default >= 0.98x raw, same loss (<= 2e-3),
+#     memory model within 15% of every measured peak
+set -uo pipefail
+
+T0=$SECONDS
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KIT=${GPU_KIT:-$ROOT/.gpu-kit}
+OUT=${OUT:-/tmp/gpu_check}
+SHAPE=${BENCH_SHAPE:-qwen2.5-0.5b}
+STEPS=${BENCH_STEPS:-15}
+DATA=${BENCH_DATA:-long,std}   # long first: it carries the 1.2x target
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/gpu_check.log") 2>&1
+log() { echo "[gpu_check +$((SECONDS - T0))s] $*"; }
+die() { log "FATAL: $*"; exit 1; }
+
+[ -d "$KIT/.whl" ] || die "$KIT/.whl not found: copy ../shared/gpu-kit to .gpu-kit and run make-wheels.sh"
+
+log "installing $(ls "$KIT"/.whl/*.whl | wc -l) kit wheels and oda-sft into /tmp/site"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+  "$KIT"/.whl/*.whl || die "pip install of the kit failed"
+export PYTHONPATH=$ROOT/src:/tmp/site
+export PATH=/tmp/site/bin:$PATH
+export DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+export HF_HOME=/tmp/hf_home ODA_SFT_HOME=/tmp/oda_sft_home WANDB_MODE=disabled PYTHONUNBUFFERED=1
+# torchrun is what LLaMA-Factory calls for more than one GPU; give it one if the image has none.
+if ! command -v torchrun >/dev/null 2>&1; then
+  printf '#!/bin/sh\nexec python3 -m torch.distributed.run "$@"\n' > /tmp/site/bin/torchrun
+  chmod +x /tmp/site/bin/torchrun
+fi
+
+nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version --format=csv || log "nvidia-smi failed"
+python3 - <<'PY' || die "imports failed"
+import importlib.metadata as md
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))
+for d in ("transformers", "llamafactory", "deepspeed", "liger-kernel", "flash-attn"):
+    try:
+        print(f"  {d:14s} {md.version(d)}")
+    except md.PackageNotFoundError:
+        print(f"  {d:14s} not installed")
+PY
+
+log "what --profile fast decides for the real presets on this GPU (dry runs)"
+for m in qwen llama; do
+  for mode in standard long; do
+    python3 -m oda_sft train --model "$m" --mode "$mode" --dataset oda_demo --profile fast --dry-run \
+      --output-root /tmp/oda_dry 2>&1 >/dev/null | grep 'profile fast' | sed "s/^/  $m $mode: /"
+  done
+done
+
+log "bench: $SHAPE, $DATA, $STEPS steps, raw vs default vs fast"
+python3 -m oda_sft bench --out "$OUT/bench" --shape "$SHAPE" --data "$DATA" --steps "$STEPS" \
+  --nproc-per-node 1 --run-timeout 200
+rc=$?
+cp "$OUT/bench/bench.json" "$OUT/bench/bench.txt" "$OUT/" 2>/dev/null
+for f in "$OUT"/bench/runs/*/*/*/config.yaml; do
+  d=$(dirname "$f"); n=$(basename "$(dirname "$d")")_$(basename "$d")
+  cp "$d/train.log" "$OUT/${n}.log" 2>/dev/null
+  find "$d/output" -name trainer_log.jsonl -exec cp {} "$OUT/${n}_trainer_log.jsonl" \; 2>/dev/null
+done
+rm -rf "$OUT/bench/runs" "$OUT/bench/fixture"  # the random model and tokenized data are not results
+log "done (rc=$rc); results in $OUT"
+exit $rc

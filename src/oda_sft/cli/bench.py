@@ -1,0 +1,71 @@
+"""`oda-sft bench`: throughput of the raw recipe vs oda-sft's configs, on a random-weight model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oda_sft.bench import DATASETS, VARIANTS, BenchSpec, run_bench
+from oda_sft.cli.options import JsonOpt
+
+
+def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise typer.BadParameter(f"{what} must be a comma-separated subset of {', '.join(allowed)}")
+    return items
+
+
+def bench(
+    out: Annotated[Path, typer.Option(help="Directory for the fixture, the runs, bench.json and bench.txt.")] = Path(
+        "bench-out"
+    ),
+    shape: Annotated[
+        str, typer.Option(help="Model shape: tiny, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-7b, llama3.1-8b, qwen3-8b.")
+    ] = "tiny",
+    layers: Annotated[
+        int | None, typer.Option(help="Use this many decoder layers (e.g. 8B with 4 layers).", show_default=False)
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Recipe preset [default: from the shape].", show_default=False)
+    ] = None,
+    data: Annotated[str, typer.Option(help="Comma-separated: std, long.")] = "std,long",
+    variants: Annotated[str, typer.Option(help="Comma-separated: raw, default, fast.")] = "raw,default,fast",
+    steps: Annotated[int, typer.Option(help="Optimizer steps per run.")] = 15,
+    warmup_steps: Annotated[int, typer.Option(help="Logged steps left out of the steady-state rate.")] = 4,
+    scale: Annotated[int, typer.Option(help="Divide sample lengths and cutoff_len by this (CPU runs).")] = 1,
+    nproc_per_node: Annotated[int | None, typer.Option(help="GPUs per run [default: all visible].")] = None,
+    peak_tflops: Annotated[
+        float | None, typer.Option(help="Dense bf16 peak per GPU for MFU [default: by GPU name].", show_default=False)
+    ] = None,
+    run_timeout: Annotated[float, typer.Option(help="Seconds before one training run is killed.")] = 1800.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Benchmark the raw recipe against oda-sft's default and fast profiles."""
+    spec = BenchSpec(
+        out_dir=out,
+        shape=shape,
+        layers=layers,
+        preset=preset,
+        datasets=_split(data, DATASETS, "--data"),
+        variants=_split(variants, VARIANTS, "--variants"),
+        steps=steps,
+        warmup_steps=warmup_steps,
+        scale=scale,
+        nproc_per_node=nproc_per_node,
+        peak_tflops=peak_tflops,
+        run_timeout_s=run_timeout,
+    )
+    report = run_bench(spec, log=lambda message: typer.echo(f"oda-sft bench: {message}", err=True))
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in report.items() if k != "table"}, indent=2))
+    else:
+        typer.echo(report["table"])
+        for check in report["checks"]:
+            verdict = {True: "pass", False: "FAIL", None: "n/a"}[check["passed"]]
+            typer.echo(f"{verdict:4}  {check['check']}: {check['value']} (target {check['threshold']})")
+        typer.echo(f"results: {out / 'bench.json'}")

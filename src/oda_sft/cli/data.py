@@ -1,0 +1,243 @@
+"""`oda-sft data add` and `oda-sft data inspect`: register, convert, validate and measure datasets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from oda_sft import alpaca, infofile
+from oda_sft.alpaca import Columns
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt
+from oda_sft.dataset_add import AddRequest, add_dataset, now
+from oda_sft.errors import DatasetError
+from oda_sft.lengths import LONG_CUTOFF, LengthCounter, LengthReport, Rule, measure_file
+from oda_sft.names import suggest
+from oda_sft.registry import META_KEY, DatasetDir
+from oda_sft.sources import SourceSpec
+from oda_sft.train_plan import resolve_preset
+
+RULE = "Decision rule"
+
+ShownOpt = Annotated[
+    int, typer.Option("--show-errors", min=1, help="How many bad records to list when some are invalid.")
+]
+
+
+def _say(message: str) -> None:
+    typer.echo(f"oda-sft: {message}", err=True)
+
+
+def add(
+    name: Annotated[str, typer.Argument(help="Name to register it under (letters, digits, '.', '_', '-').")],
+    source: Annotated[
+        str, typer.Argument(help="A .json/.jsonl file, a dataset directory, or a Hugging Face dataset id.")
+    ],
+    dataset_dir: DatasetDirOpt,
+    split: Annotated[str | None, typer.Option(help="Split to load (Hugging Face) [default: train].")] = None,
+    subset: Annotated[str | None, typer.Option(help="Subset (configuration) to load (Hugging Face).")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="A data file inside the Hugging Face repo.")] = None,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Columns for other shapes: instruction=COL,output=COL[,input=COL,system=COL,history=COL].",
+            show_default=False,
+        ),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Leave out records that cannot be converted, and report how many and why.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Replace a registered dataset of the same name.")] = False,
+    shown: ShownOpt = alpaca.DEFAULT_SHOWN,
+) -> None:
+    """Register a dataset in dataset_info.json, converting it to Alpaca JSON when needed."""
+    request = AddRequest(
+        name=name,
+        dataset_dir=dataset_dir,
+        source=SourceSpec(source, split, subset, file),
+        mapping=list(mapping or []),
+        skip_invalid=skip_invalid,
+        force=force,
+        shown=shown,
+    )
+    result = add_dataset(request, say=_say)
+    where = f"{result.file} (registered in place)" if result.in_place else str(result.file)
+    if result.status == "unchanged":
+        typer.echo(f"{result.name} is already registered with this content ({where}); nothing changed")
+        return
+    skipped = f", {result.skipped:,} skipped" if result.skipped else ""
+    typer.echo(
+        f"{result.status} {result.name}: {result.records:,} records{skipped}, shape {result.shape}, "
+        f"{where}, sha256 {result.sha256[:12]}"
+    )
+    typer.echo(f"next: oda-sft data inspect {result.name} --model MODEL  (measures lengths, decides the mode)")
+
+
+class _Bars:
+    """One progress bar per phase, on stderr, only when a person is watching."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.done = 0
+        self.bar: Any = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if phase != self.phase:
+            self.close()
+            self.phase, self.done = phase, 0
+            self.bar = typer.progressbar(length=max(total, 1), label=phase, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def inspect(
+    name: Annotated[str, typer.Argument(help="A dataset registered in dataset_info.json.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Whose tokenizer: llama, qwen, qwen3 or tiny.")],
+    dataset_dir: DatasetDirOpt,
+    model_path: Annotated[
+        Path | None, typer.Option(help="Load the tokenizer from this local model directory.", show_default=False)
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option(help="Tokenize every sample for full statistics, instead of stopping once decided.")
+    ] = False,
+    long_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="Threshold in tokens [default: $ODA_SFT_LONG_TOKENS, else 4096].",
+            show_default=False,
+            rich_help_panel=RULE,
+        ),
+    ] = None,
+    long_percent: Annotated[
+        str | None,
+        typer.Option(
+            help="long if more than this % of samples exceed the threshold [default: $ODA_SFT_LONG_PERCENT, else 1].",
+            show_default=False,
+            rich_help_panel=RULE,
+        ),
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="Store the result in dataset_info.json for `train --mode auto`.")] = True,
+    as_json: JsonOpt = False,
+    shown: ShownOpt = alpaca.DEFAULT_SHOWN,
+) -> None:
+    """Measure token lengths under the default template and decide standard or long-CoT."""
+    preset = resolve_preset(model)
+    rule = Rule.parse(long_tokens, long_percent)
+    datasets = DatasetDir.load(dataset_dir)
+    entry = datasets.entry(name)
+    if entry is None:
+        raise DatasetError(
+            f"dataset {name!r} is not registered in {datasets.info_path}{suggest(name, datasets.names())}: "
+            f"register it with `oda-sft data add {name} SOURCE`"
+        )
+    data_file = datasets.data_file(name)
+    if data_file is None:
+        raise DatasetError(
+            f"dataset {name!r} has no local file_name in {datasets.info_path} (hub entries are not measured): "
+            f"register a local copy with `oda-sft data add {name} SOURCE --force`"
+        )
+    if not data_file.is_file():
+        raise DatasetError(f"{data_file}, the data file of {name!r}, does not exist: restore it, or re-register it")
+    columns = Columns.from_entry(name, entry)
+    counter = LengthCounter.load(preset, model_path)
+    bars = _Bars()
+    try:
+        report = measure_file(
+            data_file,
+            counter,
+            rule,
+            columns,
+            exact=exact,
+            label=f"dataset {name} ({data_file})",
+            fix=f"fix these records, or re-register the data with `oda-sft data add {name} SOURCE --force`",
+            shown=shown,
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    if cache:
+        _store(datasets, name, report)
+    if as_json:
+        typer.echo(json.dumps({"name": name, **report.as_json()}, indent=2, ensure_ascii=False))
+        return
+    typer.echo(format_report(name, counter.ref.label, report))
+
+
+def _store(datasets: DatasetDir, name: str, report: LengthReport) -> None:
+    """Cache the analysis in the entry's oda_sft fields, keyed by tokenizer; nothing else changes."""
+    with infofile.locked(datasets.path):
+        info = json.loads(infofile.read_info(datasets.info_path))
+        entry = info.get(name)
+        if not isinstance(entry, dict):
+            raise DatasetError(f"dataset {name!r} disappeared from {datasets.info_path} while it was measured")
+        meta = dict(entry.get(META_KEY) or {})
+        analyses = dict(meta.get("analyses") or {})
+        analyses[report.tokenizer] = report.cache_record(now())
+        meta.update(
+            {
+                "mode": report.mode,
+                "reason": report.reason,
+                "decided_by": {"tokenizer": report.tokenizer, "sha256": report.sha256},
+                "analyses": analyses,
+            }
+        )
+        infofile.put_meta(datasets.info_path, name, META_KEY, meta)
+
+
+def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
+    t = r.rule.threshold
+    rows = [
+        ("dataset", f"{name}: {r.count:,} samples in {r.file} (sha256 {r.sha256[:12]})"),
+        ("tokenizer", f"{tokenizer_label}, template default"),
+    ]
+    if r.stats is not None:
+        s = r.stats
+        rows.append(
+            (
+                "tokens",
+                f"mean {s['mean']:,.1f}  p50 {int(s['p50']):,}  p90 {int(s['p90']):,}  "
+                f"p99 {int(s['p99']):,}  max {int(s['max']):,}",
+            )
+        )
+        rows.append((f"> {t:,}", f"{r.over:,} (truncated by the standard config, cutoff_len 4096)"))
+        rows.append((f"> {LONG_CUTOFF:,}", f"{r.over_cutoff or 0:,} (truncated even by the long config)"))
+    else:
+        over = f"{r.over:,}" if r.over == r.over_upper else f"between {r.over:,} and {r.over_upper:,}"
+        rows.append(
+            ("tokens", f"{r.measured:,} of {r.count:,} samples tokenized to decide; --exact gives full statistics")
+        )
+        rows.append((f"> {t:,}", over))
+    rows.append(("rule", r.rule.describe()))
+    rows.append(("decision", f"{r.mode}: {r.reason}"))
+    for note in r.notes:
+        rows.append(("note", note))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def build_app(wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> typer.Typer:
+    """The `data` sub-app; `wrap` is the CLI's one error-to-exit-code wrapper."""
+    data_app = typer.Typer(
+        name="data",
+        help="Add, convert, validate and measure datasets.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    data_app.command("add")(wrap(add))
+    data_app.command("inspect")(wrap(inspect))
+    return data_app

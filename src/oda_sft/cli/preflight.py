@@ -1,0 +1,92 @@
+"""`oda-sft preflight`: the checks each node runs before torchrun, naming the node when one fails."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oda_sft.cli.workload import Workload, output_root, parse_workload, plan_workload
+from oda_sft.errors import OdaSftError, one_line
+from oda_sft.hardware import visible_gpu_count
+from oda_sft.paths import cache_dir
+from oda_sft.preflight import PreflightSpec, node_label, run_preflight
+from oda_sft.registry import INFO_FILE, DatasetDir
+
+
+def preflight(
+    ctx: typer.Context,
+    gpus_per_node: Annotated[int, typer.Option(help="GPUs this node must see (0: CPU only).")],
+    workload: Annotated[
+        list[str] | None,
+        typer.Argument(help="The `train` or `sweep` arguments this node will run, after `--`.", show_default=False),
+    ] = None,
+    node_rank: Annotated[
+        int | None, typer.Option(help="This node's rank, for messages [default: $SLURM_NODEID].", show_default=False)
+    ] = None,
+    master_addr: Annotated[str | None, typer.Option(help="Rank-0 address; must resolve here.")] = None,
+    path: Annotated[
+        list[Path] | None, typer.Option("--path", help="Another path this node must read (repeatable).")
+    ] = None,
+) -> None:
+    """Check this node before a multi-node run: GPUs, shared paths, MASTER_ADDR, NCCL settings."""
+    if node_rank is None and os.environ.get("SLURM_NODEID", "").isdigit():
+        node_rank = int(os.environ["SLURM_NODEID"])
+    node = node_label(node_rank, socket.gethostname())
+    readable: list[Path] = [p.expanduser().resolve() for p in path or []]
+    writable: list[Path] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    if workload:
+        work = parse_workload(ctx, workload, "oda-sft preflight")
+        try:
+            _workload_paths(work, readable, writable, notes)
+        except OdaSftError as exc:
+            # The run would fail the same way on this node: report it as this node's problem.
+            problems.append(one_line(str(exc)))
+    spec = PreflightSpec(
+        expected_gpus=gpus_per_node,
+        node=node,
+        master_addr=master_addr,
+        readable=tuple(readable),
+        writable=tuple(writable),
+        problems=tuple(problems),
+        notes=tuple(notes),
+    )
+    report = run_preflight(spec, visible_gpu_count(), os.environ)
+    for line in report.lines:
+        typer.echo(f"oda-sft preflight: {node}: {line}")
+    if not report.ok:
+        raise report.error()
+    typer.echo(f"oda-sft preflight: {node}: passed")
+
+
+def _workload_paths(work: Workload, readable: list[Path], writable: list[Path], notes: list[str]) -> None:
+    plan = plan_workload(work)
+    if plan is None:  # a sweep: check the paths it names
+        dataset_dir = work.path("dataset_dir")
+        if dataset_dir is not None:
+            readable.append(dataset_dir.resolve() / INFO_FILE)
+        model_path = work.path("model_path")
+        if model_path is not None:
+            readable.append(model_path.resolve())
+        writable.append(output_root(work))
+        return
+    readable.append(Path(plan.config["dataset_dir"]) / INFO_FILE)
+    data_file = DatasetDir.load(Path(plan.config["dataset_dir"])).data_file(plan.request.dataset)
+    if data_file is not None:
+        readable.append(data_file)
+    model = str(plan.config["model_name_or_path"])
+    if plan.request.model_path is not None:
+        readable.append(Path(model))
+    elif not plan.needs_tiny_model:
+        notes.append(
+            f"model {model} comes from the Hugging Face Hub: download it once to shared storage (HF_HOME) before "
+            "the job, or every node downloads it at the same time"
+        )
+    writable.append(plan.request.output_root.expanduser().resolve())
+    # The tiny model and the tokenized-data cache live here; every node must see the same one.
+    writable.append(cache_dir().resolve())

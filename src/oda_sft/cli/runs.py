@@ -1,0 +1,49 @@
+"""`oda-sft runs` and `oda-sft runs plot`: what ran under an output root, and how it went."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oda_sft.cli.options import JsonOpt
+from oda_sft.errors import UsageError
+from oda_sft.runs import format_table, plot, summarise
+
+RootOpt = Annotated[Path, typer.Option("--output-root", help="Where the runs are.")]
+
+
+def _runs_under(output_root: Path) -> list:  # type: ignore[type-arg]
+    if not output_root.is_dir():
+        raise UsageError(f"output root {output_root} does not exist: pass --output-root with the runs' root")
+    return summarise(output_root)
+
+
+def list_runs(ctx: typer.Context, output_root: RootOpt = Path("saves"), as_json: JsonOpt = False) -> None:
+    """List the runs under an output root: status, final loss, runtime, tokens/s."""
+    if ctx.invoked_subcommand is not None:
+        return
+    runs = _runs_under(output_root)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in runs], indent=2))
+    elif runs:
+        typer.echo(format_table(runs))
+    else:
+        typer.echo(f"no runs under {output_root}", err=True)
+
+
+def plot_runs(
+    output_root: RootOpt = Path("saves"),
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write.", show_default=False)] = None,
+) -> None:
+    """Write one PNG comparing the loss curves of every run under an output root."""
+    runs = _runs_under(output_root)
+    target = output or output_root / "runs_loss.png"
+    if target.suffix.lower() != ".png":
+        raise UsageError(f"--output {target} must end in .png")
+    drawn = plot(runs, target)
+    if drawn == 0:
+        raise UsageError(f"no run under {output_root} has logged a loss yet: nothing to plot")
+    typer.echo(f"wrote {target} ({drawn} runs)")

@@ -1,0 +1,132 @@
+"""`oda-sft slurm`: an sbatch script that runs train (or sweep) on every node; printed, written or submitted."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oda_sft import launch
+from oda_sft.cli.workload import output_root, parse_workload, plan_workload
+from oda_sft.errors import LaunchError, UsageError
+from oda_sft.fsutil import atomic_write_text
+from oda_sft.slurm import (
+    DEFAULT_TERM_BEFORE,
+    JobSpec,
+    SlurmOptions,
+    check_user_args,
+    default_job_name,
+    oda_sft_executable,
+    render_script,
+)
+from oda_sft.slurm import sbatch_argv as build_sbatch_argv
+
+ALLOC = "Allocation (sbatch)"
+LOGS_DIR = "slurm-logs"
+
+
+def slurm(
+    ctx: typer.Context,
+    nodes: Annotated[int, typer.Option("--nodes", "-N", help="Number of nodes.", rich_help_panel=ALLOC)],
+    gpus_per_node: Annotated[
+        int, typer.Option(help="GPUs per node; 0 runs on the CPU (tiny model only).", rich_help_panel=ALLOC)
+    ],
+    workload: Annotated[
+        list[str] | None,
+        typer.Argument(help="`train` or `sweep` and its arguments, after `--`.", show_default=False),
+    ] = None,
+    partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=ALLOC)] = None,
+    time: Annotated[str | None, typer.Option(help="Time limit, e.g. 2-00:00:00.", rich_help_panel=ALLOC)] = None,
+    account: Annotated[str | None, typer.Option(help="Account to charge.", rich_help_panel=ALLOC)] = None,
+    qos: Annotated[str | None, typer.Option(help="Quality of service.", rich_help_panel=ALLOC)] = None,
+    constraint: Annotated[str | None, typer.Option(help="Node features, e.g. a100.", rich_help_panel=ALLOC)] = None,
+    exclusive: Annotated[bool, typer.Option(help="Whole nodes only.", rich_help_panel=ALLOC)] = False,
+    job_name: Annotated[
+        str | None, typer.Option(help="Job name [default: oda-sft-MODEL-DATASET].", rich_help_panel=ALLOC)
+    ] = None,
+    cpus_per_task: Annotated[
+        int | None, typer.Option(help="CPUs per node (one task per node).", rich_help_panel=ALLOC)
+    ] = None,
+    mem: Annotated[str | None, typer.Option(help="Memory per node, e.g. 500G; 0 = all.", rich_help_panel=ALLOC)] = None,
+    requeue: Annotated[
+        bool, typer.Option(help="Let Slurm requeue the job after preemption.", rich_help_panel=ALLOC)
+    ] = (False),
+    term_before: Annotated[
+        int, typer.Option(help="Seconds before the time limit to send SIGTERM (0: none).", rich_help_panel=ALLOC)
+    ] = DEFAULT_TERM_BEFORE,
+    sbatch_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Any other sbatch option, e.g. --reservation=big (repeatable).", rich_help_panel=ALLOC),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the script to this file instead of printing it.")
+    ] = None,
+    submit: Annotated[bool, typer.Option(help="Submit with sbatch and print the job id.")] = False,
+) -> None:
+    """Render an sbatch script that runs train (or sweep) on every node of a Slurm job."""
+    options = SlurmOptions(
+        nodes=nodes,
+        gpus_per_node=gpus_per_node,
+        partition=partition,
+        time=time,
+        account=account,
+        qos=qos,
+        constraint=constraint,
+        exclusive=exclusive,
+        job_name=job_name,
+        cpus_per_task=cpus_per_task,
+        mem=mem,
+        requeue=requeue,
+        term_before=term_before,
+        extra=tuple(sbatch_option or ()),
+    )
+    options.validate()  # before the workload: a bad --nodes is reported even with bad train arguments
+    work = parse_workload(ctx, workload, "oda-sft slurm")
+    check_user_args(work.args)
+    plan = plan_workload(work)  # a train plan validates dataset, model and overrides, here and now
+    if plan is not None:
+        for note in plan.notes:
+            typer.echo(f"oda-sft: {note}", err=True)
+        log_root = plan.output_dir / LOGS_DIR
+        name = job_name or default_job_name("train", plan.request.model, plan.request.dataset)
+    else:
+        log_root = output_root(work) / LOGS_DIR
+        name = job_name or default_job_name(work.subcommand, None, None)
+    spec = JobSpec(
+        options=options,
+        oda_sft=oda_sft_executable(),
+        subcommand=work.subcommand,
+        args=work.args,
+        workdir=Path.cwd(),
+        log_root=log_root,
+        job_name=name,
+        command_line=shlex.join(["oda-sft", "slurm", *(sys.argv[2:] if _called_as_slurm() else [])]),
+    )
+    script = render_script(spec)
+
+    sbatch = shutil.which("sbatch") if submit else None
+    if submit and sbatch is None:
+        raise UsageError("sbatch is not on PATH: run --submit on a Slurm login node, or write the script with -o")
+    if output is None and not submit:
+        typer.echo(script, nl=False)
+        return
+    target = output or log_root / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.sbatch"
+    atomic_write_text(target, script)
+    typer.echo(f"oda-sft: script written to {target}", err=True)
+    if sbatch is None:
+        return
+    typer.echo(f"oda-sft: submitting; node logs will be in {log_root}/<job id>/node-<N>.log", err=True)
+    sys.stdout.flush()
+    status = launch.run(build_sbatch_argv(sbatch, target), {})
+    if status:
+        raise LaunchError(f"sbatch exited with status {status}; the script is kept at {target}")
+
+
+def _called_as_slurm() -> bool:
+    # The header records the real command line when there is one (not under a test runner).
+    return len(sys.argv) > 1 and sys.argv[1] == "slurm"

@@ -1,0 +1,151 @@
+"""Find the runs under an output root and summarise them from their manifests and logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from oda_sft.manifest import MANIFEST_NAME, read
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    path: str
+    model: str
+    dataset: str
+    seed: int | None
+    mode: str
+    profile: str
+    status: str
+    final_loss: float | None
+    train_runtime: float | None
+    tokens_per_second: float | None
+    started_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_manifests(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        # Checkpoints and tokenized data hold many files and never a manifest.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(("checkpoint-", ".")))
+        if MANIFEST_NAME in filenames:
+            found.append(Path(dirpath) / MANIFEST_NAME)
+    return found
+
+
+def _status(manifest: dict[str, Any]) -> str:
+    status = str(manifest.get("status", "unknown"))
+    attempts = manifest.get("attempts") or [{}]
+    pid = attempts[-1].get("pid")
+    # A run killed with SIGKILL (or a lost node) never updates its manifest.
+    if status == "running" and manifest.get("host") == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "stale"
+        except PermissionError:
+            pass
+    return status
+
+
+def summarise(root: Path) -> list[RunSummary]:
+    runs = []
+    for path in find_manifests(root):
+        m = read(path)
+        if m is None:
+            continue
+        results = m.get("results") or {}
+        runs.append(
+            RunSummary(
+                path=str(path.parent),
+                model=str((m.get("model") or {}).get("preset", "")),
+                dataset=str((m.get("dataset") or {}).get("name", "")),
+                seed=m.get("seed"),
+                mode=str((m.get("mode") or {}).get("mode", "")),
+                profile=str(m.get("profile", "default")),
+                status=_status(m),
+                final_loss=results.get("final_loss"),
+                train_runtime=results.get("train_runtime"),
+                tokens_per_second=results.get("tokens_per_second"),
+                started_at=m.get("started_at"),
+            )
+        )
+    return sorted(runs, key=lambda r: (r.model, r.dataset, r.seed if r.seed is not None else -1, r.path))
+
+
+def format_table(runs: list[RunSummary]) -> str:
+    headers = ("MODEL", "DATASET", "SEED", "MODE", "STATUS", "FINAL LOSS", "RUNTIME S", "TOKENS/S", "PATH")
+
+    def num(value: float | None, fmt: str) -> str:
+        return "" if value is None else format(value, fmt)
+
+    rows = [
+        (
+            r.model,
+            r.dataset,
+            "" if r.seed is None else str(r.seed),
+            r.mode,
+            r.status,
+            num(r.final_loss, ".4f"),
+            num(r.train_runtime, ".1f"),
+            num(r.tokens_per_second, ",.0f"),
+            r.path,
+        )
+        for r in runs
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def loss_curve(run_dir: Path) -> tuple[list[int], list[float]]:
+    steps: list[int] = []
+    losses: list[float] = []
+    log = run_dir / "trainer_log.jsonl"
+    if not log.is_file():
+        return steps, losses
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry.get("loss"), int | float) and isinstance(entry.get("current_steps"), int):
+            steps.append(entry["current_steps"])
+            losses.append(float(entry["loss"]))
+    return steps, losses
+
+
+def plot(runs: list[RunSummary], target: Path) -> int:
+    """One PNG with every run's loss curve; returns how many curves it drew."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a cluster node
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 6))
+    drawn = 0
+    for run in runs:
+        steps, losses = loss_curve(Path(run.path))
+        if steps:
+            ax.plot(steps, losses, label=f"{run.model} {run.dataset} seed {run.seed} ({run.status})", linewidth=1.2)
+            drawn += 1
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("oda-sft runs: training loss")
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial.png")
+    fig.savefig(partial, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    partial.replace(target)
+    return drawn

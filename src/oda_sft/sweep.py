@@ -1,0 +1,124 @@
+"""A dataset x seed grid, one run after another on this node: finished runs are skipped,
+interrupted ones resume, a failed one is recorded and the sweep goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from oda_sft.errors import OdaSftError, UsageError, one_line
+from oda_sft.names import check_name
+from oda_sft.outputs import inspect_output_dir
+from oda_sft.runner import RunResult, check_launchable, start_run
+from oda_sft.recipe import parse_overrides
+from oda_sft.registry import DatasetDir
+from oda_sft.train_plan import TrainPlan, TrainRequest, plan_train, resolve_preset
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    seed: int
+    mode: str = ""
+    outcome: str = ""  # finished, skipped, failed, interrupted; or for a dry run: train, skip, resume
+    exit_code: int | None = None
+    where: str = ""  # output_dir, or the error that stopped the run
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise UsageError(f"--{what} is empty: give a comma-separated list, e.g. --{what} a,b")
+    if len(set(items)) != len(items):
+        raise UsageError(f"--{what} lists an item twice: {text}")
+    return items
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds = []
+    for item in parse_list(text, "seeds"):
+        if not item.isdigit():
+            raise UsageError(f"--seeds has {item!r}, which is not a non-negative integer: e.g. --seeds 42,43,44")
+        seeds.append(int(item))
+    return seeds
+
+
+def plan_grid(base: TrainRequest, datasets: list[str], seeds: list[int]) -> list[tuple[TrainRequest, TrainPlan | str]]:
+    """Every cell's plan, or the one-line reason it cannot run.
+
+    What is wrong for every cell (model, names, overrides, launch flags, dataset dir) stops the sweep
+    before anything starts; what is wrong for one cell fails only that cell.
+    """
+    resolve_preset(base.model)
+    for name in datasets:
+        check_name("dataset", name)
+    parse_overrides(base.overrides)
+    base.launch.validate()
+    DatasetDir.load(base.dataset_dir)
+    grid: list[tuple[TrainRequest, TrainPlan | str]] = []
+    for dataset in datasets:
+        for seed in seeds:
+            request = replace(base, dataset=dataset, seed=seed)
+            try:
+                grid.append((request, plan_train(request)))
+            except OdaSftError as exc:
+                grid.append((request, one_line(str(exc))))
+    return grid
+
+
+def dry_run(grid: list[tuple[TrainRequest, TrainPlan | str]]) -> list[Cell]:
+    cells = []
+    verb = {"fresh": "train", "finished": "skip", "interrupted": "resume", "occupied": "refuse"}
+    for request, plan in grid:
+        if isinstance(plan, str):
+            cells.append(Cell(request.dataset, request.seed, outcome="error", where=plan))
+            continue
+        try:
+            check_launchable(plan)
+        except OdaSftError as exc:
+            cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "error", None, one_line(str(exc))))
+            continue
+        state = inspect_output_dir(plan.output_dir)
+        cells.append(Cell(request.dataset, request.seed, plan.decision.mode, verb[state.kind], None, str(plan.output_dir)))
+    return cells
+
+
+def run_grid(
+    grid: list[tuple[TrainRequest, TrainPlan | str]],
+    force: bool,
+    tokenized_cache_on: bool,
+    say: Callable[[str], None],
+) -> list[Cell]:
+    cells: list[Cell] = []
+    for index, (request, plan) in enumerate(grid, 1):
+        label = f"[{index}/{len(grid)}] {request.dataset} seed {request.seed}"
+        if isinstance(plan, str):
+            say(f"{label}: failed before starting: {plan}")
+            cells.append(Cell(request.dataset, request.seed, outcome="failed", where=plan))
+            continue
+        say(f"{label}: {plan.decision.mode} -> {plan.output_dir}")
+        try:
+            result: RunResult = start_run(plan, force=force, say=say, tokenized_cache_on=tokenized_cache_on)
+        except OdaSftError as exc:
+            cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "failed", None, one_line(str(exc))))
+            continue
+        cells.append(
+            Cell(request.dataset, request.seed, plan.decision.mode, result.outcome, result.exit_code, str(result.output_dir))
+        )
+        if result.outcome == "interrupted":
+            # Someone (a person, or Slurm preempting the job) asked everything to stop.
+            say("sweep interrupted: the remaining runs were not started; run the same sweep again to go on")
+            break
+    return cells
+
+
+def format_summary(cells: list[Cell]) -> str:
+    headers = ("DATASET", "SEED", "MODE", "OUTCOME", "EXIT", "OUTPUT / REASON")
+    rows = [
+        (c.dataset, str(c.seed), c.mode, c.outcome, "" if c.exit_code is None else str(c.exit_code), c.where)
+        for c in cells
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)

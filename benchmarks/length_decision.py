@@ -27,7 +27,7 @@ from oda_sft.alpaca import Columns
 from oda_sft.catalog import PRESETS
 from oda_sft.lengths import LengthCounter, Rule, measure_file
 
-WORDS = (
+WORDS = (  # noqa: SIM905 - a word list reads better as prose
     "the of and to a in is that for it as was with be by on not he this are or his from at which but have "
     "an they you were her she there been one all we their has would when if so what no out up said into "
     "then them can only other new some could these two may first any time like now my over such our man "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import Cli, snapshot
 
 CHAT = [
@@ -34,7 +35,12 @@ def test_add_chat_jsonl_writes_alpaca_and_registers_it(cli: Cli, data_dir: Path,
     assert "detected shape: chat (messages)" in r.err
     assert r.out.startswith("added chat: 40 records, shape chat (messages)")
     written = json.loads((data_dir / "chat.json").read_text())
-    assert written[3] == {"instruction": "What is 3 + 3?", "input": "", "output": "3 + 3 = 6.", "system": "Answer briefly."}
+    assert written[3] == {
+        "instruction": "What is 3 + 3?",
+        "input": "",
+        "output": "3 + 3 = 6.",
+        "system": "Answer briefly.",
+    }
     info_text = (data_dir / "dataset_info.json").read_text()
     # The demo entry keeps its exact bytes; the new one is added after it.
     assert info_text.startswith(demo_before.rstrip()[:-1].rstrip())
@@ -62,7 +68,12 @@ def test_add_chat_jsonl_writes_alpaca_and_registers_it(cli: Cli, data_dir: Path,
 
 
 BAD_CASES: list[tuple[str, str, list[str], str]] = [
-    ("malformed.json", '[{"instruction": "a", "output": "b"},\n {"instruction": }]', [], "malformed JSON at line 2, column 18"),
+    (
+        "malformed.json",
+        '[{"instruction": "a", "output": "b"},\n {"instruction": }]',
+        [],
+        "malformed JSON at line 2, column 18",
+    ),
     ("malformed.jsonl", '{"prompt": "a", "response": "b"}\n{"prompt": "a" "response": "b"}\n', [], "line 2, column 16"),
     ("empty.json", "", [], "is empty: an empty dataset cannot be trained on"),
     ("emptylist.json", "[]", [], "holds no records"),
@@ -180,7 +191,9 @@ def test_inspect_caches_and_train_auto_uses_it_only_while_the_file_is_unchanged(
     assert r.code == 0, r.err
     assert "decision   long: 7.0% of 43 samples exceed 4,096 tokens (p99 5,0" in r.out
     assert "> 4,096    3 (truncated by the standard config" in r.out
-    r = cli("data", "inspect", "lc", "--model", "tiny", "--dataset-dir", str(data_dir), "--json", "--long-percent", "10")
+    r = cli(
+        "data", "inspect", "lc", "--model", "tiny", "--dataset-dir", str(data_dir), "--json", "--long-percent", "10"
+    )
     report = json.loads(r.out)
     assert (report["mode"], report["exact"], report["count"]) == ("standard", False, 43)
     assert report["rule"] == {"threshold_tokens": 4096, "max_percent_over": "10"}

@@ -78,14 +78,21 @@ def test_arrow_style_turns_with_null_keys_and_text_parts() -> None:
             "#0 messages[1]: role 'tool' has no Alpaca equivalent",
         ),
         (
-            [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "system", "content": "s"}],
+            [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a"},
+                {"role": "system", "content": "s"},
+            ],
             "#0 messages[2]: a system turn after the conversation started",
         ),
         (
             [{"role": "system", "content": "s"}, {"role": "system", "content": "t"}, {"role": "user", "content": "q"}],
             "#0 messages: more than one system prompt",
         ),
-        ([{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}], "#0 messages[0].content: must be text"),
+        (
+            [{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}],
+            "#0 messages[0].content: must be text",
+        ),
         ([{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}], "#0 output: is empty"),
         (["just text"], "#0 messages[0]: a turn must be an object"),
     ],
@@ -130,7 +137,10 @@ def test_explicit_map() -> None:
     recs = [{"q": "x", "ctx": "c", "a": "y", "sys": None}, {"q": "x2", "a": "y2"}]
     name, out, problems = run(recs, ["instruction=q,output=a", "input=ctx,system=sys"])
     assert name.startswith("--map") and problems == []
-    assert out == [{"instruction": "x", "input": "c", "output": "y"}, {"instruction": "x2", "input": "", "output": "y2"}]
+    assert out == [
+        {"instruction": "x", "input": "c", "output": "y"},
+        {"instruction": "x2", "input": "", "output": "y2"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -169,8 +179,14 @@ def test_alpaca_passes_through_with_only_its_fields() -> None:
         ({"instruction": "i", "output": "o", "input": 5}, "#0 input: must be a string or absent, got a number"),
         ({"instruction": "i", "output": "o", "system": {}}, "#0 system: must be a string or absent, got an object"),
         ({"instruction": "i", "output": "o", "history": "x"}, "#0 history: must be a list of [instruction, response]"),
-        ({"instruction": "i", "output": "o", "history": [["a"]]}, "#0 history[0]: must be a pair of 2 strings, got a list of 1"),
-        ({"instruction": "i", "output": "o", "history": [["a", 2]]}, "#0 history[0]: must be a pair of 2 strings, got a pair holding a string and a number"),
+        (
+            {"instruction": "i", "output": "o", "history": [["a"]]},
+            "#0 history[0]: must be a pair of 2 strings, got a list of 1",
+        ),
+        (
+            {"instruction": "i", "output": "o", "history": [["a", 2]]},
+            "#0 history[0]: must be a pair of 2 strings, got a pair holding a string and a number",
+        ),
         ({"instruction": "i", "output": ""}, "#0 output: is empty"),
         ({"instruction": "", "input": "", "output": "o"}, "#0 instruction: is empty and so is input"),
         ([1, 2], "#0: a record must be a JSON object, got a list"),

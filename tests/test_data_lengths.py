@@ -23,7 +23,7 @@ FIXTURES: list[dict[str, Any]] = [
     {"instruction": "q3", "output": "a3", "history": [["q1", "a1 ü"], ["q2 \t tabs", "a2\n\nnewlines"]]},
     {"instruction": "<|end_of_text|> literal special token", "output": "ok <|pad|>"},
     {"instruction": "  leading and trailing spaces  ", "output": "\n"},
-    {"instruction": "Ω≈ç√∫˜µ≤≥÷ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 e\u0301 ﬁ", "output": "👩‍👩‍👧‍👦 " * 20, "system": "Sÿstem ✓"},
+    {"instruction": "Ω≈ç√∫˜µ≤≥÷ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 e\u0301 ﬁ", "output": "👩‍👩‍👧‍👦 " * 20, "system": "Sÿstem ✓"},  # noqa: RUF001
 ]
 
 

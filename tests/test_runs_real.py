@@ -151,7 +151,7 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
 
     # A run that LLaMA-Factory itself rejects is recorded as failed, with its exit status.
     crash = oda_sft("train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
-                    "--output-root", "saves", "--seed", "3", "--", "lr_scheduler_type=no_such_schedule", cwd=tmp_path)  # fmt: skip
+                    "--output-root", "saves", "--seed", "3", "--", "lr_scheduler_type=nope", cwd=tmp_path)  # fmt: skip
     assert crash.returncode != 0
     crashed = manifest(runs / "seed-3")
     assert crashed["status"] == "failed" and crashed["exit_code"] == crash.returncode

@@ -111,9 +111,7 @@ def build_command(
     return argv, env
 
 
-def run(
-    argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None
-) -> int:
+def run(argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None) -> int:
     """Run the trainer in its own process group; forward INT/TERM/HUP to the whole group.
 
     Output streams straight through. Returns the child's exit status (128+N for signal N).

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from oda_sft.fsutil import atomic_write_json
-from oda_sft.paths import cache_dir, checkout_root
+from oda_sft.paths import checkout_root
 
 PACKAGES = ("oda-sft", "llamafactory", "torch", "transformers", "deepspeed", "liger-kernel", "datasets", "accelerate")
 _SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
@@ -60,8 +57,8 @@ def gpu_names() -> list[str]:
         return []
     names = []
     for info in sorted(_NVIDIA_PROC.glob("*/information")):
-        model = next((ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("Model:")), "")
-        names.append(model or "unknown")
+        lines = info.read_text().splitlines()
+        names.append(next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Model:")), "unknown"))
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         picked = [int(v) for v in visible.split(",") if v.strip().isdigit()]
@@ -72,26 +69,3 @@ def gpu_names() -> list[str]:
 def redact(mapping: Mapping[str, str]) -> dict[str, str]:
     """Drop anything whose name looks like a secret; keep the rest as is."""
     return {k: v for k, v in mapping.items() if not is_secret_name(k)}
-
-
-def sha256_file(path: Path) -> str:
-    """Content hash, cached by (path, size, mtime) so big datasets are hashed once."""
-    stat = path.stat()
-    memo_path = cache_dir() / "file-hashes.json"
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        memo: dict[str, str] = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    if key in memo:
-        return memo[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    memo[key] = digest.hexdigest()
-    try:
-        atomic_write_json(memo_path, memo)
-    except OSError:
-        pass  # a read-only cache only costs a re-hash next time
-    return memo[key]

@@ -18,8 +18,8 @@ import yaml
 from oda_sft import launch, manifest, tiny, tokenized_cache
 from oda_sft.errors import DatasetError, RunStateError
 from oda_sft.fsutil import atomic_write_text
+from oda_sft.hashing import file_sha256
 from oda_sft.outputs import checkpoint_is_full, inspect_output_dir, set_aside
-from oda_sft.provenance import sha256_file
 from oda_sft.recipe import dump_yaml
 from oda_sft.registry import DatasetDir
 from oda_sft.train_plan import TrainPlan
@@ -96,7 +96,7 @@ def _dataset_sha256(plan: TrainPlan) -> tuple[str | None, str | None]:
     data_file = datasets.data_file(plan.request.dataset)
     if data_file is None or not data_file.is_file():
         return (str(data_file) if data_file else None), None
-    return str(data_file), sha256_file(data_file)
+    return str(data_file), file_sha256(data_file)
 
 
 def start_run(
@@ -158,7 +158,7 @@ def start_run(
                 "seed": plan.request.seed,
                 "profile": plan.request.profile,
                 "resumable": plan.request.resumable,
-                "config": {"path": str(plan.config_path), "sha256": sha256_file(plan.config_path)},
+                "config": {"path": str(plan.config_path), "sha256": file_sha256(plan.config_path)},
                 "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
                 "output_dir": str(out),
                 "nnodes": options.nnodes,
@@ -172,8 +172,9 @@ def start_run(
 
     signals: list[int] = []
     status = launch.run(argv, env, on_signal=signals.append)
+    outcome: manifest.Status
     if status == 0:
-        outcome: Outcome = "finished"
+        outcome = "finished"
     elif signals or status in _SIGNAL_EXITS:
         outcome = "interrupted"
     else:

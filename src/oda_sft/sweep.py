@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from oda_sft.errors import OdaSftError, UsageError, one_line
 from oda_sft.names import check_name
 from oda_sft.outputs import inspect_output_dir
-from oda_sft.runner import RunResult, check_launchable, start_run
 from oda_sft.recipe import parse_overrides
 from oda_sft.registry import DatasetDir
+from oda_sft.runner import RunResult, check_launchable, start_run
 from oda_sft.train_plan import TrainPlan, TrainRequest, plan_train, resolve_preset
 
 
@@ -79,7 +79,9 @@ def dry_run(grid: list[tuple[TrainRequest, TrainPlan | str]]) -> list[Cell]:
             cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "error", None, one_line(str(exc))))
             continue
         state = inspect_output_dir(plan.output_dir)
-        cells.append(Cell(request.dataset, request.seed, plan.decision.mode, verb[state.kind], None, str(plan.output_dir)))
+        cells.append(
+            Cell(request.dataset, request.seed, plan.decision.mode, verb[state.kind], None, str(plan.output_dir))
+        )
     return cells
 
 
@@ -103,7 +105,14 @@ def run_grid(
             cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "failed", None, one_line(str(exc))))
             continue
         cells.append(
-            Cell(request.dataset, request.seed, plan.decision.mode, result.outcome, result.exit_code, str(result.output_dir))
+            Cell(
+                request.dataset,
+                request.seed,
+                plan.decision.mode,
+                result.outcome,
+                result.exit_code,
+                str(result.output_dir),
+            )
         )
         if result.outcome == "interrupted":
             # Someone (a person, or Slurm preempting the job) asked everything to stop.

@@ -57,7 +57,9 @@ ResumableOpt = Annotated[
 ]
 SaveStepsOpt = Annotated[
     int | None,
-    typer.Option(help="Steps between --resumable checkpoints [default: 500].", show_default=False, rich_help_panel=RUNS),
+    typer.Option(
+        help="Steps between --resumable checkpoints [default: 500].", show_default=False, rich_help_panel=RUNS
+    ),
 ]
 TokenizedCacheOpt = Annotated[
     bool, typer.Option(help="Reuse tokenized data across seeds and runs (oda-sft's cache).", rich_help_panel=RUNS)

@@ -27,6 +27,13 @@ def test_single_gpu_runs_llamafactory_directly() -> None:
     assert env == {"PATH": f"{BIN}{os.pathsep}/usr/bin"}
 
 
+def test_deepspeed_on_one_gpu_goes_through_torchrun() -> None:
+    _, env = build_command(CFG, LaunchOptions(), gpu_count=1, base_path=BIN, deepspeed=True)
+    assert env == {"FORCE_TORCHRUN": "1", "NNODES": "1", "NODE_RANK": "0", "NPROC_PER_NODE": "1"}
+    _, cpu = build_command(CFG, LaunchOptions(), gpu_count=0, base_path=BIN, deepspeed=True)
+    assert cpu == {}  # no GPU: no DeepSpeed either (the tiny preset's CPU fallback drops it)
+
+
 def test_eight_gpus_force_torchrun_with_all_of_them() -> None:
     argv, env = build_command(CFG, LaunchOptions(), gpu_count=8, base_path=BIN)
     assert argv[1:] == ["train", str(CFG)]

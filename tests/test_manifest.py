@@ -38,8 +38,11 @@ def test_secrets_never_reach_the_manifest(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_secret_overrides_are_refused() -> None:
-    with pytest.raises(UsageError, match="looks like a secret"):
-        parse_overrides(["hub_token=abc"])
+    for item in ("hub_token=abc", "WANDB_API_KEY=x", "aws_secret_access_key=y", "db_password=z"):
+        with pytest.raises(UsageError, match="looks like a secret"):
+            parse_overrides([item])
+    ok = parse_overrides(["include_num_input_tokens_seen=true", "add_special_tokens=false", "max_new_tokens=5"])
+    assert ok == {"include_num_input_tokens_seen": True, "add_special_tokens": False, "max_new_tokens": 5}
 
 
 def test_results_come_from_llamafactory_outputs(tmp_path: Path) -> None:

@@ -441,7 +441,8 @@ def run_variant(spec: BenchSpec, data: str, variant: str, fixture: Path, gpu_cou
     config_path = run_dir / "config.yaml"
     atomic_write_text(config_path, dump_yaml(config))
     # The launcher decision oda-sft makes, for every variant, so only the config differs.
-    argv, launch_env = launch.build_command(config_path, launch.LaunchOptions(spec.nproc_per_node), gpu_count)
+    options = launch.LaunchOptions(spec.nproc_per_node)
+    argv, launch_env = launch.build_command(config_path, options, gpu_count, deepspeed=bool(config.get("deepspeed")))
     log_path = run_dir / "train.log"
     t0 = time.time()
     rc = subproc.run_logged(argv, {**RUN_ENV, **launch_env}, log_path, spec.run_timeout_s)

@@ -50,9 +50,10 @@ class LaunchOptions:
         if self.master_port is not None and not 1024 <= self.master_port <= 65535:
             raise UsageError(f"--master-port {self.master_port} must be between 1024 and 65535")
 
-    def uses_torchrun(self, gpu_count: int) -> bool:
-        # Mirrors LLaMA-Factory: torchrun when forced, or when more than one device is visible.
-        return self.nnodes > 1 or (self.nproc_per_node or 0) > 1 or gpu_count > 1
+    def uses_torchrun(self, gpu_count: int, deepspeed: bool = False) -> bool:
+        # LLaMA-Factory uses torchrun when forced or when more than one device is visible. oda-sft also
+        # forces it for DeepSpeed on one GPU, which otherwise has no launcher to set up its process group.
+        return self.nnodes > 1 or (self.nproc_per_node or 0) > 1 or gpu_count > 1 or (deepspeed and gpu_count > 0)
 
 
 def _valid_host(value: str) -> bool:
@@ -73,7 +74,11 @@ def launcher_path() -> str:
 
 
 def build_command(
-    config_path: Path, options: LaunchOptions, gpu_count: int, base_path: str | None = None
+    config_path: Path,
+    options: LaunchOptions,
+    gpu_count: int,
+    base_path: str | None = None,
+    deepspeed: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
     """(argv, environment changes) for `llamafactory-cli train <config>`.
 
@@ -88,7 +93,7 @@ def build_command(
     env: dict[str, str] = {}
     if bin_dir not in current.split(os.pathsep):
         env["PATH"] = os.pathsep.join(p for p in (bin_dir, current) if p)
-    if options.uses_torchrun(gpu_count):
+    if options.uses_torchrun(gpu_count, deepspeed):
         if any(c.isspace() for c in str(config_path)):
             # LLaMA-Factory joins and re-splits the torchrun arguments on spaces.
             raise UsageError(

@@ -11,7 +11,9 @@ from pathlib import Path
 from oda_sft.paths import checkout_root
 
 PACKAGES = ("oda-sft", "llamafactory", "torch", "transformers", "deepspeed", "liger-kernel", "datasets", "accelerate")
-_SECRET = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
+# A secret's name has one of these as a whole _-separated word: HF_TOKEN, hub_token, WANDB_API_KEY.
+# Settings such as add_special_tokens or include_num_input_tokens_seen are not secrets.
+_SECRET = re.compile(r"(^|_)(TOKEN|KEY|APIKEY|SECRET|PASSWORD|PASSWD|CREDENTIALS?)($|_)", re.IGNORECASE)
 _NVIDIA_PROC = Path("/proc/driver/nvidia/gpus")
 
 

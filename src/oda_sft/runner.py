@@ -136,7 +136,7 @@ def start_run(
 
     atomic_write_text(plan.config_path, dump_yaml(config))
     options = plan.request.launch
-    argv, env = launch.build_command(plan.config_path, options, plan.gpu_count)
+    argv, env = launch.build_command(plan.config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")))
     say(f"config kept at {plan.config_path}")
 
     writes_manifest = options.node_rank == 0  # one record per run, on shared storage

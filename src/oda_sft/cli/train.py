@@ -37,7 +37,9 @@ from oda_sft.train_plan import TrainPlan, TrainRequest, plan_train
 
 def render_dry_run(plan: TrainPlan) -> str:
     """The config as YAML, followed by the command and environment as comments: still valid YAML."""
-    argv, env = launch.build_command(plan.config_path, plan.request.launch, plan.gpu_count)
+    argv, env = launch.build_command(
+        plan.config_path, plan.request.launch, plan.gpu_count, deepspeed=bool(plan.config.get("deepspeed"))
+    )
     lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {plan.config_path}"]
     lines.append(f"# command: {shlex.join(argv)}")
     for key, value in env.items():

@@ -41,7 +41,7 @@ def test_dry_run_shows_the_multi_node_environment(cli: Cli, data_dir: Path, tmp_
 
 def test_unknown_length_defaults_to_standard_and_says_so(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
     info = json.loads((data_dir / "dataset_info.json").read_text())
-    info["plain"] = {"file_name": "oda_demo.json"}
+    info["plain"] = {"file_name": "not_downloaded_yet.json"}  # no file: nothing to measure, so the default decides
     (data_dir / "dataset_info.json").write_text(json.dumps(info))
     r = cli("train", "-m", "llama", "-d", "plain", "--dry-run", "--dataset-dir", str(data_dir),
             "--output-root", str(tmp_path))  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from realproc import ODA_SFT, env_without_venv, tail
+from realproc import ODA_SFT, env_without_venv, free_port, tail
 
 HERE = Path(__file__).resolve().parent / "slurm"
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL"}
@@ -26,7 +26,11 @@ def slurm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.fail(f"a real Slurm needs root to start slurmd (this test runs as uid {os.geteuid()})")
     state = tmp_path_factory.mktemp("slurm")
-    started = subprocess.run(["bash", str(HERE / "start_slurm.sh"), str(state)], capture_output=True, text=True)
+    # Ports of our own: another test session on this machine may be running its Slurm right now.
+    ports = {"SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}
+    started = subprocess.run(
+        ["bash", str(HERE / "start_slurm.sh"), str(state)], env={**os.environ, **ports}, capture_output=True, text=True
+    )
     try:
         if started.returncode != 0:
             pytest.fail(f"cannot start Slurm on this machine:\n{started.stderr}{started.stdout}")

@@ -104,6 +104,11 @@ def start_run(
 ) -> RunResult:
     """Run the plan. Returns how it ended; the trainer's exit status is in exit_code."""
     check_launchable(plan)
+    if force and plan.request.launch.nnodes > 1:
+        raise RunStateError(
+            "--force with --nnodes > 1 would have every node move the run aside at once: move the earlier run "
+            "aside yourself first (or choose another --output-root), then start the nodes without --force"
+        )
     out = plan.output_dir
     state = inspect_output_dir(out)
     resumed_from = None
@@ -129,7 +134,10 @@ def start_run(
     config = dict(plan.config)
     data_file, data_sha = _dataset_sha256(plan)
     cache = None
-    if tokenized_cache_on and data_sha is not None:
+    if tokenized_cache_on and plan.request.launch.nnodes > 1:
+        # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
+        say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
+    elif tokenized_cache_on and data_sha is not None:
         cache = tokenized_cache.prepare(config, data_sha)
         config["tokenized_path"] = str(cache.tokenized_path)
         say(f"tokenized cache {cache.key}: " + ("hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"))

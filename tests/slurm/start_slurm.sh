@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a private one-node Slurm (munged, slurmctld, slurmd) for the oda-sft tests.
 #
-# Usage: start_slurm.sh STATE_DIR
+# Usage: [SLURMCTLD_PORT=N SLURMD_PORT=M] start_slurm.sh STATE_DIR
 # Writes STATE_DIR/slurm.conf and keeps pid files, logs and spool there; clients use it
 # through SLURM_CONF=STATE_DIR/slurm.conf. Installs Debian's slurm-wlm and munge when absent.
 # Needs root (slurmd runs jobs as their user). On failure: one line on stderr saying what
@@ -31,6 +31,10 @@ if ! command -v slurmd >/dev/null || ! command -v slurmctld >/dev/null || ! comm
 fi
 
 host=$(hostname -s)
+# Ports of this cluster: distinct per test session, so two sessions on one machine never talk
+# to each other's controller.
+ctld_port=${SLURMCTLD_PORT:-6817}
+slurmd_port=${SLURMD_PORT:-6818}
 cpus=$(nproc --all)
 # RealMemory must not exceed what slurmd detects, or it drains the node: leave 5% of MemTotal.
 mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.95 }' /proc/meminfo)
@@ -40,6 +44,8 @@ cat >"$state/slurm.conf" <<CONF
 # A one-node test cluster for oda-sft; see tests/slurm/start_slurm.sh.
 ClusterName=odasft-test
 SlurmctldHost=$host
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -95,6 +101,10 @@ munge -n </dev/null | unmunge >/dev/null 2>&1 || fail "munge credentials do not 
 setsid slurmctld -D -i -f "$SLURM_CONF" >>"$state/slurmctld.out" 2>&1 &
 for _ in $(seq 1 50); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
 scontrol ping >/dev/null 2>&1 || fail "slurmctld did not answer scontrol ping within 10 s"
+# The controller that answered must be ours, not one left on the same port by someone else.
+sleep 0.5
+kill -0 "$(cat "$state/slurmctld.pid" 2>/dev/null)" 2>/dev/null \
+    || fail "slurmctld exited after starting (port $ctld_port taken?)"
 
 setsid slurmd -D -f "$SLURM_CONF" >>"$state/slurmd.out" 2>&1 &
 for _ in $(seq 1 100); do
@@ -106,4 +116,6 @@ case "$node_state" in
     idle | mixed | allocated) ;;
     *) fail "node $host did not become idle within 20 s (state: ${node_state:-unknown}): slurmd cannot run here" ;;
 esac
-echo "start_slurm: one-node Slurm up: node $host ($cpus CPUs, ${mem_mb} MB), SLURM_CONF=$SLURM_CONF"
+kill -0 "$(cat "$state/slurmd.pid" 2>/dev/null)" 2>/dev/null || fail "slurmd exited after starting (port $slurmd_port taken?)"
+echo "start_slurm: one-node Slurm up: node $host ($cpus CPUs, ${mem_mb} MB, ports $ctld_port/$slurmd_port)," \
+    "SLURM_CONF=$SLURM_CONF"

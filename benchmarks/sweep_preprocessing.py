@@ -21,7 +21,7 @@ from typing import Any
 
 from oda_sft import tiny
 
-WORDS = "the model answers each question step by step and then checks the result carefully".split()
+WORDS = ["the", "model", "answers", "each", "question", "step", "by", "then", "checks", "result", "carefully"]
 
 
 def make_dataset(path: Path, samples: int) -> None:
@@ -100,9 +100,8 @@ def main() -> None:
         print("fresh  per seed (s): " + ", ".join(f"{t:.2f}" for t in fresh_times))
         print("cached per seed (s): " + ", ".join(f"{t:.2f}" for t in cached_times) + "  (first one tokenizes + saves)")
         total_fresh, total_cached = sum(fresh_times), sum(cached_times)
-        print(
-            f"total fresh {total_fresh:.2f} s, total cached {total_cached:.2f} s, saved {total_fresh - total_cached:.2f} s"
-        )
+        saved = total_fresh - total_cached
+        print(f"total fresh {total_fresh:.2f} s, total cached {total_cached:.2f} s, saved {saved:.2f} s")
         print(f"ratio fresh/cached: {total_fresh / total_cached:.2f}x; cached dataset identical to fresh: {same}")
         if not same:
             raise SystemExit("the cached dataset differs from a fresh one")

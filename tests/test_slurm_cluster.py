@@ -6,6 +6,7 @@ them by their pid files. When this machine cannot run them, the tests fail and s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -99,8 +100,12 @@ def test_submit_trains_on_slurm(slurm_conf: Path, tmp_path: Path, data_dir: Path
         assert (run_dir / name).is_file(), name
     # The script oda-sft submitted is kept for review beside the logs.
     assert len(list((run_dir / "slurm-logs").glob("oda-sft-tiny-oda_demo-*.sbatch"))) == 1
-    # The datasets cache went to the node's local disk, not to shared storage.
-    assert list((tmp_path / "node-tmp").glob("oda-sft-hf-datasets-*"))
+    # The datasets cache went to the node's local disk, not to shared storage; unless LLaMA-Factory
+    # never needed it, because the data came from oda-sft's tokenized cache (one node, same content).
+    run_record = json.loads((run_dir / "oda_sft_run.json").read_text())
+    assert run_record["status"] == "finished"
+    if not (run_record["tokenized_cache"] or {}).get("hit"):
+        assert list((tmp_path / "node-tmp").glob("oda-sft-hf-datasets-*"))
 
 
 def test_failed_preflight_ends_the_job_fast(slurm_conf: Path, tmp_path: Path, data_dir: Path) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from oda_sft import __version__, launch, subproc
+from oda_sft import __version__, launch, subproc, tiny
 from oda_sft.errors import OdaSftError, UsageError
 from oda_sft.fsutil import atomic_write_json, atomic_write_text
 from oda_sft.gpuinfo import gpu_memory
@@ -259,23 +259,10 @@ def _make_samples(tok: Any, rng: random.Random, n: int, lo: int, hi: int) -> tup
 
 
 def _train_tokenizer(vocab: int, seed: int) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab,
-        special_tokens=list(special.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
     rng = random.Random(seed)
-    tokenizer.train_from_iterator([_text(rng, 200) for _ in range(400)] + ["Human: ", "\nAssistant:"], trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=65536, **special)  # type: ignore[no-untyped-call]
+    corpus = [_text(rng, 200) for _ in range(400)] + ["Human: ", "\nAssistant:"]
+    special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+    return tiny.train_byte_bpe(corpus, vocab, special, 65536)
 
 
 def _build_model(out: Path, shape: ModelShape, tok: Any, seed: int) -> int:

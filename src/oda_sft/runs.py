@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft import tables
 from oda_sft.manifest import MANIFEST_NAME, read
 
 
@@ -100,10 +101,7 @@ def format_table(runs: list[RunSummary]) -> str:
         )
         for r in runs
     ]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return tables.format_table(headers, rows)
 
 
 def loss_curve(run_dir: Path) -> tuple[list[int], list[float]]:

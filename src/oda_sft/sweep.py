@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from oda_sft import tables
 from oda_sft.errors import OdaSftError, UsageError, one_line
 from oda_sft.names import check_name
 from oda_sft.outputs import inspect_output_dir
@@ -127,7 +128,4 @@ def format_summary(cells: list[Cell]) -> str:
         (c.dataset, str(c.seed), c.mode, c.outcome, "" if c.exit_code is None else str(c.exit_code), c.where)
         for c in cells
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return tables.format_table(headers, rows)

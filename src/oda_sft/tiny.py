@@ -90,25 +90,32 @@ def ensure_model() -> Path:
     return target
 
 
-def _build(out: Path) -> None:  # untyped libraries: checked by the smoke test, not mypy
-    import torch
+def train_byte_bpe(corpus: list[str], vocab_size: int, special: dict[str, str], max_length: int) -> Any:
+    """A byte-level BPE tokenizer trained offline (any text encodes; no hub download)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=list(SPECIAL_TOKENS.values()),
+        vocab_size=vocab_size,
+        special_tokens=list(special.values()),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tokenizer, model_max_length=32768, **SPECIAL_TOKENS
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tokenizer, model_max_length=max_length, **special
     )
+
+
+def _build(out: Path) -> None:  # untyped libraries: checked by the smoke test, not mypy
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fast = train_byte_bpe(_CORPUS * 4, VOCAB_SIZE, SPECIAL_TOKENS, 32768)
     fast.save_pretrained(out)
 
     config = LlamaConfig(  # type: ignore[no-untyped-call]

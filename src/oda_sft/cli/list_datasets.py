@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from oda_sft import tables
 from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
 from oda_sft.registry import DatasetDir
@@ -47,10 +48,7 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
 def format_table(rows: list[dict[str, Any]]) -> str:
     headers = ["name", "affiliation", "hf_id", "mode", "source", "registered"]
     cells = [[str(r[h]) if h != "registered" else ("yes" if r[h] else "no") for h in headers] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
+    return tables.format_table([h.upper() for h in headers], cells)
 
 
 def list_datasets(dataset_dir: DatasetDirOpt, as_json: JsonOpt = False) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from oda_sft import launch
-from oda_sft.errors import UsageError
+from oda_sft.errors import LaunchError, UsageError
 from oda_sft.launch import LaunchOptions, build_command
 
 CFG = Path("/runs/seed-42/oda_sft_config.yaml")
@@ -129,3 +129,8 @@ def test_sigterm_reaches_the_whole_child_process_group(tmp_path: Path) -> None:
     assert runner.wait(timeout=30) == 143
     assert out.read_text() == f"child got {int(signal.SIGTERM)}"
     assert Path(f"{out}.grand").read_text() == "grandchild"
+
+
+def test_a_missing_launcher_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match=r"cannot start .*install LLaMA-Factory"):
+        launch.run([str(tmp_path / "llamafactory-cli"), "train", "x.yaml"], {})

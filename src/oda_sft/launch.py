@@ -1,27 +1,23 @@
 """Turn a rendered config into the llamafactory-cli command, and run it.
 
-`build_command` is pure; `run` is the only place in oda-sft that starts the trainer.
+`build_command` is pure; `run` starts the trainer, through the subprocess seam in subproc.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
+from oda_sft import subproc
 from oda_sft.errors import LaunchError, UsageError
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -117,30 +113,13 @@ def build_command(
 
 
 def run(argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None) -> int:
-    """Run the trainer in its own process group; forward INT/TERM/HUP to the whole group.
-
-    Output streams straight through. Returns the child's exit status (128+N for signal N).
-    on_signal hears of every signal forwarded, so the caller can tell an interruption from a crash.
-    """
-    env = {**os.environ, **env_changes}
+    """Run the trainer: output streams through, INT/TERM/HUP reach its whole process group, and its
+    exit status (128+N for signal N) is returned. on_signal hears of every signal forwarded, so the
+    caller can tell an interruption from a crash."""
     try:
-        child = subprocess.Popen(argv, env=env, start_new_session=True)
+        return subproc.run_streaming(argv, env_changes, on_signal)
     except OSError as exc:
         raise LaunchError(
             f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "
             "(pip install -e .) or activate the venv that has it"
         ) from None
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        if on_signal is not None:
-            on_signal(signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
-    try:
-        status = child.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 128 - status if status < 0 else status

@@ -1,18 +1,45 @@
-"""The one place outside launch.run that starts subprocesses: short queries and logged bench runs.
+"""The one module that starts subprocesses: the trainer (streamed, signals forwarded), short
+queries, and logged bench runs. Argument lists only, never a shell.
 
-Tests replace `capture` or `run_logged` here, at the seam, rather than patching subprocess globally.
+Tests replace functions here, at the seam, rather than patching subprocess globally.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 TIMED_OUT = 124  # what coreutils `timeout` returns, so scripts read it the same way
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def run_streaming(
+    argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None
+) -> int:
+    """Run argv in its own process group with output streaming through; forward INT/TERM/HUP to the
+    whole group (torchrun and its workers, dataloader workers). Returns the exit status, 128+N for
+    signal N. Raises OSError when argv[0] cannot be started."""
+    child = subprocess.Popen(argv, env={**os.environ, **env_changes}, start_new_session=True)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        if on_signal is not None:
+            on_signal(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ BAD_INPUTS = [
     (["-m", "llama", "-d", "$(rm -rf ~)"], 2, "invalid dataset name"),
     (["-m", "llama", "-d", "a;b"], 2, "invalid dataset name"),
     (["-m", "llama", "-d", "oda_demo", "--seed", "abc"], 2, "'abc' is not a valid integer"),
-    (["-m", "llama", "-d", "oda_demo", "--seed", "-1"], 2, "--seed -1 must be a non-negative integer"),
+    (["-m", "llama", "-d", "oda_demo", "--seed", "-1"], 2, "--seed -1 must be an integer from 0 to 4294967295"),
+    (["-m", "llama", "-d", "oda_demo", "--seed", "4294967296"], 2, "--seed 4294967296 must be an integer from 0"),
     (["-m", "llama", "-d", "oda_demo", "--model-path", "/no/ckpt"], 2, "--model-path /no/ckpt does not exist"),
     (["-m", "llama", "-d", "oda_demo", "--", "lr"], 2, "malformed override 'lr'"),
     (["-m", "llama", "-d", "oda_demo", "--", "bad key=1"], 2, "malformed override 'bad key=1'"),
@@ -158,3 +159,11 @@ def test_version_and_help(cli: Cli) -> None:
     assert cli("--version").out.startswith("oda-sft ")
     r = cli("train", "--help")
     assert r.code == 0 and "--nproc-per-node" in r.out and "--dry-run" in r.out
+
+
+def test_an_unwritable_output_root_is_one_line(cli: Cli, data_dir: Path) -> None:
+    r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(data_dir), "--output-root", "/proc/oda")
+    assert r.code == 6, r.err
+    errors = [line for line in r.err.splitlines() if not line.startswith("oda-sft: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "/proc/oda" in errors[0], r.err
+    assert "Traceback" not in r.err

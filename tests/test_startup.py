@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,17 @@ HEAVY = ("torch", "transformers", "llamafactory", "datasets", "deepspeed", "toke
         ["list-datasets"],
         ["train", "--model", "llama", "--dataset", "OpenR1-Math-220k", "--dry-run"],
         ["train", "--model", "tiny", "--dataset", "oda_demo", "--dry-run"],
+        # Registered, never measured: a dry run must not load a tokenizer (or build the tiny model) to decide.
+        ["train", "--model", "tiny", "--dataset", "unmeasured", "--dry-run"],
+        ["train", "--model", "llama", "--dataset", "unmeasured", "--dry-run"],
+        ["sweep", "--model", "qwen", "--datasets", "unmeasured,oda_demo", "--seeds", "1,2", "--dry-run"],
     ],
 )
-def test_light_paths_import_nothing_heavy(args: list[str], data_dir: Path) -> None:
+def test_light_paths_import_nothing_heavy(args: list[str], data_dir: Path, oda_home: Path) -> None:
+    info = json.loads((data_dir / "dataset_info.json").read_text())
+    info["unmeasured"] = {"file_name": "oda_demo.json"}
+    (data_dir / "dataset_info.json").write_text(json.dumps(info))
+    models_before = sorted((oda_home / "models").glob("*")) if (oda_home / "models").exists() else []
     if args[0] != "--help":
         args = [*args, "--dataset-dir", str(data_dir)]
     code = (
@@ -34,3 +43,7 @@ def test_light_paths_import_nothing_heavy(args: list[str], data_dir: Path) -> No
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr
+    models_after = sorted((oda_home / "models").glob("*")) if (oda_home / "models").exists() else []
+    assert models_after == models_before, "a light path built the tiny model"
+    if "unmeasured" in args and args[0] == "train":
+        assert "not measured by a dry run" in proc.stderr

@@ -44,6 +44,9 @@ class LaunchError(OdaSftError):
     exit_code = 4
 
 
+OS_ERROR_EXIT = 6
+
+
 def debug_enabled() -> bool:
     return os.environ.get("ODA_SFT_DEBUG", "") not in ("", "0")
 
@@ -71,3 +74,14 @@ def handle_errors() -> Iterator[None]:
             raise
         print("error: interrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
+    except OSError as exc:  # a full disk, a read-only mount, a permission: the user's to fix, not a bug
+        if debug_enabled():
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"error: {exc.strerror or exc}{where}: check that the path exists, is writable and has space; "
+            "ODA_SFT_DEBUG=1 shows where it happened",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(OS_ERROR_EXIT) from None

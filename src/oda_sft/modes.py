@@ -61,6 +61,11 @@ def decide_mode(
     tokenizer = lengths.tokenizer_ident(preset, model_path)
     cached, stale = datasets.cached_analysis(dataset, tokenizer)
     notes = (stale,) if stale else ()
+    rule = lengths.Rule.parse().as_json()
+    if cached is not None and cached.rule is not None and cached.rule != rule:
+        # Decided under another threshold or percentage (a one-off --long-percent, say): not this rule's answer.
+        notes = (*notes, f"the cached length analysis of {dataset} used another rule ({cached.rule}); ignored")
+        cached = None
     if cached is not None:
         warning = ""
         if cached.tokenizer != tokenizer:
@@ -101,6 +106,16 @@ def decide_mode(
             "measured",
             f"fresh analysis with the {counter.ref.label} tokenizer: {report.reason}",
             notes=(*notes, f"run `oda-sft data inspect {dataset} --model {preset.name}` once to cache this analysis"),
+        )
+    if not measure and data_file is not None and data_file.is_file():
+        return ModeDecision(
+            "standard",
+            "unmeasured",
+            f"length of {dataset} is not measured by a dry run, so this shows standard: the real run measures it "
+            f"with the {preset.name} tokenizer first (`oda-sft data inspect {dataset} --model {preset.name}` "
+            "caches the answer)",
+            warning=f"the mode of {dataset} is decided when the run starts; this dry run may show the wrong one",
+            notes=notes,
         )
     return ModeDecision(
         "standard",

@@ -67,13 +67,18 @@ def checkpoint_is_full(checkpoint: Path) -> bool:
     return has_optimizer and (checkpoint / "trainer_state.json").is_file()
 
 
-def set_aside(path: Path) -> Path:
-    """Rename an earlier run to a sibling directory, so nothing is lost."""
+def checkpoint_is_complete(checkpoint: Path) -> bool:
+    """Trainer writes trainer_state.json last; without it the save was cut short."""
+    return (checkpoint / "trainer_state.json").is_file()
+
+
+def set_aside(path: Path, label: str = "replaced") -> Path:
+    """Rename an earlier run (or checkpoint) to a sibling, so nothing is lost."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.replaced-{stamp}")
+    target = path.with_name(f"{path.name}.{label}-{stamp}")
     suffix = 1
     while target.exists():
         suffix += 1
-        target = path.with_name(f"{path.name}.replaced-{stamp}-{suffix}")
+        target = path.with_name(f"{path.name}.{label}-{stamp}-{suffix}")
     path.rename(target)
     return target

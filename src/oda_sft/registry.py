@@ -25,6 +25,7 @@ class CachedAnalysis:
     sha256: str
     measured_at: str
     exact: bool
+    rule: dict[str, Any] | None = None  # the decision rule it was decided under
 
     @classmethod
     def from_json(cls, tokenizer: str, data: dict[str, Any]) -> CachedAnalysis:
@@ -35,6 +36,7 @@ class CachedAnalysis:
             sha256=str(data.get("sha256", "")),
             measured_at=str(data.get("measured_at", "")),
             exact=bool(data.get("exact", False)),
+            rule=data["rule"] if isinstance(data.get("rule"), dict) else None,
         )
 
 

@@ -16,10 +16,10 @@ from typing import Any, Literal
 import yaml
 
 from oda_sft import launch, manifest, tiny, tokenized_cache
-from oda_sft.errors import DatasetError, RunStateError
+from oda_sft.errors import DatasetError, LaunchError, RunStateError
 from oda_sft.fsutil import atomic_write_text
 from oda_sft.hashing import file_sha256
-from oda_sft.outputs import checkpoint_is_full, inspect_output_dir, set_aside
+from oda_sft.outputs import checkpoint_is_complete, checkpoint_is_full, inspect_output_dir, set_aside
 from oda_sft.recipe import dump_yaml
 from oda_sft.registry import DatasetDir
 from oda_sft.train_plan import TrainPlan
@@ -49,6 +49,12 @@ def check_launchable(plan: TrainPlan) -> None:
             f"dataset {plan.request.dataset} is not registered in {plan.config['dataset_dir']}/dataset_info.json: "
             "add an entry for it (`oda-sft data add`) before training"
         )
+    launcher = Path(launch.launcher_path())
+    if not (launcher.is_file() and os.access(launcher, os.X_OK)):
+        raise LaunchError(
+            f"{launcher} is missing: install LLaMA-Factory in oda-sft's environment (pip install -e .), "
+            "or run the oda-sft of the venv that has it"
+        )
     datasets = DatasetDir.load(Path(plan.config["dataset_dir"]))
     data_file = datasets.data_file(plan.request.dataset)
     if data_file is not None and not data_file.exists():
@@ -63,7 +69,10 @@ def _config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(k for k in keys if before.get(k) != after.get(k))
 
 
-def _check_resumable(plan: TrainPlan, checkpoints: tuple[str, ...], description: str) -> None:
+def _check_resumable(
+    plan: TrainPlan, checkpoints: tuple[str, ...], description: str, say: Callable[[str], None]
+) -> str | None:
+    """The checkpoint LLaMA-Factory will resume from, after refusing what cannot resume exactly."""
     kept = plan.config_path
     if kept.is_file():
         changed = _config_changes(yaml.safe_load(kept.read_text(encoding="utf-8")) or {}, plan.config)
@@ -72,7 +81,15 @@ def _check_resumable(plan: TrainPlan, checkpoints: tuple[str, ...], description:
                 f"{description} trained with a different config (differs in: {', '.join(changed)}): "
                 "rerun with the same options to resume, or pass --force to move it aside and start over"
             )
-    last = plan.output_dir / checkpoints[-1]
+    names = list(checkpoints)
+    while names and not checkpoint_is_complete(plan.output_dir / names[-1]):
+        # Killed while saving: LLaMA-Factory would pick this newest, broken one. Keep it, out of the way.
+        moved = set_aside(plan.output_dir / names.pop(), label="incomplete")
+        say(f"{moved.name.split('.')[0]} was cut short while saving; moved to {moved.name}")
+    if not names:
+        say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
+        return None
+    last = plan.output_dir / names[-1]
     if not checkpoint_is_full(last):
         raise RunStateError(
             f"{description}, but {last.name} holds weights only (the recipe saves model-only checkpoints once "
@@ -81,6 +98,7 @@ def _check_resumable(plan: TrainPlan, checkpoints: tuple[str, ...], description:
             f"--model-path {last} to train on from those weights as a new run (not the recipe's math); and "
             "pass --resumable next time for full checkpoints every --save-steps steps"
         )
+    return last.name
 
 
 def _shown_env(env: dict[str, str]) -> dict[str, str]:
@@ -91,12 +109,14 @@ def _shown_env(env: dict[str, str]) -> dict[str, str]:
     return shown
 
 
-def _dataset_sha256(plan: TrainPlan) -> tuple[str | None, str | None]:
+def _dataset_identity(plan: TrainPlan) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The data file, its sha256, and its dataset_info.json entry (columns and formatting shape tokens too)."""
     datasets = DatasetDir.load(Path(plan.config["dataset_dir"]))
+    entry = datasets.entry(plan.request.dataset) or {}
     data_file = datasets.data_file(plan.request.dataset)
     if data_file is None or not data_file.is_file():
-        return (str(data_file) if data_file else None), None
-    return str(data_file), file_sha256(data_file)
+        return (str(data_file) if data_file else None), None, entry
+    return str(data_file), file_sha256(data_file), entry
 
 
 def start_run(
@@ -121,9 +141,9 @@ def start_run(
             "(nothing is deleted), or choose another --output-root"
         )
     if state.kind == "interrupted" and not force:
-        _check_resumable(plan, state.checkpoints, state.describe())
-        resumed_from = state.checkpoints[-1]
-        say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
+        resumed_from = _check_resumable(plan, state.checkpoints, state.describe(), say)
+        if resumed_from:
+            say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
     if force and state.kind != "fresh":
         say(f"--force: moved the earlier run to {set_aside(out)}")
 
@@ -132,13 +152,13 @@ def start_run(
         tiny.ensure_model()
 
     config = dict(plan.config)
-    data_file, data_sha = _dataset_sha256(plan)
+    data_file, data_sha, entry = _dataset_identity(plan)
     cache = None
     if tokenized_cache_on and plan.request.launch.nnodes > 1:
         # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
         say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
     elif tokenized_cache_on and data_sha is not None:
-        cache = tokenized_cache.prepare(config, data_sha)
+        cache = tokenized_cache.prepare(config, data_sha, entry)
         config["tokenized_path"] = str(cache.tokenized_path)
         say(f"tokenized cache {cache.key}: " + ("hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"))
 
@@ -179,7 +199,12 @@ def start_run(
         )
 
     signals: list[int] = []
-    status = launch.run(argv, env, on_signal=signals.append)
+    try:
+        status = launch.run(argv, env, on_signal=signals.append)
+    except BaseException:
+        if writes_manifest:  # never leave a run that did not start marked as running
+            manifest.finish(manifest_path, record, "failed", 127)
+        raise
     outcome: manifest.Status
     if status == 0:
         outcome = "finished"

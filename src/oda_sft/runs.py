@@ -123,18 +123,19 @@ def loss_curve(run_dir: Path) -> tuple[list[int], list[float]]:
 
 def plot(runs: list[RunSummary], target: Path) -> int:
     """One PNG with every run's loss curve; returns how many curves it drew."""
+    curves = [(run, *loss_curve(Path(run.path))) for run in runs]
+    curves = [c for c in curves if c[1]]
+    if not curves:
+        return 0  # nothing to draw: leave any existing file alone
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a cluster node
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 6))
-    drawn = 0
-    for run in runs:
-        steps, losses = loss_curve(Path(run.path))
-        if steps:
-            ax.plot(steps, losses, label=f"{run.model} {run.dataset} seed {run.seed} ({run.status})", linewidth=1.2)
-            drawn += 1
+    for run, steps, losses in curves:
+        ax.plot(steps, losses, label=f"{run.model} {run.dataset} seed {run.seed} ({run.status})", linewidth=1.2)
+    drawn = len(curves)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_title("oda-sft runs: training loss")

@@ -25,16 +25,25 @@ def run_streaming(
     """Run argv in its own process group with output streaming through; forward INT/TERM/HUP to the
     whole group (torchrun and its workers, dataloader workers). Returns the exit status, 128+N for
     signal N. Raises OSError when argv[0] cannot be started."""
-    child = subprocess.Popen(argv, env={**os.environ, **env_changes}, start_new_session=True)
+    child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []  # signals that came before the child existed: delivered once it does
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if on_signal is not None:
             on_signal(signum)
+        if child is None:
+            early.append(signum)
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signum)
 
+    # Handlers first, child second: a signal in between must not kill oda-sft and orphan the trainer.
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
+        child = subprocess.Popen(argv, env={**os.environ, **env_changes}, start_new_session=True)
+        for signum in early:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signum)
         status = child.wait()
     finally:
         for sig, handler in previous.items():

@@ -44,7 +44,9 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def plan_grid(base: TrainRequest, datasets: list[str], seeds: list[int]) -> list[tuple[TrainRequest, TrainPlan | str]]:
+def plan_grid(
+    base: TrainRequest, datasets: list[str], seeds: list[int], measure: bool = True
+) -> list[tuple[TrainRequest, TrainPlan | str]]:
     """Every cell's plan, or the one-line reason it cannot run.
 
     What is wrong for every cell (model, names, overrides, launch flags, dataset dir) stops the sweep
@@ -58,12 +60,16 @@ def plan_grid(base: TrainRequest, datasets: list[str], seeds: list[int]) -> list
     DatasetDir.load(base.dataset_dir)
     grid: list[tuple[TrainRequest, TrainPlan | str]] = []
     for dataset in datasets:
+        decided = None  # the mode depends on the data, not the seed: decide (and measure) once per dataset
         for seed in seeds:
             request = replace(base, dataset=dataset, seed=seed)
             try:
-                grid.append((request, plan_train(request)))
+                plan = plan_train(request, measure=measure, decided=decided)
             except OdaSftError as exc:
                 grid.append((request, one_line(str(exc))))
+                continue
+            decided = plan.decision
+            grid.append((request, plan))
     return grid
 
 

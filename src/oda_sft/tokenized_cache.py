@@ -70,9 +70,11 @@ def tokenizer_fingerprint(model_path: str) -> str:
     return f"files:{digest.hexdigest()}"
 
 
-def cache_key(config: dict[str, Any], dataset_sha256: str) -> str:
+def cache_key(config: dict[str, Any], dataset_sha256: str, dataset_entry: dict[str, Any]) -> str:
     parts = {
         "dataset_sha256": dataset_sha256,
+        # How LLaMA-Factory reads the file (columns, formatting, tags); oda-sft's own notes do not count.
+        "dataset_entry": {k: v for k, v in dataset_entry.items() if k != "oda_sft"},
         "tokenizer": tokenizer_fingerprint(str(config["model_name_or_path"])),
         "data_args": {k: config.get(k) for k in _DATA_KEYS},
         "llamafactory": _version("llamafactory"),
@@ -101,9 +103,9 @@ def is_complete(path: Path) -> bool:
     return bool(splits) and all((path / split / "state.json").is_file() for split in splits)
 
 
-def prepare(config: dict[str, Any], dataset_sha256: str) -> CacheEntry:
+def prepare(config: dict[str, Any], dataset_sha256: str, dataset_entry: dict[str, Any]) -> CacheEntry:
     """Find the entry for this config; finish or discard what an earlier attempt of this run left."""
-    key = cache_key(config, dataset_sha256)
+    key = cache_key(config, dataset_sha256, dataset_entry)
     run_id = hashlib.sha256(str(config["output_dir"]).encode()).hexdigest()[:10]
     entry = CacheEntry(key, root() / key, False, run_id)
     if is_complete(entry.path):

@@ -65,12 +65,15 @@ def resolve_preset(name: str) -> ModelPreset:
     return preset
 
 
-def plan_train(request: TrainRequest) -> TrainPlan:
-    """Validate everything and render the config. Reads files, writes nothing."""
+def plan_train(request: TrainRequest, measure: bool = True, decided: ModeDecision | None = None) -> TrainPlan:
+    """Validate everything and render the config. Reads files, writes nothing.
+
+    measure=False (a dry run) never tokenizes to decide the mode; `decided` reuses a decision already
+    made for this dataset (a sweep measures each dataset once, not once per seed)."""
     preset = resolve_preset(request.model)
     check_name("dataset", request.dataset)
-    if request.seed < 0:
-        raise UsageError(f"--seed {request.seed} must be a non-negative integer")
+    if not 0 <= request.seed < 2**32:
+        raise UsageError(f"--seed {request.seed} must be an integer from 0 to 4294967295 (numpy's seed range)")
     overrides = parse_overrides(request.overrides)
     request.launch.validate()
     if request.save_steps is not None and (not request.resumable or request.save_steps < 1):
@@ -93,7 +96,9 @@ def plan_train(request: TrainRequest) -> TrainPlan:
             f"training needs it there (source: {DATASETS[request.dataset].hf_id})"
         )
 
-    decision = decide_mode(request.mode, preset, request.dataset, datasets, model_path=request.model_path)
+    decision = decided or decide_mode(
+        request.mode, preset, request.dataset, datasets, model_path=request.model_path, measure=measure
+    )
     notes.extend(decision.notes)
     gpu_count = visible_gpu_count()
     cpu_fallback = preset.embedded and gpu_count == 0

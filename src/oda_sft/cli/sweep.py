@@ -72,7 +72,7 @@ def sweep(
         resumable=resumable,
         save_steps=save_steps,
     )
-    grid = plan_grid(base, parse_list(datasets, "datasets"), parse_seeds(seeds))
+    grid = plan_grid(base, parse_list(datasets, "datasets"), parse_seeds(seeds), measure=not dry_run)
     if dry_run:
         typer.echo(format_summary(plan_table(grid)))
         return

@@ -87,7 +87,7 @@ def train(
         resumable=resumable,
         save_steps=save_steps,
     )
-    plan = plan_train(request)
+    plan = plan_train(request, measure=not dry_run)
     for note in plan.notes:
         typer.echo(f"oda-sft: {note}", err=True)
     if dry_run:

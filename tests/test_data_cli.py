@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from oda_sft.train_plan import TrainRequest, plan_train
+
 from conftest import Cli, snapshot
 
 CHAT = [
@@ -179,7 +181,7 @@ def test_hf_dataset_directory_source(cli: Cli, data_dir: Path, tmp_path: Path) -
 
 
 def test_inspect_caches_and_train_auto_uses_it_only_while_the_file_is_unchanged(
-    cli: Cli, data_dir: Path, tmp_path: Path
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     long_chat = [
         {"messages": [{"role": "user", "content": "think"}, {"role": "assistant", "content": "\x07" * 5000}]}
@@ -200,19 +202,28 @@ def test_inspect_caches_and_train_auto_uses_it_only_while_the_file_is_unchanged(
 
     meta = json.loads((data_dir / "dataset_info.json").read_text())["lc"]["oda_sft"]
     assert meta["mode"] == "standard" and len(meta["analyses"]) == 1
+    # The cached answer counts only under the rule it was decided by.
+    monkeypatch.setenv("ODA_SFT_LONG_PERCENT", "10")
     r = cli("train", "--model", "tiny", "--dataset", "lc", "--dataset-dir", str(data_dir), "--dry-run")
     assert r.code == 0, r.err
     assert "mode: standard (cached analysis of this file in dataset_info.json (tiny:" in r.err
     assert "cutoff_len: 4096" in r.out
+    monkeypatch.delenv("ODA_SFT_LONG_PERCENT")
+    r = cli("train", "--model", "tiny", "--dataset", "lc", "--dataset-dir", str(data_dir), "--dry-run")
+    assert "the cached length analysis of lc used another rule" in r.err
+    assert "not measured by a dry run" in r.err  # a dry run never tokenizes
 
     # The file changes: the cache no longer counts, a fresh analysis (default rule) decides.
     with (data_dir / "lc.json").open("a") as f:
         f.write(" ")
+    monkeypatch.setenv("ODA_SFT_LONG_PERCENT", "10")
     r = cli("train", "--model", "tiny", "--dataset", "lc", "--dataset-dir", str(data_dir), "--dry-run")
     assert r.code == 0, r.err
     assert "the cached length analysis of lc is ignored" in r.err
-    assert "mode: long (fresh analysis with the tiny tokenizer: at least " in r.err and " of 43 samples" in r.err
-    assert "cutoff_len: 32768" in r.out
+    monkeypatch.delenv("ODA_SFT_LONG_PERCENT")
+    plan = plan_train(TrainRequest(model="tiny", dataset="lc", dataset_dir=data_dir, output_root=tmp_path))
+    assert (plan.decision.source, plan.decision.mode, plan.config["cutoff_len"]) == ("measured", "long", 32768)
+    assert "fresh analysis with the tiny tokenizer: at least " in plan.decision.reason
     r = cli("list-datasets", "--dataset-dir", str(data_dir), "--json")
     assert next(row for row in json.loads(r.out) if row["name"] == "lc")["mode"] == "unknown"
 

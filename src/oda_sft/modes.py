@@ -33,7 +33,9 @@ def decide_mode(
     """auto: the catalog, then a cached analysis of this very file, then a hand-recorded mode,
     then a fresh measurement (measure=True), else standard with a warning-worthy reason."""
     catalog = DATASETS.get(dataset)
-    recorded = datasets.recorded_mode(dataset)
+    from oda_sft.lengths import Rule  # light: the rule only reads the environment
+
+    recorded = datasets.recorded_mode(dataset, Rule.parse().as_json())
     known: Mode | None = catalog.mode if catalog else (recorded[0] if recorded else None)
 
     if len(preset.modes) == 1:

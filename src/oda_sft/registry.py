@@ -85,7 +85,7 @@ class DatasetDir:
         meta = (self.entry(name) or {}).get(META_KEY)
         return meta if isinstance(meta, dict) else {}
 
-    def recorded_mode(self, name: str) -> tuple[Mode, str] | None:
+    def recorded_mode(self, name: str, rule: dict[str, Any] | None = None) -> tuple[Mode, str] | None:
         """The mode oda-sft recorded for a registered dataset, with what decided it.
 
         A mode that came from a length analysis counts only while the data file still has the
@@ -100,6 +100,8 @@ class DatasetDir:
         if isinstance(decided_by, dict):
             if decided_by.get("sha256") != self.file_sha256(name):
                 return None
+            if rule is not None and decided_by.get("rule") not in (None, rule):
+                return None  # decided under another threshold or percentage
             reason += f"; measured with {decided_by.get('tokenizer')}"
         return mode, reason
 

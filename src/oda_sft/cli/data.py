@@ -190,7 +190,7 @@ def _store(datasets: DatasetDir, name: str, report: LengthReport) -> None:
             {
                 "mode": report.mode,
                 "reason": report.reason,
-                "decided_by": {"tokenizer": report.tokenizer, "sha256": report.sha256},
+                "decided_by": {"tokenizer": report.tokenizer, "sha256": report.sha256, "rule": report.rule.as_json()},
                 "analyses": analyses,
             }
         )

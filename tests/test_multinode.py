@@ -66,7 +66,9 @@ def test_two_nodes_train_one_run_together(tmp_path: Path, data_dir: Path) -> Non
     assert not list(run_dir.glob(".*.tmp"))  # no torn atomic writes left behind
     state = json.loads((run_dir / "trainer_state.json").read_text())
     assert state["epoch"] == 3.0 and state["global_step"] > 0
-    # Both nodes wrote the same config, atomically: it is one complete YAML document.
+    # Node 0 kept the config, written atomically: one complete YAML document.
     config = yaml.safe_load((run_dir / "oda_sft_config.yaml").read_text())
+    # Node 1 launched from its own copy, which here (same render on both nodes) is the same config.
+    assert yaml.safe_load((run_dir / "oda_sft_config.node-1.yaml").read_text()) == config
     assert config["output_dir"] == str(run_dir) and config["dataset"] == "oda_demo"
     print(f"2-node rendezvous: {elapsed:.1f} s")

@@ -162,10 +162,15 @@ def start_run(
         config["tokenized_path"] = str(cache.tokenized_path)
         say(f"tokenized cache {cache.key}: " + ("hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"))
 
-    atomic_write_text(plan.config_path, dump_yaml(config))
     options = plan.request.launch
-    argv, env = launch.build_command(plan.config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")))
-    say(f"config kept at {plan.config_path}")
+    # Node rank 0 keeps the run's config. Other nodes launch from their own file: a node's render can
+    # differ (--profile fast weighs its own free memory), and one shared file would be last-writer-wins.
+    config_path = plan.config_path
+    if options.node_rank > 0:
+        config_path = plan.output_dir / f"oda_sft_config.node-{options.node_rank}.yaml"
+    atomic_write_text(config_path, dump_yaml(config))
+    argv, env = launch.build_command(config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")))
+    say(f"config kept at {config_path}")
 
     writes_manifest = options.node_rank == 0  # one record per run, on shared storage
     manifest_path = out / manifest.MANIFEST_NAME

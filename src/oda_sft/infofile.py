@@ -124,6 +124,12 @@ def read_info(info_path: Path) -> str:
     if not info_path.exists():
         return "{}\n"
     text = info_path.read_text(encoding="utf-8")
+    parse_info(info_path, text)  # refuse to splice into a file that is not a registry
+    return text
+
+
+def parse_info(info_path: Path, text: str) -> dict[str, Any]:
+    """dataset_info.json's name -> entry object, or a one-line error that says where it is broken."""
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -132,7 +138,7 @@ def read_info(info_path: Path) -> str:
         ) from None
     if not isinstance(parsed, dict):
         raise DatasetError(f"{info_path} must hold a JSON object of name -> entry: fix the file")
-    return text
+    return parsed
 
 
 def put_entry(info_path: Path, name: str, entry: dict[str, Any]) -> None:

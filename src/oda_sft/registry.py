@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from oda_sft.catalog import MODES, Mode
 from oda_sft.errors import DatasetError
 from oda_sft.hashing import file_sha256
+from oda_sft.infofile import parse_info
 
 INFO_FILE = "dataset_info.json"
 META_KEY = "oda_sft"  # oda-sft's own fields inside an entry; LLaMA-Factory ignores unknown keys
@@ -59,15 +59,7 @@ class DatasetDir:
                 f"{info_path} is missing: register a dataset with `oda-sft data add`, "
                 "or point --dataset-dir at a directory that has one"
             )
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DatasetError(
-                f"{info_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}): fix the file"
-            ) from None
-        if not isinstance(info, dict):
-            raise DatasetError(f"{info_path} must hold a JSON object of name -> entry: fix the file")
-        return cls(path=path.resolve(), info=info)
+        return cls(path=path.resolve(), info=parse_info(info_path, info_path.read_text(encoding="utf-8")))
 
     @property
     def info_path(self) -> Path:

@@ -167,3 +167,10 @@ def test_an_unwritable_output_root_is_one_line(cli: Cli, data_dir: Path) -> None
     errors = [line for line in r.err.splitlines() if not line.startswith("oda-sft: ")]
     assert len(errors) == 1 and errors[0].startswith("error: ") and "/proc/oda" in errors[0], r.err
     assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("args", [[], ["data"]])
+def test_no_arguments_shows_the_help_not_an_error(cli: Cli, args: list[str]) -> None:
+    r = cli(*args)
+    assert r.code == 2 and not r.err.startswith("error:")
+    assert "Usage: oda-sft" in r.err and "Commands:" in r.err.splitlines()

@@ -14,6 +14,7 @@ from oda_sft import __version__
 from oda_sft.cli import data
 from oda_sft.cli.bench import bench
 from oda_sft.cli.list_datasets import list_datasets
+from oda_sft.cli.options import new_app
 from oda_sft.cli.preflight import preflight
 from oda_sft.cli.runs import list_runs, plot_runs
 from oda_sft.cli.slurm import slurm
@@ -23,14 +24,7 @@ from oda_sft.errors import handle_errors, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-app = typer.Typer(
-    name="oda-sft",
-    help="Train the OpenDataArena SFT recipe with LLaMA-Factory.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app = new_app("oda-sft", "Train the OpenDataArena SFT recipe with LLaMA-Factory.")
 
 
 def _errors_to_exit_codes(func: F) -> F:
@@ -63,7 +57,7 @@ app.command("preflight")(_errors_to_exit_codes(preflight))
 app.command("bench")(_errors_to_exit_codes(bench))
 app.command("sweep")(_errors_to_exit_codes(sweep))
 
-runs_app = typer.Typer(help="The runs under an output root.", invoke_without_command=True, rich_markup_mode=None)
+runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=False, invoke_without_command=True)
 runs_app.callback()(_errors_to_exit_codes(list_runs))
 runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
 app.add_typer(runs_app, name="runs")
@@ -74,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="oda-sft", standalone_mode=False)
     except click.exceptions.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `oda-sft` or `oda-sft data` alone: show the help as is
+            print(exc.format_message(), file=sys.stderr, flush=True)
+            return exc.exit_code
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr, flush=True)
         return exc.exit_code

@@ -12,7 +12,7 @@ import typer
 
 from oda_sft import alpaca, infofile
 from oda_sft.alpaca import Columns
-from oda_sft.cli.options import DatasetDirOpt, JsonOpt
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
 from oda_sft.dataset_add import AddRequest, add_dataset, now
 from oda_sft.errors import DatasetError
 from oda_sft.lengths import LONG_CUTOFF, LengthCounter, LengthReport, Rule, measure_file
@@ -230,14 +230,7 @@ def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
 
 def build_app(wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> typer.Typer:
     """The `data` sub-app; `wrap` is the CLI's one error-to-exit-code wrapper."""
-    data_app = typer.Typer(
-        name="data",
-        help="Add, convert, validate and measure datasets.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-    )
+    data_app = new_app("data", "Add, convert, validate and measure datasets.")
     data_app.command("add")(wrap(add))
     data_app.command("inspect")(wrap(inspect))
     return data_app

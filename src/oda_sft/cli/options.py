@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,6 +64,17 @@ SaveStepsOpt = Annotated[
 TokenizedCacheOpt = Annotated[
     bool, typer.Option(help="Reuse tokenized data across seeds and runs (oda-sft's cache).", rich_help_panel=RUNS)
 ]
+
+
+def new_app(name: str, help: str, **settings: Any) -> typer.Typer:
+    """A Typer app or sub-app with oda-sft's settings: plain help text, errors handled by oda-sft."""
+    defaults: dict[str, Any] = {
+        "no_args_is_help": True,
+        "add_completion": False,
+        "pretty_exceptions_enable": False,
+        "rich_markup_mode": None,
+    }
+    return typer.Typer(name=name, help=help, **{**defaults, **settings})
 
 
 def launch_options(

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from oda_sft import tiny
+from oda_sft import tiny_model as tiny
 
 WORDS = ["the", "model", "answers", "each", "question", "step", "by", "then", "checks", "result", "carefully"]
 

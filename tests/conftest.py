@@ -12,6 +12,14 @@ from typer.testing import CliRunner
 from oda_sft.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+_INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration runs the real trainer or real processes: mark it."""
+    for item in items:
+        if _INTEGRATION in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,18 @@
-"""The catalog: model presets and the datasets ODA trains with the long-CoT setting.
+"""The catalog: one record per model preset, and the datasets ODA trains with the long-CoT setting.
 
-Plain frozen data, so the recipe can be read here without reading code.
+Plain frozen data, so the recipe can be read here without reading code. A preset declares
+everything about itself once: its templates, model shape, DeepSpeed stage and the values
+upstream wrote. The renderer, the memory model, the benchmark, the help texts and the tests
+all read it from here; tests/unit/test_recipe_contract.py checks that they agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from oda_sft.shapes import ModelShape
 
 Mode = Literal["standard", "long"]
 MODES: tuple[Mode, ...] = ("standard", "long")
@@ -17,7 +23,10 @@ class ModelPreset:
     name: str
     base_model: str  # HF id, or "" for the embedded tiny model built on first use
     save_name: str  # first component of output_dir under the output root
-    templates: dict[Mode, str]  # mode -> file in train_config/
+    shape: ModelShape  # what --profile fast, the benchmark and `estimate` compute memory and FLOPs from
+    zero_stage: int  # the DeepSpeed ZeRO stage its templates use
+    templates: Mapping[Mode, str]  # mode -> file in train_config/
+    upstream: Mapping[Mode, Mapping[str, Any]]  # mode -> the values upstream wrote (see upstream_config)
     note: str = ""
 
     @property
@@ -27,6 +36,11 @@ class ModelPreset:
     @property
     def embedded(self) -> bool:
         return not self.base_model
+
+    def upstream_config(self, mode: Mode) -> dict[str, Any]:
+        """The config upstream's YAML means, before oda-sft's fixes (the benchmark's `raw` baseline):
+        overwrite_output_dir true, no seed in qwen_long, the DeepSpeed file named by its file name."""
+        return {**UPSTREAM_SHARED, "deepspeed": f"ds_z{self.zero_stage}_config.json", **self.upstream[mode]}
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,34 @@ class CatalogDataset:
     hf_split: str = ""
 
 
+# Every upstream config has these, as upstream wrote them (RECIPE.md).
+UPSTREAM_SHARED: dict[str, Any] = {
+    "trust_remote_code": True,
+    "stage": "sft",
+    "do_train": True,
+    "finetuning_type": "full",
+    "template": "default",
+    "overwrite_cache": True,
+    "preprocessing_num_workers": 16,
+    "logging_steps": 10,
+    "save_strategy": "epoch",
+    "save_only_model": True,
+    "save_total_limit": 1,
+    "plot_loss": True,
+    "overwrite_output_dir": True,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "cosine",
+    "bf16": True,
+    "ddp_timeout": 180000000,
+    "use_liger_kernel": True,
+}
+_STANDARD = {"cutoff_len": 4096, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4}
+_LONG = {"cutoff_len": 32768, "packing": True, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 2}
+_LLAMA_UPSTREAM: dict[Mode, dict[str, Any]] = {
+    "standard": {**_STANDARD, "learning_rate": 2.0e-5, "warmup_ratio": 0.03, "seed": 42},
+    "long": {**_LONG, "learning_rate": 3.0e-5, "warmup_ratio": 0.03, "seed": 42},
+}
+
 PRESETS: dict[str, ModelPreset] = {
     p.name: p
     for p in (
@@ -46,30 +88,60 @@ PRESETS: dict[str, ModelPreset] = {
             name="llama",
             base_model="meta-llama/Llama-3.1-8B",
             save_name="llama3.1-8b",
+            shape=ModelShape("llama3.1-8b", 4096, 14336, 32, 32, 8, 128256, tie_word_embeddings=False),
+            zero_stage=2,
             templates={"standard": "llama_config.yaml", "long": "llama_long_config.yaml"},
+            upstream=_LLAMA_UPSTREAM,
         ),
         ModelPreset(
             name="qwen",
             base_model="Qwen/Qwen2.5-7B",
             save_name="qwen2.5-7b",
+            shape=ModelShape(
+                "qwen2.5-7b", 3584, 18944, 28, 28, 4, 152064, tie_word_embeddings=False, attention_bias=True
+            ),
+            zero_stage=2,
             templates={"standard": "qwen_config.yaml", "long": "qwen_long_config.yaml"},
+            upstream={
+                "standard": {**_STANDARD, "learning_rate": 5.0e-6, "warmup_ratio": 0.1, "seed": 42},
+                "long": {**_LONG, "learning_rate": 5.0e-5, "warmup_ratio": 0.1},  # upstream has no seed here
+            },
         ),
         ModelPreset(
             name="qwen3",
             base_model="Qwen/Qwen3-8B-Base",
             save_name="qwen3-8b",
+            shape=ModelShape("qwen3-8b", 4096, 12288, 36, 32, 8, 151936, tie_word_embeddings=False, head_dim=128),
+            zero_stage=3,
             templates={"long": "qwen3_config.yaml"},
+            upstream={
+                "long": {
+                    **_LONG,
+                    "per_device_train_batch_size": 2,
+                    "learning_rate": 5.0e-5,
+                    "warmup_ratio": 0.1,
+                    "seed": 42,
+                },
+            },
             note="upstream ships one Qwen3 config (long-CoT, ZeRO-3); it is used for every dataset",
         ),
         ModelPreset(
             name="tiny",
             base_model="",
             save_name="tiny",
+            # Built offline by train/tiny_model.py; the vocabulary is its trained byte-level BPE size.
+            shape=ModelShape("tiny", 64, 176, 2, 4, 2, 1024, tie_word_embeddings=False),
+            zero_stage=2,
             templates={"standard": "tiny_config.yaml", "long": "tiny_long_config.yaml"},
+            upstream=_LLAMA_UPSTREAM,
             note="random-weight Llama-shaped model built offline; the llama recipe at toy scale",
         ),
     )
 }
+PRESET_NAMES = ", ".join(PRESETS)
+PRESET_HELP = (
+    "Preset: " + "; ".join(f"{p.name} ({p.base_model or 'embedded tiny model'})" for p in PRESETS.values()) + "."
+)
 
 # The 17 datasets upstream trains with the long-CoT setting (RECIPE.md).
 DATASETS: dict[str, CatalogDataset] = {

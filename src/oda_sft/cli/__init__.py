@@ -50,12 +50,12 @@ def _root(
 
 
 app.command("train")(_errors_to_exit_codes(train))
+app.command("sweep")(_errors_to_exit_codes(sweep))
 app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
 app.add_typer(data.build_app(_errors_to_exit_codes), name="data")
 app.command("slurm")(_errors_to_exit_codes(slurm))
 app.command("preflight")(_errors_to_exit_codes(preflight))
 app.command("bench")(_errors_to_exit_codes(bench))
-app.command("sweep")(_errors_to_exit_codes(sweep))
 
 runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=False, invoke_without_command=True)
 runs_app.callback()(_errors_to_exit_codes(list_runs))
@@ -63,10 +63,12 @@ runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
 app.add_typer(runs_app, name="runs")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; usage errors become one line, like every other error."""
+def main(argv: list[str] | None = None, obj: object = None) -> int:
+    """Entry point; usage errors become one line, like every other error.
+
+    `obj` becomes the command's context object (cli/workload.py parses a workload with it)."""
     try:
-        result = app(args=argv, prog_name="oda-sft", standalone_mode=False)
+        result = app(args=argv, prog_name="oda-sft", standalone_mode=False, obj=obj)
     except click.exceptions.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `oda-sft` or `oda-sft data` alone: show the help as is
             print(exc.format_message(), file=sys.stderr, flush=True)

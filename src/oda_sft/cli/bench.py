@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from oda_sft.bench import DATASETS, VARIANTS, BenchSpec, run_bench
 from oda_sft.cli.options import JsonOpt
 
 
@@ -25,7 +24,7 @@ def bench(
         "bench-out"
     ),
     shape: Annotated[
-        str, typer.Option(help="Model shape: tiny, qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-7b, llama3.1-8b, qwen3-8b.")
+        str, typer.Option(help="Model shape: a preset's (tiny, llama3.1-8b, ...) or qwen2.5-0.5b, qwen2.5-1.5b.")
     ] = "tiny",
     layers: Annotated[
         int | None, typer.Option(help="Use this many decoder layers (e.g. 8B with 4 layers).", show_default=False)
@@ -46,12 +45,16 @@ def bench(
     as_json: JsonOpt = False,
 ) -> None:
     """Benchmark the raw recipe against oda-sft's default and fast profiles."""
+    # The benchmark is an optional part of oda-sft: imported only when this command runs.
+    from oda_sft.bench.report import run_bench
+    from oda_sft.bench.spec import DATA_KINDS, VARIANTS, BenchSpec
+
     spec = BenchSpec(
         out_dir=out,
         shape=shape,
         layers=layers,
         preset=preset,
-        datasets=_split(data, DATASETS, "--data"),
+        datasets=_split(data, DATA_KINDS, "--data"),
         variants=_split(variants, VARIANTS, "--variants"),
         steps=steps,
         warmup_steps=warmup_steps,

@@ -10,26 +10,25 @@ from typing import Annotated, Any
 
 import typer
 
-from oda_sft import alpaca, infofile
-from oda_sft.alpaca import Columns
+from oda_sft.catalog import PRESET_NAMES
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
-from oda_sft.dataset_add import AddRequest, add_dataset, now
+from oda_sft.data import alpaca, analysis
+from oda_sft.data.add import AddRequest, add_dataset
+from oda_sft.data.length_rule import Rule
+from oda_sft.data.lengths import LONG_CUTOFF, LengthReport
+from oda_sft.data.registry import DatasetDir
+from oda_sft.data.sources import SourceSpec
+from oda_sft.data.token_counter import LengthCounter
 from oda_sft.errors import DatasetError
-from oda_sft.lengths import LONG_CUTOFF, LengthCounter, LengthReport, Rule, measure_file
-from oda_sft.names import suggest
-from oda_sft.registry import META_KEY, DatasetDir
-from oda_sft.sources import SourceSpec
-from oda_sft.train_plan import resolve_preset
+from oda_sft.train.plan import resolve_preset
+from oda_sft.util.console import say
+from oda_sft.util.names import suggest
 
 RULE = "Decision rule"
 
 ShownOpt = Annotated[
     int, typer.Option("--show-errors", min=1, help="How many bad records to list when some are invalid.")
 ]
-
-
-def _say(message: str) -> None:
-    typer.echo(f"oda-sft: {message}", err=True)
 
 
 def add(
@@ -65,7 +64,7 @@ def add(
         force=force,
         shown=shown,
     )
-    result = add_dataset(request, say=_say)
+    result = add_dataset(request, say=say)
     where = f"{result.file} (registered in place)" if result.in_place else str(result.file)
     if result.status == "unchanged":
         typer.echo(f"{result.name} is already registered with this content ({where}); nothing changed")
@@ -105,7 +104,7 @@ class _Bars:
 
 def inspect(
     name: Annotated[str, typer.Argument(help="A dataset registered in dataset_info.json.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Whose tokenizer: llama, qwen, qwen3 or tiny.")],
+    model: Annotated[str, typer.Option("--model", "-m", help=f"Whose tokenizer: {PRESET_NAMES}.")],
     dataset_dir: DatasetDirOpt,
     model_path: Annotated[
         Path | None, typer.Option(help="Load the tokenizer from this local model directory.", show_default=False)
@@ -137,64 +136,25 @@ def inspect(
     preset = resolve_preset(model)
     rule = Rule.parse(long_tokens, long_percent)
     datasets = DatasetDir.load(dataset_dir)
-    entry = datasets.entry(name)
-    if entry is None:
+    if datasets.entry(name) is None:
         raise DatasetError(
             f"dataset {name!r} is not registered in {datasets.info_path}{suggest(name, datasets.names())}: "
             f"register it with `oda-sft data add {name} SOURCE`"
         )
-    data_file = datasets.data_file(name)
-    if data_file is None:
-        raise DatasetError(
-            f"dataset {name!r} has no local file_name in {datasets.info_path} (hub entries are not measured): "
-            f"register a local copy with `oda-sft data add {name} SOURCE --force`"
-        )
-    if not data_file.is_file():
-        raise DatasetError(f"{data_file}, the data file of {name!r}, does not exist: restore it, or re-register it")
-    columns = Columns.from_entry(name, entry)
+    dataset = datasets.resolve(name)
+    analysis.data_file(dataset)  # a missing file is reported before the tokenizer loads
     counter = LengthCounter.load(preset, model_path)
     bars = _Bars()
     try:
-        report = measure_file(
-            data_file,
-            counter,
-            rule,
-            columns,
-            exact=exact,
-            label=f"dataset {name} ({data_file})",
-            fix=f"fix these records, or re-register the data with `oda-sft data add {name} SOURCE --force`",
-            shown=shown,
-            progress=bars,
-        )
+        report = analysis.measure(dataset, counter, rule, exact=exact, shown=shown, progress=bars)
     finally:
         bars.close()
     if cache:
-        _store(datasets, name, report)
+        analysis.store(dataset, report)
     if as_json:
         typer.echo(json.dumps({"name": name, **report.as_json()}, indent=2, ensure_ascii=False))
         return
     typer.echo(format_report(name, counter.ref.label, report))
-
-
-def _store(datasets: DatasetDir, name: str, report: LengthReport) -> None:
-    """Cache the analysis in the entry's oda_sft fields, keyed by tokenizer; nothing else changes."""
-    with infofile.locked(datasets.path):
-        info = json.loads(infofile.read_info(datasets.info_path))
-        entry = info.get(name)
-        if not isinstance(entry, dict):
-            raise DatasetError(f"dataset {name!r} disappeared from {datasets.info_path} while it was measured")
-        meta = dict(entry.get(META_KEY) or {})
-        analyses = dict(meta.get("analyses") or {})
-        analyses[report.tokenizer] = report.cache_record(now())
-        meta.update(
-            {
-                "mode": report.mode,
-                "reason": report.reason,
-                "decided_by": {"tokenizer": report.tokenizer, "sha256": report.sha256, "rule": report.rule.as_json()},
-                "analyses": analyses,
-            }
-        )
-        infofile.put_meta(datasets.info_path, name, META_KEY, meta)
 
 
 def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import typer
 
-from oda_sft import tables
 from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
-from oda_sft.registry import DatasetDir
+from oda_sft.data.registry import DatasetDir
+from oda_sft.util import tables
 
 
 def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
@@ -31,18 +31,27 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
     for name in datasets.names():
         if name in DATASETS or datasets.entry(name) is None:
             continue
-        recorded = datasets.recorded_mode(name)
         rows.append(
             {
                 "name": name,
                 "affiliation": "",
                 "hf_id": "",
-                "mode": recorded[0] if recorded else "unknown",
+                "mode": _known_mode(datasets, name),
                 "source": "registered",
                 "registered": True,
             }
         )
     return rows
+
+
+def _known_mode(datasets: DatasetDir, name: str) -> str:
+    """The mode a stored analysis of the current content decided, else one written by hand, else unknown."""
+    dataset = datasets.resolve(name)
+    current = [a for a in dataset.analyses() if a.sha256 == dataset.sha256]
+    if current:
+        return max(current, key=lambda a: a.measured_at).mode
+    recorded = dataset.recorded_mode()
+    return recorded[0] if recorded else "unknown"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

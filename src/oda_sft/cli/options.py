@@ -1,16 +1,19 @@
-"""Options shared by several commands, defined once."""
+"""Options shared by several commands, defined once; and the app factory every (sub-)app uses."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from oda_sft.launch import LaunchOptions
-from oda_sft.modes import RequestedMode
-from oda_sft.paths import default_dataset_dir
-from oda_sft.profiles import Profile
+from oda_sft.catalog import PRESET_HELP
+from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
+from oda_sft.util.paths import default_dataset_dir
 
 LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
 RUNS = "Checkpoints and caching"
@@ -25,45 +28,97 @@ DatasetDirOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help=PRESET_HELP)]
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Preset: llama, qwen, qwen3 or tiny.")]
-OverridesArg = Annotated[
-    list[str] | None, typer.Argument(help="LLaMA-Factory key=value overrides, after `--`.", show_default=False)
-]
-ModeOpt = Annotated[RequestedMode, typer.Option(help="auto decides from the catalog or the recorded length.")]
-ModelPathOpt = Annotated[
-    Path | None, typer.Option(help="Train a local checkpoint under the preset's recipe.", show_default=False)
-]
-OutputRootOpt = Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")]
-ForceOpt = Annotated[bool, typer.Option(help="Train again over a finished run (moved aside, never deleted).")]
-DryRunOpt = Annotated[bool, typer.Option(help="Show what would run; start nothing.")]
-ProfileOpt = Annotated[
-    Profile, typer.Option(help="default: the recipe exactly. fast: same math, faster (docs/performance.md).")
-]
 
-NprocOpt = Annotated[
-    int | None, typer.Option(help="Processes (GPUs) per node [default: all visible].", rich_help_panel=LAUNCH)
-]
-NnodesOpt = Annotated[int, typer.Option(help="Number of nodes.", rich_help_panel=LAUNCH)]
-NodeRankOpt = Annotated[int, typer.Option(help="This node's rank, 0 to nnodes-1.", rich_help_panel=LAUNCH)]
-MasterAddrOpt = Annotated[
-    str | None, typer.Option(help="Rank-0 node address (needed when nnodes > 1).", rich_help_panel=LAUNCH)
-]
-MasterPortOpt = Annotated[int | None, typer.Option(help="Rank-0 node port.", rich_help_panel=LAUNCH)]
+@dataclass(frozen=True)
+class RunOptions:
+    """What train and sweep share: the request (without dataset and seed) and how to carry it out."""
 
-ResumableOpt = Annotated[
-    bool,
-    typer.Option(help="Full checkpoints (optimizer state too) every --save-steps; same math.", rich_help_panel=RUNS),
-]
-SaveStepsOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Steps between --resumable checkpoints [default: 500].", show_default=False, rich_help_panel=RUNS
+    request: TrainRequest
+    force: bool
+    dry_run: bool
+    tokenized_cache: bool
+
+
+def _run_options(
+    model: ModelOpt,
+    dataset_dir: DatasetDirOpt,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="LLaMA-Factory key=value overrides, after `--`.", show_default=False),
+    ] = None,
+    mode: Annotated[RequestedMode, typer.Option(help="auto decides from the catalog or the measured length.")] = "auto",
+    model_path: Annotated[
+        Path | None, typer.Option(help="Train a local checkpoint under the preset's recipe.", show_default=False)
+    ] = None,
+    output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
+        "saves"
     ),
-]
-TokenizedCacheOpt = Annotated[
-    bool, typer.Option(help="Reuse tokenized data across seeds and runs (oda-sft's cache).", rich_help_panel=RUNS)
-]
+    nproc_per_node: Annotated[
+        int | None, typer.Option(help="Processes (GPUs) per node [default: all visible].", rich_help_panel=LAUNCH)
+    ] = None,
+    nnodes: Annotated[int, typer.Option(help="Number of nodes.", rich_help_panel=LAUNCH)] = 1,
+    node_rank: Annotated[int, typer.Option(help="This node's rank, 0 to nnodes-1.", rich_help_panel=LAUNCH)] = 0,
+    master_addr: Annotated[
+        str | None, typer.Option(help="Rank-0 node address (needed when nnodes > 1).", rich_help_panel=LAUNCH)
+    ] = None,
+    master_port: Annotated[int | None, typer.Option(help="Rank-0 node port.", rich_help_panel=LAUNCH)] = None,
+    force: Annotated[bool, typer.Option(help="Train again over a finished run (moved aside, never deleted).")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Show what would run; start nothing.")] = False,
+    resumable: Annotated[
+        bool,
+        typer.Option(
+            help="Full checkpoints (optimizer state too) every --save-steps; same math.", rich_help_panel=RUNS
+        ),
+    ] = False,
+    save_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Steps between --resumable checkpoints [default: 500].", show_default=False, rich_help_panel=RUNS
+        ),
+    ] = None,
+    tokenized_cache: Annotated[
+        bool, typer.Option(help="Reuse tokenized data across seeds and runs (oda-sft's cache).", rich_help_panel=RUNS)
+    ] = True,
+    profile: Annotated[
+        Profile, typer.Option(help="default: the recipe exactly. fast: same math, faster (docs/performance.md).")
+    ] = "default",
+) -> RunOptions:
+    request = TrainRequest(
+        model=model,
+        dataset="",
+        mode=mode,
+        model_path=model_path,
+        dataset_dir=dataset_dir,
+        output_root=output_root,
+        launch=LaunchOptions(nproc_per_node, nnodes, node_rank, master_addr, master_port),
+        overrides=list(overrides or []),
+        profile=profile,
+        resumable=resumable,
+        save_steps=save_steps,
+    )
+    return RunOptions(request, force, dry_run, tokenized_cache)
+
+
+def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command (train, sweep) the shared run options, declared once in `_run_options`.
+
+    Typer reads a command's options from its signature, so the wrapper's signature is the
+    command's own parameters plus `_run_options`'; the command receives them as `run: RunOptions`.
+    """
+    shared = inspect.signature(_run_options, eval_str=True).parameters
+    own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "run"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        run = _run_options(**{name: kwargs.pop(name) for name in shared})
+        command(run=run, **kwargs)
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*own, *shared.values())]
+    wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return wrapper
 
 
 def new_app(name: str, help: str, **settings: Any) -> typer.Typer:
@@ -75,9 +130,3 @@ def new_app(name: str, help: str, **settings: Any) -> typer.Typer:
         "rich_markup_mode": None,
     }
     return typer.Typer(name=name, help=help, **{**defaults, **settings})
-
-
-def launch_options(
-    nproc_per_node: int | None, nnodes: int, node_rank: int, master_addr: str | None, master_port: int | None
-) -> LaunchOptions:
-    return LaunchOptions(nproc_per_node, nnodes, node_rank, master_addr, master_port)

@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 
-from oda_sft.cli.workload import Workload, output_root, parse_workload, plan_workload
+from oda_sft.cli.workload import parse_workload
+from oda_sft.cluster.plan import plan_job
+from oda_sft.cluster.preflight import PreflightSpec, node_label, run_preflight
 from oda_sft.errors import OdaSftError, one_line
-from oda_sft.hardware import visible_gpu_count
-from oda_sft.paths import cache_dir
-from oda_sft.preflight import PreflightSpec, node_label, run_preflight
-from oda_sft.registry import INFO_FILE, DatasetDir
+from oda_sft.train.hardware import visible_gpu_count
+from oda_sft.train.plan import TrainPlan
+from oda_sft.util.paths import cache_dir
 
 
 def preflight(
-    ctx: typer.Context,
     gpus_per_node: Annotated[int, typer.Option(help="GPUs this node must see (0: CPU only).")],
     workload: Annotated[
         list[str] | None,
@@ -41,20 +41,22 @@ def preflight(
     problems: list[str] = []
     notes: list[str] = []
     if workload:
-        work = parse_workload(ctx, workload, "oda-sft preflight")
+        work = parse_workload(workload, "oda-sft preflight")
         try:
-            _workload_paths(work, readable, writable, notes)
+            plans = plan_job(work.requests)
         except OdaSftError as exc:
             # The run would fail the same way on this node: report it as this node's problem.
             problems.append(one_line(str(exc)))
+        else:
+            _paths(plans, readable, writable, notes)
     spec = PreflightSpec(
         expected_gpus=gpus_per_node,
         node=node,
         master_addr=master_addr,
-        readable=tuple(readable),
-        writable=tuple(writable),
+        readable=tuple(dict.fromkeys(readable)),
+        writable=tuple(dict.fromkeys(writable)),
         problems=tuple(problems),
-        notes=tuple(notes),
+        notes=tuple(dict.fromkeys(notes)),
     )
     report = run_preflight(spec, visible_gpu_count(), os.environ)
     for line in report.lines:
@@ -64,29 +66,20 @@ def preflight(
     typer.echo(f"oda-sft preflight: {node}: passed")
 
 
-def _workload_paths(work: Workload, readable: list[Path], writable: list[Path], notes: list[str]) -> None:
-    plan = plan_workload(work)
-    if plan is None:  # a sweep: check the paths it names
-        dataset_dir = work.path("dataset_dir")
-        if dataset_dir is not None:
-            readable.append(dataset_dir.resolve() / INFO_FILE)
-        model_path = work.path("model_path")
-        if model_path is not None:
-            readable.append(model_path.resolve())
-        writable.append(output_root(work))
-        return
-    readable.append(Path(plan.config["dataset_dir"]) / INFO_FILE)
-    data_file = DatasetDir.load(Path(plan.config["dataset_dir"])).data_file(plan.request.dataset)
-    if data_file is not None:
-        readable.append(data_file)
-    model = str(plan.config["model_name_or_path"])
-    if plan.request.model_path is not None:
-        readable.append(Path(model))
-    elif not plan.needs_tiny_model:
-        notes.append(
-            f"model {model} comes from the Hugging Face Hub: download it once to shared storage (HF_HOME) before "
-            "the job, or every node downloads it at the same time"
-        )
-    writable.append(plan.request.output_root.expanduser().resolve())
+def _paths(plans: list[TrainPlan], readable: list[Path], writable: list[Path], notes: list[str]) -> None:
+    """What the planned runs read (shared storage every node must see) and write."""
+    for plan in plans:
+        readable.append(plan.dataset.info_path)
+        if plan.dataset.file is not None:
+            readable.append(plan.dataset.file)
+        model = str(plan.config["model_name_or_path"])
+        if plan.request.model_path is not None:
+            readable.append(Path(model))
+        elif not plan.needs_tiny_model:
+            notes.append(
+                f"model {model} comes from the Hugging Face Hub: download it once to shared storage (HF_HOME) "
+                "before the job, or every node downloads it at the same time"
+            )
+        writable.append(plan.request.output_root.expanduser().resolve())
     # The tiny model and the tokenized-data cache live here; every node must see the same one.
     writable.append(cache_dir().resolve())

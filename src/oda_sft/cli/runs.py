@@ -10,12 +10,12 @@ import typer
 
 from oda_sft.cli.options import JsonOpt
 from oda_sft.errors import UsageError
-from oda_sft.runs import format_table, plot, summarise
+from oda_sft.runs.listing import RunSummary, format_table, summarise
 
 RootOpt = Annotated[Path, typer.Option("--output-root", help="Where the runs are.")]
 
 
-def _runs_under(output_root: Path) -> list:  # type: ignore[type-arg]
+def _runs_under(output_root: Path) -> list[RunSummary]:
     if not output_root.is_dir():
         raise UsageError(f"output root {output_root} does not exist: pass --output-root with the runs' root")
     return summarise(output_root)
@@ -39,6 +39,8 @@ def plot_runs(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write.", show_default=False)] = None,
 ) -> None:
     """Write one PNG comparing the loss curves of every run under an output root."""
+    from oda_sft.runs.plot import plot  # matplotlib: only when drawing
+
     runs = _runs_under(output_root)
     target = output or output_root / "runs_loss.png"
     if target.suffix.lower() != ".png":

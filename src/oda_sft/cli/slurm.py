@@ -11,11 +11,9 @@ from typing import Annotated
 
 import typer
 
-from oda_sft import launch
-from oda_sft.cli.workload import output_root, parse_workload, plan_workload
-from oda_sft.errors import LaunchError, UsageError
-from oda_sft.fsutil import atomic_write_text
-from oda_sft.slurm import (
+from oda_sft.cli.workload import parse_workload
+from oda_sft.cluster.plan import plan_job
+from oda_sft.cluster.slurm import (
     DEFAULT_TERM_BEFORE,
     JobSpec,
     SlurmOptions,
@@ -24,14 +22,17 @@ from oda_sft.slurm import (
     oda_sft_executable,
     render_script,
 )
-from oda_sft.slurm import sbatch_argv as build_sbatch_argv
+from oda_sft.cluster.slurm import sbatch_argv as build_sbatch_argv
+from oda_sft.errors import LaunchError, UsageError
+from oda_sft.util import subproc
+from oda_sft.util.console import say
+from oda_sft.util.fs import atomic_write_text
 
 ALLOC = "Allocation (sbatch)"
 LOGS_DIR = "slurm-logs"
 
 
 def slurm(
-    ctx: typer.Context,
     nodes: Annotated[int, typer.Option("--nodes", "-N", help="Number of nodes.", rich_help_panel=ALLOC)],
     gpus_per_node: Annotated[
         int, typer.Option(help="GPUs per node; 0 runs on the CPU (tiny model only).", rich_help_panel=ALLOC)
@@ -86,16 +87,19 @@ def slurm(
         extra=tuple(sbatch_option or ()),
     )
     options.validate()  # before the workload: a bad --nodes is reported even with bad train arguments
-    work = parse_workload(ctx, workload, "oda-sft slurm")
+    work = parse_workload(workload, "oda-sft slurm")
     check_user_args(work.args)
-    plan = plan_workload(work)  # a train plan validates dataset, model and overrides, here and now
-    if plan is not None:
+    # Every run the job would start is planned here, and an unmeasured dataset is measured here, once:
+    # the nodes then read the stored decision instead of each tokenizing the data again.
+    plans = plan_job(work.requests)
+    for plan in plans:
         for note in plan.notes:
-            typer.echo(f"oda-sft: {note}", err=True)
-        log_root = plan.output_dir / LOGS_DIR
-        name = job_name or default_job_name("train", plan.request.model, plan.request.dataset)
+            say(note)
+    if work.subcommand == "train":
+        log_root = plans[0].output_dir / LOGS_DIR
+        name = job_name or default_job_name("train", plans[0].request.model, plans[0].request.dataset)
     else:
-        log_root = output_root(work) / LOGS_DIR
+        log_root = work.run.request.output_root.expanduser().resolve() / LOGS_DIR
         name = job_name or default_job_name(work.subcommand, None, None)
     spec = JobSpec(
         options=options,
@@ -117,12 +121,15 @@ def slurm(
         return
     target = output or log_root / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.sbatch"
     atomic_write_text(target, script)
-    typer.echo(f"oda-sft: script written to {target}", err=True)
+    say(f"script written to {target}")
     if sbatch is None:
         return
-    typer.echo(f"oda-sft: submitting; node logs will be in {log_root}/<job id>/node-<N>.log", err=True)
+    say(f"submitting; node logs will be in {log_root}/<job id>/node-<N>.log")
     sys.stdout.flush()
-    status = launch.run(build_sbatch_argv(sbatch, target), {})
+    try:
+        status = subproc.run_inherited(build_sbatch_argv(sbatch, target))
+    except OSError as exc:
+        raise LaunchError(f"cannot run {sbatch}: {exc.strerror or exc}; the script is kept at {target}") from None
     if status:
         raise LaunchError(f"sbatch exited with status {status}; the script is kept at {target}")
 

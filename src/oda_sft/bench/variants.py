@@ -1,0 +1,120 @@
+"""Train one benchmark variant: `raw` (the upstream recipe as upstream wrote it) or an oda-sft
+profile (the config `oda-sft train --profile VARIANT` renders, planned in-process), launched the
+way oda-sft launches it, so only the config differs between variants."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from oda_sft.bench.fixture import fixture_key
+from oda_sft.bench.metrics import RunResult, read_metrics
+from oda_sft.bench.spec import DATA_MODE, BenchSpec
+from oda_sft.runs import trainer_log
+from oda_sft.runs.outdir import set_aside
+from oda_sft.train import launcher
+from oda_sft.train.plan import plan_train
+from oda_sft.train.render import cpu_fallback, dump_yaml
+from oda_sft.train.request import LaunchOptions, TrainRequest
+from oda_sft.util import subproc
+from oda_sft.util.fs import atomic_write_text
+from oda_sft.util.paths import train_config_dir
+
+
+def bench_knobs(spec: BenchSpec, data: str) -> dict[str, Any]:
+    """Settings every variant gets alike, passed as ordinary `-- key=value` overrides."""
+    knobs: dict[str, Any] = {
+        "max_steps": spec.steps,
+        "logging_steps": 1,
+        "save_strategy": "no",  # saving a random model measures the disk, not training
+        "report_to": "none",
+        # Preprocessing is outside the measured window; more workers than cores only slows it.
+        "preprocessing_num_workers": max(1, min(16, os.cpu_count() or 1)),
+    }
+    if spec.scale > 1:
+        knobs["cutoff_len"] = int(spec.upstream(data)["cutoff_len"]) // spec.scale
+    return knobs
+
+
+def measurement_knobs(run_dir: Path) -> dict[str, Any]:
+    """What makes a run measurable; set on the final config, since oda-sft reserves tokenized_path."""
+    return {
+        # Counts attention_mask: exact real tokens, except the padding of packed rows (corrected below).
+        "include_num_input_tokens_seen": "non_padding",
+        # Kept to count real tokens and attention spans per row, exactly as LLaMA-Factory built them.
+        "tokenized_path": str(run_dir / "tokenized"),
+    }
+
+
+def raw_config(spec: BenchSpec, data: str, fixture: Path, run_dir: Path, cpu: bool) -> dict[str, Any]:
+    upstream = spec.upstream(data)
+    config: dict[str, Any] = {
+        "model_name_or_path": str(fixture / "model"),
+        **upstream,
+        # Upstream points at a LLaMA-Factory checkout's examples/; the file content is the same.
+        "deepspeed": str(train_config_dir() / upstream["deepspeed"]),
+        "dataset": data,
+        "dataset_dir": str(fixture / "data"),
+        "output_dir": str(run_dir / "output"),
+    }
+    if cpu:
+        config = cpu_fallback(config)
+    config.update(bench_knobs(spec, data))
+    return config
+
+
+def oda_config(spec: BenchSpec, data: str, variant: str, fixture: Path, run_dir: Path) -> dict[str, Any]:
+    """The config `oda-sft train --profile VARIANT` renders, with its notes kept beside it."""
+    request = TrainRequest(
+        model=spec.preset_name,
+        dataset=data,
+        seed=spec.seed,
+        mode=DATA_MODE[data],
+        model_path=fixture / "model",
+        dataset_dir=fixture / "data",
+        output_root=run_dir / "output",
+        launch=LaunchOptions(spec.nproc_per_node),
+        overrides=[f"{k}={v}" for k, v in bench_knobs(spec, data).items()],
+        profile="fast" if variant == "fast" else "default",
+    )
+    plan = plan_train(request)
+    atomic_write_text(run_dir / "oda_sft_notes.txt", "".join(f"oda-sft: {note}\n" for note in plan.notes))
+    return dict(plan.config)
+
+
+RUN_ENV = {
+    "RECORD_VRAM": "1",  # LLaMA-Factory logs torch's peak allocated/reserved GiB per step
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def run_variant(spec: BenchSpec, data: str, variant: str, fixture: Path, gpu_count: int) -> RunResult:
+    """Train one variant. oda-sft's variants train exactly what `oda-sft train` renders, launched
+    as oda-sft launches it; tokens/s is measured inside the trainer, so the wrapper process itself
+    cannot show in it, only what it does to the config."""
+    run_dir = spec.out_dir / "runs" / fixture_key(spec) / data / variant
+    if run_dir.exists():
+        set_aside(run_dir, label="old")
+    run_dir.mkdir(parents=True)
+    if variant == "raw":
+        config = raw_config(spec, data, fixture, run_dir, cpu=gpu_count == 0)
+    else:
+        config = oda_config(spec, data, variant, fixture, run_dir)
+    config.update(measurement_knobs(run_dir))
+    config_path = run_dir / "config.yaml"
+    atomic_write_text(config_path, dump_yaml(config))
+    # The launcher decision oda-sft makes, for every variant, so only the config differs.
+    options = LaunchOptions(spec.nproc_per_node)
+    argv, launch_env = launcher.build_command(config_path, options, gpu_count, deepspeed=bool(config.get("deepspeed")))
+    log_path = run_dir / "train.log"
+    t0 = time.time()
+    rc = subproc.run_logged(argv, {**RUN_ENV, **launch_env}, log_path, spec.run_timeout_s)
+    result = RunResult(data, variant, rc, round(time.time() - t0, 1), str(log_path), config=config)
+    read_metrics(result, Path(config["output_dir"]) / trainer_log.LOG_NAME, run_dir / "tokenized", spec)
+    return result

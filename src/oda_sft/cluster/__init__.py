@@ -1,0 +1,1 @@
+"""Multi-node runs: the Slurm job script and the per-node preflight checks."""

@@ -1,0 +1,77 @@
+"""Length analyses of registered datasets: measure one, and store it in its dataset_info.json entry.
+
+An analysis is stored under the entry's oda_sft.analyses, keyed by tokenizer, with the sha256 of
+the content it measured and the rule it decided under. That is the one place a decision lives:
+`train --mode auto`, `data inspect`, `list-datasets`, Slurm and preflight all read it from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oda_sft.data import alpaca, registry_file
+from oda_sft.data.length_rule import Rule
+from oda_sft.data.lengths import LengthReport, Progress, measure_file
+from oda_sft.data.registry import ANALYSES_KEY, META_KEY, ResolvedDataset
+from oda_sft.data.token_counter import LengthCounter
+from oda_sft.errors import DatasetError
+from oda_sft.util.clock import utc_now
+
+
+def data_file(dataset: ResolvedDataset) -> Path:
+    """The local file to measure, or a one-line error saying why there is none."""
+    if not dataset.registered:
+        raise DatasetError(
+            f"dataset {dataset.name!r} is not registered in {dataset.info_path}: "
+            f"register it with `oda-sft data add {dataset.name} SOURCE`"
+        )
+    if dataset.file is None:
+        raise DatasetError(
+            f"dataset {dataset.name!r} has no local file_name in {dataset.info_path} (hub entries are not measured): "
+            f"register a local copy with `oda-sft data add {dataset.name} SOURCE --force`"
+        )
+    if not dataset.file.is_file():
+        raise DatasetError(
+            f"{dataset.file}, the data file of {dataset.name!r}, does not exist: restore it, or re-register it"
+        )
+    return dataset.file
+
+
+def measure(
+    dataset: ResolvedDataset,
+    counter: LengthCounter,
+    rule: Rule,
+    *,
+    exact: bool = False,
+    shown: int = alpaca.DEFAULT_SHOWN,
+    progress: Progress | None = None,
+) -> LengthReport:
+    path = data_file(dataset)
+    return measure_file(
+        path,
+        counter,
+        rule,
+        dataset.columns(),
+        exact=exact,
+        label=f"dataset {dataset.name} ({path})",
+        fix=f"fix these records, or re-register the data with `oda-sft data add {dataset.name} SOURCE --force`",
+        shown=shown,
+        progress=progress,
+    )
+
+
+def store(dataset: ResolvedDataset, report: LengthReport) -> None:
+    """Keep the analysis in the entry, keyed by tokenizer; every other byte of the file stays."""
+    with registry_file.locked(dataset.dir):
+        info = registry_file.parse_info(dataset.info_path, registry_file.read_info(dataset.info_path))
+        entry = info.get(dataset.name)
+        if not isinstance(entry, dict):
+            raise DatasetError(f"dataset {dataset.name!r} disappeared from {dataset.info_path} while it was measured")
+        meta = dict(entry.get(META_KEY) or {})
+        # An older oda-sft kept a second copy of the decision here; the analyses are the one record now.
+        for stale in ("decided_by", "mode", "reason") if "decided_by" in meta else ():
+            meta.pop(stale, None)
+        analyses = dict(meta.get(ANALYSES_KEY) or {})
+        analyses[report.tokenizer] = report.cache_record(utc_now())
+        meta[ANALYSES_KEY] = analyses
+        registry_file.put_meta(dataset.info_path, dataset.name, META_KEY, meta)

@@ -1,0 +1,185 @@
+"""Which tokenizer measures a dataset, and the counter that gives exact `default`-template lengths.
+
+A sample's length is what LLaMA-Factory 0.9.4's supervised preprocessing produces before
+truncation: each template slot is encoded on its own (`Template._convert_elements_to_ids`),
+so the length is a sum over pieces. For the `default` template a sample is
+
+    [System: {system}] <eos> \\n            (first turn only, when there is a system prompt)
+    Human: {query} <eos> \\nAssistant:      (every turn)
+    {response} <eos> \\n                    (every turn; an empty response encodes to nothing)
+
+Byte-level BPE never makes more tokens than the UTF-8 bytes of (normalised) text, so
+`LengthCounter.bound` gives an upper bound without tokenizing.
+
+tokenizers and huggingface_hub are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oda_sft import tiny_model
+from oda_sft.catalog import ModelPreset
+from oda_sft.errors import DatasetError, UsageError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+_SAMPLE_HEAD = "Human: "
+_SYSTEM_HEAD = "System: "
+_UNICODE_FORMS = frozenset({"NFC", "NFD", "NFKC", "NFKD", "Lowercase"})
+
+Turns = tuple[str, list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class TokenizerRef:
+    ident: str  # recorded with a cached analysis: an HF id, "tiny:<dir>", or a local directory
+    label: str  # for messages
+
+
+def tokenizer_ident(preset: ModelPreset, model_path: Path | None = None) -> str:
+    """What a measurement for this preset is recorded under; cheap (no loading)."""
+    if model_path is not None:
+        return str(model_path.expanduser().resolve())
+    if preset.embedded:
+        return f"tiny:{tiny_model.model_dir().name}"
+    return preset.base_model
+
+
+def tokenizer_file(preset: ModelPreset, model_path: Path | None = None) -> tuple[TokenizerRef, Path]:
+    """The tokenizer.json to measure with: --model-path, the embedded tiny model, or the HF cache."""
+    ident = tokenizer_ident(preset, model_path)
+    if model_path is not None:
+        path = model_path.expanduser() / "tokenizer.json"
+        if not path.is_file():
+            raise UsageError(
+                f"{model_path} has no tokenizer.json: oda-sft measures with the fast tokenizer; save one there "
+                "with AutoTokenizer.from_pretrained(...).save_pretrained(DIR)"
+            )
+        return TokenizerRef(ident, f"{preset.name} ({model_path})"), path
+    if preset.embedded:
+        return TokenizerRef(ident, "tiny"), tiny_model.ensure_model() / "tokenizer.json"
+    repo = preset.base_model
+    label = f"{preset.name} ({repo})"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo, "tokenizer.json")
+    if isinstance(cached, str):
+        return TokenizerRef(ident, label), Path(cached)
+    fix = (
+        f"download it where there is internet (`hf download {repo} tokenizer.json tokenizer_config.json`) "
+        "or pass --model-path with a local model directory"
+    )
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise DatasetError(f"the {label} tokenizer is not in the Hugging Face cache and HF_HUB_OFFLINE is set: {fix}")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return TokenizerRef(ident, label), Path(hf_hub_download(repo, "tokenizer.json", etag_timeout=10))
+    except Exception as exc:  # network, auth (gated repos) and missing-file errors all end the same way
+        reason = " ".join(str(exc).split())[:200]
+        raise DatasetError(f"cannot get the {label} tokenizer ({type(exc).__name__}: {reason}): {fix}") from None
+
+
+def _is_byte_level(spec: dict[str, Any]) -> bool:
+    def has_byte_level(node: Any) -> bool:
+        if not isinstance(node, dict):
+            return False
+        if node.get("type") == "ByteLevel":
+            return True
+        return any(has_byte_level(n) for n in node.get("pretokenizers", []) or [])
+
+    model = spec.get("model") or {}
+    return model.get("type") == "BPE" and not model.get("byte_fallback") and has_byte_level(spec.get("pre_tokenizer"))
+
+
+def _ascii_unchanged(normalizer: dict[str, Any] | None) -> bool:
+    """True when the normaliser cannot change the byte length of ASCII text."""
+    if normalizer is None:
+        return True
+    if normalizer.get("type") == "Sequence":
+        return all(_ascii_unchanged(n) for n in normalizer.get("normalizers", []))
+    return normalizer.get("type") in _UNICODE_FORMS
+
+
+class LengthCounter:
+    """Exact `default`-template lengths, and an upper bound that needs no tokenizing."""
+
+    def __init__(self, tokenizer: Tokenizer, ref: TokenizerRef) -> None:
+        self.ref = ref
+        self.tokenizer = tokenizer
+        spec = json.loads(tokenizer.to_str())
+        self.byte_level = _is_byte_level(spec)
+        self._normalizer = tokenizer.normalizer if spec.get("normalizer") else None
+        self._ascii_safe = _ascii_unchanged(spec.get("normalizer"))
+        self._encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+        # The constant slots of the template, each encoded on its own as LLaMA-Factory does.
+        user_tail = self._count("\nAssistant:")
+        newline = self._count("\n")
+        self.per_turn = 1 + user_tail + 1 + newline  # <eos> \nAssistant: ... <eos> \n
+        self.per_system = 1 + newline  # <eos> \n
+
+    @classmethod
+    def load(cls, preset: ModelPreset, model_path: Path | None = None) -> LengthCounter:
+        ref, path = tokenizer_file(preset, model_path)
+        from tokenizers import Tokenizer
+
+        try:
+            return cls(Tokenizer.from_file(str(path)), ref)
+        except Exception as exc:  # a corrupt or unsupported tokenizer.json
+            raise DatasetError(f"cannot load the tokenizer {path}: {exc}: re-download or re-save it") from None
+
+    def _count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _nbytes(self, text: str) -> int:
+        if text.isascii() and self._ascii_safe:  # isascii() is O(1) on CPython's str
+            return len(text)
+        if self._normalizer is not None:
+            text = self._normalizer.normalize_str(text)
+        return len(text.encode("utf-8"))
+
+    def fixed(self, turns: int, system: bool) -> int:
+        return turns * self.per_turn + (self.per_system if system else 0)
+
+    def bound(self, system: str, pairs: list[tuple[str, str]], instruction: str, input_: str) -> int:
+        """At least the exact length; byte-level BPE only. instruction/input make the last query."""
+        total = self.fixed(len(pairs), bool(system))
+        if system:
+            total += len(_SYSTEM_HEAD) + self._nbytes(system)
+        for q, a in pairs[:-1]:
+            total += len(_SAMPLE_HEAD) + self._nbytes(q) + self._nbytes(a)
+        last_a = pairs[-1][1]
+        query = self._nbytes(instruction) + self._nbytes(input_) + (1 if instruction and input_ else 0)
+        return total + len(_SAMPLE_HEAD) + query + self._nbytes(last_a)
+
+    @staticmethod
+    def pieces(system: str, pairs: list[tuple[str, str]]) -> list[str]:
+        out = [_SYSTEM_HEAD + system] if system else []
+        for q, a in pairs:
+            out.append(_SAMPLE_HEAD + q)
+            if a:
+                out.append(a)
+        return out
+
+    def lengths(self, samples: Sequence[Turns]) -> list[int]:
+        """Exact lengths of a batch, with one encode_batch call over every piece."""
+        texts: list[str] = []
+        ends: list[int] = []
+        for system, pairs in samples:
+            texts.extend(self.pieces(system, pairs))
+            ends.append(len(texts))
+        encoded = self._encode_batch(texts, add_special_tokens=False) if texts else []
+        sizes = [len(e) for e in encoded]
+        out: list[int] = []
+        start = 0
+        for (system, pairs), end in zip(samples, ends, strict=True):
+            out.append(sum(sizes[start:end]) + self.fixed(len(pairs), bool(system)))
+            start = end
+        return out

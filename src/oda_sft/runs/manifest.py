@@ -1,0 +1,110 @@
+"""oda_sft_run.json: what a run used and how it ended, written at start and updated at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from oda_sft import __version__
+from oda_sft.runs import trainer_log
+from oda_sft.runs.provenance import git_commit, package_versions
+from oda_sft.train.hardware import gpu_names
+from oda_sft.util.clock import utc_now as now
+from oda_sft.util.fs import atomic_write_json
+from oda_sft.util.secrets import redact, redact_argv
+
+MANIFEST_NAME = "oda_sft_run.json"
+Status = Literal["running", "finished", "failed", "interrupted"]
+SCHEMA = 1
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def start(
+    path: Path,
+    *,
+    run: dict[str, Any],
+    launch_argv: list[str],
+    launch_env: dict[str, str],
+    gpu_count: int,
+    world_size: int,
+    resumed_from: str | None,
+) -> dict[str, Any]:
+    """Write the manifest for a new attempt; an interrupted run's earlier attempts are kept."""
+    previous = read(path) or {}
+    attempts = list(previous.get("attempts", []))
+    attempt = {"started_at": now(), "ended_at": None, "status": "running", "exit_code": None, "pid": os.getpid()}
+    if resumed_from:
+        attempt["resumed_from"] = resumed_from
+    attempts.append(attempt)
+    manifest: dict[str, Any] = {
+        "schema": SCHEMA,
+        "oda_sft": {"version": __version__, "git_commit": git_commit()},
+        "versions": package_versions(),
+        "command_line": redact_argv(sys.argv),
+        "launch": {"argv": launch_argv, "env": redact(launch_env)},
+        **run,
+        "host": socket.gethostname(),
+        "gpus": {"count": gpu_count, "names": gpu_names()},
+        "world_size": world_size,
+        "status": "running",
+        "started_at": previous.get("started_at") or attempt["started_at"],
+        "ended_at": None,
+        "exit_code": None,
+        "attempts": attempts,
+        "results": {},
+    }
+    atomic_write_json(path, manifest)
+    return manifest
+
+
+def finish(
+    path: Path, manifest: dict[str, Any], status: Status, exit_code: int, dataset_tokens: int | None = None
+) -> dict[str, Any]:
+    """Record how the attempt ended and what LLaMA-Factory reported.
+
+    dataset_tokens (real, unpadded tokens in one epoch) turns runtime into tokens/s when
+    LLaMA-Factory does not report it itself.
+    """
+    ended = now()
+    manifest = {**manifest, "status": status, "exit_code": exit_code, "ended_at": ended}
+    attempts = list(manifest["attempts"])
+    attempts[-1] = {**attempts[-1], "status": status, "exit_code": exit_code, "ended_at": ended}
+    manifest["attempts"] = attempts
+    results = training_results(path.parent)
+    if dataset_tokens and "tokens_per_second" not in results and results.get("train_runtime"):
+        results["dataset_tokens_per_epoch"] = dataset_tokens
+        results["tokens_per_second"] = round(dataset_tokens * results.get("epoch", 0) / results["train_runtime"], 1)
+    manifest["results"] = results
+    atomic_write_json(path, manifest)
+    return manifest
+
+
+def training_results(output_dir: Path) -> dict[str, Any]:
+    """What LLaMA-Factory reported: final and mean loss, runtime, throughput."""
+    results: dict[str, Any] = {}
+    summary = read(output_dir / "all_results.json") or read(output_dir / "train_results.json") or {}
+    for key in ("train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second", "epoch"):
+        if key in summary:
+            results[key] = summary[key]
+    if "train_tokens_per_second" in summary:
+        results["tokens_per_second"] = summary["train_tokens_per_second"]
+    entries = trainer_log.read(output_dir / trainer_log.LOG_NAME)
+    losses = trainer_log.losses(entries)
+    if losses:
+        results["final_step"], results["final_loss"] = max(losses.items())
+    # LLaMA-Factory logs throughput (tokens/s) when it counts input tokens.
+    speeds = [e["throughput"] for e in entries if isinstance(e.get("throughput"), int | float)]
+    if speeds and "tokens_per_second" not in results:
+        results["tokens_per_second"] = speeds[-1]
+    return results

@@ -1,0 +1,99 @@
+"""Turn a rendered config into the llamafactory-cli command, and run it.
+
+`build_command` is pure; `run` starts the trainer, through the subprocess seam in subproc.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from oda_sft.errors import LaunchError, UsageError
+from oda_sft.train.request import LaunchOptions
+from oda_sft.util import subproc
+
+
+def launcher_path() -> str:
+    """llamafactory-cli from this interpreter's environment, so an unactivated venv works."""
+    beside = Path(sys.executable).parent / "llamafactory-cli"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("llamafactory-cli")
+    return found or str(beside)
+
+
+def require_launcher() -> None:
+    """Fail before anything is written when llamafactory-cli is not installed beside oda-sft."""
+    launcher = Path(launcher_path())
+    if not (launcher.is_file() and os.access(launcher, os.X_OK)):
+        raise LaunchError(
+            f"{launcher} is missing: install LLaMA-Factory in oda-sft's environment (pip install -e .), "
+            "or run the oda-sft of the venv that has it"
+        )
+
+
+def shown_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The launcher's environment as shown and recorded: only oda-sft's own PATH prefix, not the caller's PATH."""
+    shown = dict(env)
+    if "PATH" in shown:
+        shown["PATH"] = shown["PATH"].split(os.pathsep, 1)[0] + os.pathsep + "$PATH"
+    return shown
+
+
+def build_command(
+    config_path: Path,
+    options: LaunchOptions,
+    gpu_count: int,
+    base_path: str | None = None,
+    deepspeed: bool = False,
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment changes) for `llamafactory-cli train <config>`.
+
+    The environment changes are what oda-sft adds to its own environment; they are
+    shown by --dry-run and recorded, so only launcher settings belong here.
+    """
+    argv = [launcher_path(), "train", str(config_path)]
+    # torchrun and llamafactory-cli must come from oda-sft's own environment, even when
+    # oda-sft is called by absolute path from a script that never activated the venv.
+    bin_dir = str(Path(sys.executable).parent)
+    current = os.environ.get("PATH", "") if base_path is None else base_path
+    env: dict[str, str] = {}
+    if bin_dir not in current.split(os.pathsep):
+        env["PATH"] = os.pathsep.join(p for p in (bin_dir, current) if p)
+    if options.uses_torchrun(gpu_count, deepspeed):
+        if any(c.isspace() for c in str(config_path)):
+            # LLaMA-Factory joins and re-splits the torchrun arguments on spaces.
+            raise UsageError(
+                f"config path {config_path} contains whitespace, which LLaMA-Factory's torchrun "
+                "launcher cannot pass: choose an --output-root without spaces"
+            )
+        env["FORCE_TORCHRUN"] = "1"
+        env["NNODES"] = str(options.nnodes)
+        env["NODE_RANK"] = str(options.node_rank)
+        # With no GPU, LLaMA-Factory would ask torchrun for 0 processes per node.
+        nproc = options.nproc_per_node or (gpu_count if gpu_count > 0 else 1)
+        env["NPROC_PER_NODE"] = str(nproc)
+        if options.master_addr:
+            env["MASTER_ADDR"] = options.master_addr
+        if options.master_port is not None:
+            env["MASTER_PORT"] = str(options.master_port)
+        elif options.nnodes > 1:
+            # Every node must agree on the port; LLaMA-Factory would pick a random free one per node.
+            env["MASTER_PORT"] = "29500"
+    return argv, env
+
+
+def run(argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None) -> int:
+    """Run the trainer: output streams through, INT/TERM/HUP reach its whole process group, and its
+    exit status (128+N for signal N) is returned. on_signal hears of every signal forwarded, so the
+    caller can tell an interruption from a crash."""
+    try:
+        return subproc.run_streaming(argv, env_changes, on_signal)
+    except OSError as exc:
+        raise LaunchError(
+            f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "
+            "(pip install -e .) or activate the venv that has it"
+        ) from None

@@ -1,0 +1,192 @@
+"""From what the user asked for to everything a run needs, checked before anything starts.
+
+`plan_train` reads and decides; it writes nothing of the user's. What it reads: the registry and
+the data file (hashed through oda-sft's own sha256 cache in ~/.cache/oda-sft, which it may
+refresh), the templates, and for --profile fast the GPUs' free memory (nvidia-smi).
+
+`settle_mode` is the one planning step that writes: when --mode auto can only be answered by
+measuring the data, it measures it once, stores the analysis in the dataset's dataset_info.json
+entry (so every later run, sweep cell, Slurm node and preflight reads the answer instead of
+tokenizing again), and plans with it. Measuring loads the preset's tokenizer, which may build the
+tiny model or download the base model's tokenizer.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oda_sft import tiny_model
+from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS, ModelPreset
+from oda_sft.data.length_rule import Rule
+from oda_sft.data.registry import DatasetDir, ResolvedDataset
+from oda_sft.data.token_counter import tokenizer_ident
+from oda_sft.errors import DatasetError, OdaSftError, UsageError
+from oda_sft.runs.outdir import CONFIG_NAME
+from oda_sft.train.hardware import visible_gpu_count
+from oda_sft.train.mode import ModeDecision, decide_mode
+from oda_sft.train.profile import apply_profile
+from oda_sft.train.render import RenderSpec, make_resumable, parse_overrides, render
+from oda_sft.train.request import TrainRequest
+from oda_sft.util.console import say
+from oda_sft.util.names import check_name, suggest
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    request: TrainRequest
+    preset: ModelPreset
+    dataset: ResolvedDataset
+    decision: ModeDecision
+    config: dict[str, Any]
+    gpu_count: int
+    notes: list[str]
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config["output_dir"])
+
+    @property
+    def config_path(self) -> Path:
+        return self.output_dir / CONFIG_NAME
+
+    @property
+    def needs_tiny_model(self) -> bool:
+        return self.preset.embedded and self.request.model_path is None
+
+
+def resolve_preset(name: str) -> ModelPreset:
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise UsageError(f"unknown model {name!r}{suggest(name, PRESETS)}: use one of {PRESET_NAMES}")
+    return preset
+
+
+def check_request(request: TrainRequest) -> tuple[ModelPreset, dict[str, Any]]:
+    """What can be checked without the dataset: the preset and the overrides, parsed."""
+    preset = resolve_preset(request.model)
+    check_name("dataset", request.dataset)
+    if not 0 <= request.seed < 2**32:
+        raise UsageError(f"--seed {request.seed} must be an integer from 0 to 4294967295 (numpy's seed range)")
+    overrides = parse_overrides(request.overrides)
+    request.launch.validate()
+    if request.save_steps is not None and (not request.resumable or request.save_steps < 1):
+        raise UsageError("--save-steps N needs --resumable and N >= 1: e.g. --resumable --save-steps 500")
+    if request.model_path is not None and not request.model_path.expanduser().exists():
+        raise UsageError(f"--model-path {request.model_path} does not exist: give a local model directory")
+    return preset, overrides
+
+
+def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> TrainPlan:
+    """Validate everything and render the config (see the module docstring for what it reads).
+
+    `decided` reuses a decision already made for this dataset (a sweep decides once per dataset)."""
+    preset, overrides = check_request(request)
+    dataset = DatasetDir.load(request.dataset_dir).resolve(request.dataset)
+    notes: list[str] = []
+    if not dataset.registered:
+        if dataset.catalog is None:
+            known = sorted(set(DATASETS) | set(DatasetDir.load(request.dataset_dir).names()))
+            raise DatasetError(
+                f"unknown dataset {request.dataset!r}{suggest(request.dataset, known)}: "
+                f"register it in {dataset.info_path} (`oda-sft list-datasets` shows what is known)"
+            )
+        notes.append(
+            f"warning: {request.dataset} is in the catalog but not registered in {dataset.info_path}; "
+            f"training needs it there (source: {dataset.catalog.hf_id})"
+        )
+    decision = decided or decide_mode(
+        request.mode, preset, dataset, tokenizer_ident(preset, request.model_path), Rule.parse().as_json()
+    )
+    return _render_plan(request, preset, overrides, dataset, decision, notes)
+
+
+def _render_plan(
+    request: TrainRequest,
+    preset: ModelPreset,
+    overrides: dict[str, Any],
+    dataset: ResolvedDataset,
+    decision: ModeDecision,
+    notes: list[str],
+) -> TrainPlan:
+    notes = [*notes, *decision.notes]
+    gpu_count = visible_gpu_count()
+    cpu_fallback = preset.embedded and gpu_count == 0
+    if request.model_path is not None:
+        model_path = str(request.model_path.expanduser().resolve())
+    elif preset.embedded:
+        model_path = str(tiny_model.model_dir())
+    else:
+        model_path = preset.base_model
+
+    config = render(
+        RenderSpec(
+            preset=preset,
+            mode=decision.mode,
+            dataset=request.dataset,
+            seed=request.seed,
+            dataset_dir=dataset.dir,
+            output_root=request.output_root.expanduser().resolve(),
+            model_path=model_path,
+            cpu_fallback=cpu_fallback,
+            overrides=overrides,
+        )
+    )
+    notes.append(f"mode: {decision.mode} ({decision.reason})")
+    if decision.warning:
+        notes.append(f"warning: {decision.warning}")
+    if cpu_fallback:
+        notes.append("no GPU visible: tiny runs on the CPU with bf16, DeepSpeed and liger kernels off")
+    if overrides:
+        notes.append("overrides (not the recipe): " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()))
+    profiled = apply_profile(
+        request.profile,
+        config,
+        preset=preset,
+        gpu_count=gpu_count,
+        launch=request.launch,
+        user_keys=frozenset(overrides),
+        cpu_run=cpu_fallback,
+    )
+    config = profiled.config
+    notes.extend(profiled.notes)
+    if request.resumable:
+        config = make_resumable(config, request.save_steps)
+        notes.append(
+            f"resumable: full checkpoints (optimizer, scheduler, RNG) every {config['save_steps']} steps, "
+            f"newest {config['save_total_limit']} kept; the training math is unchanged"
+        )
+    return TrainPlan(request, preset, dataset, decision, config, gpu_count, notes)
+
+
+def settle_mode(plan: TrainPlan, say: Callable[[str], None] = say) -> TrainPlan:
+    """The plan with its mode measured, when --mode auto needs that; see the module docstring."""
+    if not plan.decision.needs_measurement:
+        return plan
+    # Imported here: measuring needs the tokenizers library; planning alone must stay light.
+    from oda_sft.data import analysis
+    from oda_sft.data.token_counter import LengthCounter
+
+    preset, request, dataset = plan.preset, plan.request, plan.dataset
+    rule = Rule.parse()
+    say(f"measuring {dataset.name} with the {preset.name} tokenizer to decide standard or long-CoT (once)")
+    try:
+        counter = LengthCounter.load(preset, request.model_path)
+    except OdaSftError as exc:
+        raise type(exc)(
+            f"cannot measure {dataset.name} to decide --mode auto: {exc}; or pass --mode standard or --mode long"
+        ) from None
+    report = analysis.measure(dataset, counter, rule)
+    stored = "stored in dataset_info.json for later runs"
+    try:
+        analysis.store(dataset, report)
+    except OSError as exc:  # a read-only dataset dir: the answer holds for this run; later runs measure again
+        stored = f"not stored ({exc.strerror or exc}: {dataset.info_path}); later runs measure it again"
+    decision = ModeDecision(
+        report.mode, "measured", f"fresh analysis with the {counter.ref.label} tokenizer: {report.reason}; {stored}"
+    )
+    # An unmeasured dataset has a registered file, so there is no catalog note to carry over.
+    _, overrides = check_request(request)
+    return _render_plan(request, preset, overrides, dataset, decision, [])

@@ -1,0 +1,1 @@
+"""Small pieces every area uses: atomic writes, names, paths, the subprocess seam, tables, time, messages."""

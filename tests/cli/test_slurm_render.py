@@ -1,0 +1,239 @@
+"""The sbatch script `oda-sft slurm` renders: every variable and flag, and the inputs it refuses."""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from oda_sft.cluster.slurm import JobSpec, SlurmOptions, render_script
+
+from conftest import Cli, snapshot
+
+# The package binds the name `slurm` to the command function, so reach the module itself.
+slurm_cli = importlib.import_module("oda_sft.cli.slurm")
+ODA_SFT = str(Path(sys.executable).parent / "oda-sft")
+TRAIN = ["train", "--model", "tiny", "--dataset", "oda_demo"]
+
+
+def _sbatch(script: str) -> list[str]:
+    return [line for line in script.splitlines() if line.startswith("#SBATCH")]
+
+
+def _render(cli: Cli, tmp_path: Path, data_dir: Path, *slurm_args: str, train: list[str] | None = None) -> str:
+    where = ["--dataset-dir", str(data_dir), "--output-root", str(tmp_path / "saves")]
+    train = train or TRAIN
+    r = cli("slurm", *slurm_args, "--", *train[:5], *where, *train[5:])
+    assert r.code == 0, r.err
+    return r.out
+
+
+def test_one_node_cpu(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = _render(cli, tmp_path, data_dir, "--nodes", "1", "--gpus-per-node", "0")
+    assert out.startswith("#!/bin/bash\n")
+    assert _sbatch(out) == [
+        "#SBATCH --job-name=oda-sft-tiny-oda_demo",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --signal=B:TERM@300",
+        f"#SBATCH --chdir={tmp_path}",
+        f"#SBATCH --output={tmp_path}/slurm-%j.out",
+    ]
+    run_dir = tmp_path / "saves/tiny/full/sft-oda_demo/seed-42"
+    assert f"ODA_SFT={ODA_SFT}\n" in out
+    assert "NNODES=1\n" in out and "GPUS_PER_NODE=0\n" in out
+    assert 'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)\n' in out
+    assert "MASTER_PORT=$(( 15000 + SLURM_JOB_ID % 15000 ))\n" in out
+    assert f'LOG_DIR={run_dir}/slurm-logs/"$SLURM_JOB_ID"\n' in out
+    assert "export TOKENIZERS_PARALLELISM=false\n" in out
+    assert 'export HF_DATASETS_CACHE="${TMPDIR:-/tmp}/oda-sft-hf-datasets-$(id -u)"' in out
+    assert "--cpus-per-task" not in out  # not asked for: the cluster's default applies
+    # CPU only: one process per node, no GPU request.
+    assert '--master-port "$MASTER_PORT" --nproc-per-node 1 "$@"' in out
+    assert "--gpus-per-node=" not in out
+    # The user's arguments, quoted, after the node script.
+    assert out.rstrip("\n").endswith(
+        "oda-sft-node \\\n  "
+        + shlex.join([*TRAIN[1:], "--dataset-dir", str(data_dir), "--output-root", str(tmp_path / "saves")])
+    )
+
+
+def test_four_nodes_every_flag(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = _render(
+        cli,
+        tmp_path,
+        data_dir,
+        *("--nodes", "4", "--gpus-per-node", "8", "--partition", "gpu", "--time", "2-00:00:00"),
+        *("--account", "oda", "--qos", "high", "--constraint", "a100&hbm80g", "--exclusive"),
+        *("--job-name", "sweep-a", "--cpus-per-task", "96", "--mem", "0", "--requeue", "--term-before", "600"),
+        *("--sbatch-option", "--reservation=big run", "--sbatch-option", "--mail-type=END"),
+        train=[*TRAIN, "--seed", "7", "--", "logging_steps=5"],
+    )
+    assert _sbatch(out) == [
+        "#SBATCH --job-name=sweep-a",
+        "#SBATCH --nodes=4",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --gpus-per-node=8",
+        "#SBATCH --cpus-per-task=96",
+        "#SBATCH --mem=0",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=2-00:00:00",
+        "#SBATCH --account=oda",
+        "#SBATCH --qos=high",
+        "#SBATCH --constraint='a100&hbm80g'",
+        "#SBATCH --exclusive",
+        "#SBATCH --requeue",
+        "#SBATCH --signal=B:TERM@600",
+        f"#SBATCH --chdir={tmp_path}",
+        f"#SBATCH --output={tmp_path}/slurm-%j.out",
+        "#SBATCH --reservation='big run'",
+        "#SBATCH --mail-type=END",
+    ]
+    assert "NNODES=4\n" in out and "GPUS_PER_NODE=8\n" in out
+    assert f'LOG_DIR={tmp_path}/saves/tiny/full/sft-oda_demo/seed-7/slurm-logs/"$SLURM_JOB_ID"\n' in out
+    srun = out[out.index("exec srun") : out.index("bash -c")]
+    for flag in (
+        '--nodes="$NNODES"',
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+        '--cpus-per-task="$SLURM_CPUS_PER_TASK"',
+        '--output="$LOG_DIR/node-%n.log"',
+        "--open-mode=append",
+    ):
+        assert flag in srun
+    node = out[out.index("bash -c '") : out.index("' oda-sft-node")]
+    assert (
+        '"$ODA_SFT" preflight --gpus-per-node "$GPUS_PER_NODE" --node-rank "$SLURM_NODEID" \\\n'
+        '        --master-addr "$MASTER_ADDR" --path "$LOG_DIR" -- train "$@" || exit $?'
+    ) in node
+    assert (
+        'exec "$ODA_SFT" train --nnodes "$NNODES" --node-rank "$SLURM_NODEID" \\\n'
+        '        --master-addr "$MASTER_ADDR" --master-port "$MASTER_PORT" --nproc-per-node "$GPUS_PER_NODE" "$@"'
+    ) in node
+    assert out.rstrip("\n").endswith(f"--output-root {tmp_path}/saves --seed 7 -- logging_steps=5")
+
+
+def test_script_is_valid_bash(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = _render(cli, tmp_path, data_dir, "--nodes", "2", "--gpus-per-node", "8", train=[*TRAIN, "--", "x=a b'c"])
+    script = tmp_path / "job.sh"
+    script.write_text(out)
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    # The quoted override reaches the node script as one argument, unchanged.
+    assert out.rstrip("\n").endswith("-- 'x=a b'\"'\"'c'")
+
+
+def test_user_values_are_quoted() -> None:
+    spec = JobSpec(
+        options=SlurmOptions(nodes=1, gpus_per_node=1, partition="a b", account="$(rm -rf /)"),
+        oda_sft=Path("/opt/venv with space/bin/oda-sft"),
+        subcommand="sweep",
+        args=("--output-root", "/data/my runs", "--name", "$HOME;ls"),
+        workdir=Path("/w d"),
+        log_root=Path("/data/my runs/slurm-logs"),
+        job_name="oda-sft-sweep",
+    )
+    out = render_script(spec)
+    assert "#SBATCH --partition='a b'" in out
+    assert "#SBATCH --account='$(rm -rf /)'" in out
+    assert "ODA_SFT='/opt/venv with space/bin/oda-sft'" in out
+    assert "LOG_DIR='/data/my runs/slurm-logs'/\"$SLURM_JOB_ID\"" in out
+    assert "--output-root '/data/my runs' --name '$HOME;ls'" in out
+    assert '-- sweep "$@"' in out and 'exec "$ODA_SFT" sweep --nnodes' in out
+
+
+@pytest.mark.parametrize(
+    ("slurm_args", "train", "message"),
+    [
+        (["--nodes", "0", "--gpus-per-node", "8"], TRAIN, "error: --nodes 0 must be at least 1"),
+        (["--nodes", "2", "--gpus-per-node", "-1"], TRAIN, "--gpus-per-node -1 must be 0"),
+        (["--nodes", "2", "--gpus-per-node", "8", "--time", "soon"], TRAIN, "--time 'soon' is not a Slurm time"),
+        (["--nodes", "2", "--gpus-per-node", "8", "--mem", "lots"], TRAIN, "--mem 'lots' is not a Slurm size"),
+        (["--nodes", "2", "--gpus-per-node", "8", "--job-name", "a b"], TRAIN, "--job-name 'a b'"),
+        (["--nodes", "2", "--gpus-per-node", "8", "--partition", "a\nb"], TRAIN, "must be one printable line"),
+        (["--nodes", "2", "--gpus-per-node", "8", "--sbatch-option", "--nodes=3"], TRAIN, "is set by oda-sft"),
+        (["--nodes", "2", "--gpus-per-node", "8"], ["fly", "--model", "tiny"], "unknown subcommand 'fly'"),
+        (["--nodes", "2", "--gpus-per-node", "8"], [], "needs the command to run after `--`"),
+        (["--nodes", "2", "--gpus-per-node", "8"], [*TRAIN, "--node-rank", "1"], "--node-rank is set by the script"),
+        (["--nodes", "2", "--gpus-per-node", "8"], [*TRAIN, "--master-port=1234"], "--master-port is set by"),
+        (["--nodes", "2", "--gpus-per-node", "8"], [*TRAIN, "--force"], "--force after `--`"),
+        (["--nodes", "2", "--gpus-per-node", "8"], [*TRAIN, "--dry-run"], "--dry-run after `--`"),
+        (["--nodes", "2", "--gpus-per-node", "8"], [*TRAIN, "--sed", "1"], "No such option"),
+        (
+            ["--nodes", "2", "--gpus-per-node", "8"],
+            ["train", "--model", "tiny", "--dataset", "nope"],
+            "unknown dataset",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    cli: Cli,
+    tmp_path: Path,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slurm_args: list[str],
+    train: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    tail = [*train[:5], "--dataset-dir", str(data_dir), *train[5:]] if train else []
+    r = cli("slurm", *slurm_args, "-o", str(tmp_path / "job.sh"), "--submit", "--", *tail)
+    assert r.code == 2, (r.out, r.err)
+    errors = [line for line in r.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], r.err
+    assert r.out == ""
+    assert snapshot(tmp_path) == before
+
+
+def test_output_file(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "jobs" / "tiny.sbatch"
+    printed = _render(cli, tmp_path, data_dir, "--nodes", "2", "--gpus-per-node", "0")
+    r = cli(
+        "slurm", "--nodes", "2", "--gpus-per-node", "0", "-o", str(target), "--",
+        *TRAIN, "--dataset-dir", str(data_dir), "--output-root", str(tmp_path / "saves"),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert r.out == ""
+    assert target.read_text() == printed
+    assert f"script written to {target}" in r.err
+
+
+def test_submit_calls_sbatch_at_the_seam(
+    cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The argv handed to the one subprocess seam; the real sbatch runs in test_slurm_cluster.py."""
+    monkeypatch.chdir(tmp_path)
+    calls: list[list[str]] = []
+
+    def fake_run(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(slurm_cli.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(slurm_cli.subproc, "run_inherited", fake_run)
+    target = tmp_path / "job.sbatch"
+    r = cli(
+        "slurm", "--nodes", "2", "--gpus-per-node", "0", "-o", str(target), "--submit", "--",
+        *TRAIN, "--dataset-dir", str(data_dir), "--output-root", str(tmp_path / "saves"),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert calls == [["/usr/bin/sbatch", "--parsable", str(target)]]
+    assert target.is_file()
+
+
+def test_submit_without_sbatch(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    before = snapshot(tmp_path)
+    r = cli("slurm", "--nodes", "1", "--gpus-per-node", "0", "--submit", "--", *TRAIN, "--dataset-dir", str(data_dir))
+    assert r.code == 2
+    assert r.err.strip().splitlines()[-1].startswith("error: sbatch is not on PATH")
+    assert snapshot(tmp_path) == before

@@ -1,0 +1,94 @@
+"""Output-dir states and the rules for starting a run in one. Nothing is ever deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from oda_sft.errors import RunStateError
+from oda_sft.runs.outdir import inspect_output_dir, set_aside
+from oda_sft.train.plan import TrainPlan, plan_train
+from oda_sft.train.request import TrainRequest
+from oda_sft.train.run import start_run
+
+from conftest import snapshot
+
+
+def test_states(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert inspect_output_dir(run).kind == "fresh"
+    run.mkdir()
+    (run / "oda_sft_config.yaml").write_text("a: 1\n")
+    assert inspect_output_dir(run).kind == "fresh"  # a config alone means training never started
+    for n in (2, 10):
+        (run / f"checkpoint-{n}").mkdir()
+    state = inspect_output_dir(run)
+    assert state.kind == "interrupted" and state.checkpoints == ("checkpoint-2", "checkpoint-10")
+    (run / "all_results.json").write_text("{}")
+    assert inspect_output_dir(run).kind == "finished"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes(b"w")
+    assert inspect_output_dir(other).kind == "occupied"
+
+
+def test_set_aside_renames_and_never_collides(tmp_path: Path) -> None:
+    run = tmp_path / "seed-1"
+    run.mkdir()
+    (run / "f").write_text("x")
+    first = set_aside(run)
+    run.mkdir()
+    second = set_aside(run)
+    assert first != second and (first / "f").read_text() == "x" and not run.exists()
+
+
+def _plan(data_dir: Path, saves: Path) -> TrainPlan:
+    return plan_train(TrainRequest(model="tiny", dataset="oda_demo", dataset_dir=data_dir, output_root=saves))
+
+
+def test_occupied_dir_is_refused_without_force(data_dir: Path, tmp_path: Path) -> None:
+    plan = _plan(data_dir, tmp_path / "saves")
+    plan.output_dir.mkdir(parents=True)
+    (plan.output_dir / "model.safetensors").write_bytes(b"weights")
+    before = snapshot(tmp_path / "saves")
+    with pytest.raises(RunStateError, match="Pass --force to move it aside"):
+        start_run(plan)
+    assert snapshot(tmp_path / "saves") == before
+
+
+def test_resuming_with_a_different_config_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    plan = _plan(data_dir, tmp_path / "saves")
+    out = plan.output_dir
+    (out / "checkpoint-8").mkdir(parents=True)
+    changed = dict(plan.config, learning_rate=1.0)
+    (out / "oda_sft_config.yaml").write_text(yaml.safe_dump(changed))
+    before = snapshot(tmp_path / "saves")
+    with pytest.raises(RunStateError, match=r"different config \(differs in: learning_rate\)"):
+        start_run(plan)
+    assert snapshot(tmp_path / "saves") == before
+
+
+def test_finished_run_is_skipped(data_dir: Path, tmp_path: Path) -> None:
+    plan = _plan(data_dir, tmp_path / "saves")
+    plan.output_dir.mkdir(parents=True)
+    (plan.output_dir / "all_results.json").write_text("{}")
+    said: list[str] = []
+    assert start_run(plan, say=said.append).outcome == "skipped"
+    assert said and said[0].startswith("skipped:")
+
+
+def test_a_rerun_of_a_finished_run_with_another_config_says_what_differs(data_dir: Path, tmp_path: Path) -> None:
+    plan = _plan(data_dir, tmp_path / "saves")
+    plan.output_dir.mkdir(parents=True)
+    (plan.output_dir / "all_results.json").write_text("{}")
+    (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(dict(plan.config, cutoff_len=32768)))
+    before = snapshot(tmp_path / "saves")
+    with pytest.raises(RunStateError, match=r"holds a finished run .*\(differs in: cutoff_len\): pass --force"):
+        start_run(plan, say=lambda _m: None)
+    assert snapshot(tmp_path / "saves") == before
+    # What only changes speed, not the math, is the same run: still skipped.
+    fast_only = dict(plan.config, disable_gradient_checkpointing=True, tokenized_path="/elsewhere")
+    (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(fast_only))
+    assert start_run(plan, say=lambda _m: None).outcome == "skipped"

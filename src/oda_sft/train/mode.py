@@ -41,11 +41,10 @@ def decide_mode(
     name = dataset.name
     if len(preset.modes) == 1:
         only = preset.modes[0]
+        why = f": {preset.note}" if preset.note else ""
         if requested not in ("auto", only):
-            raise ConfigError(
-                f"preset {preset.name!r} has only the {only} config ({preset.note}): use --mode {only} or auto"
-            )
-        return ModeDecision(only, "preset", f"{preset.name} has one config: {preset.note}")
+            raise ConfigError(f"preset {preset.name!r} has only the {only} config{why}: use --mode {only} or auto")
+        return ModeDecision(only, "preset", f"{preset.name} has one config, {only}{why}")
 
     cached, notes = dataset.current_analysis(tokenizer, rule)
     recorded = dataset.recorded_mode()

@@ -15,6 +15,7 @@ trap 'rm -rf "$work"' EXIT
 
 "$VENV_PY" -m pip wheel --quiet --no-deps -w "$work/dist" "$REPO"
 wheel="$(ls "$work"/dist/oda_sft-*.whl)"
+echo "[wheel check] built $(basename "$wheel") at $((SECONDS - start)) s"
 for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml; do
   "$VENV_PY" -m zipfile -l "$wheel" | grep -q " *$member" || { echo "wheel lacks $member" >&2; exit 1; }
 done
@@ -25,6 +26,7 @@ done
 site="$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 "$VENV_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$site/borrowed-deps.pth"
 "$work/venv/bin/python" -m pip install --quiet --no-deps --no-index "$wheel"
+echo "[wheel check] installed into a fresh venv at $((SECONDS - start)) s"
 
 run="$work/run"
 mkdir -p "$run"
@@ -43,6 +45,7 @@ test ! -e "$XDG_DATA_HOME" || { echo "list-datasets created the dataset dir" >&2
 
 "$oda" train --model tiny --dataset oda_demo --output-root saves > train.log 2>&1 || { tail -40 train.log; exit 1; }
 test -s saves/tiny/full/sft-oda_demo/seed-42/all_results.json
+echo "[wheel check] list-datasets and the tiny demo run from $run at $((SECONDS - start)) s"
 
 printf '%s\n' '{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}' > chat.jsonl
 "$oda" data add my_chat chat.jsonl

@@ -191,6 +191,14 @@ def test_a_local_copy_is_converted_the_same_way(cli: Cli, tmp_path: Path) -> Non
     assert json.loads((ddir / entry["file_name"]).read_text()) == fixture["expected"]
 
 
+def test_a_local_file_must_be_a_declared_file(cli: Cli, tmp_path: Path) -> None:
+    wrong = tmp_path / "math.jsonl"
+    wrong.write_text("{}\n")
+    r = cli("data", "add", "AM-Thinking-v1-Distilled-code", str(wrong), "--dataset-dir", str(tmp_path))
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert "math.jsonl is not one of AM-Thinking-v1-Distilled-code's declared files (code.jsonl)" in r.err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.catalog import DATASETS, CatalogDataset, Conversion
-from oda_sft.data.catalog_conversion import DATA_SUFFIXES, Tally, convert_files
+from oda_sft.data.catalog_conversion import Tally, convert_files
 from oda_sft.data.registry import META_KEY, DatasetDir
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.paths import default_dataset_dir, ensure_user_dataset_dir, is_user_dataset_dir
@@ -132,8 +132,12 @@ def _hub(
 def _local(dataset: CatalogDataset, conv: Conversion, local: Path) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
     local = local.expanduser().resolve()
     if local.is_file():
-        if local.suffix.lower() not in DATA_SUFFIXES:
-            raise UsageError(f"{local} is not a data file ({', '.join(DATA_SUFFIXES)}): give the repo's folder or file")
+        names = [pattern.rsplit("/", 1)[-1] for pattern in conv.files]
+        if not any(fnmatch.fnmatchcase(local.name, n) for n in names):
+            raise UsageError(
+                f"{local.name} is not one of {dataset.name}'s declared files ({', '.join(conv.files)}): give the file "
+                f"under its name in {dataset.hf_id}, or the folder holding a copy of the repo"
+            )
         files = [(local.name, local)]
     elif local.is_dir():
         listing = {p.relative_to(local).as_posix(): None for p in local.rglob("*") if p.is_file()}

@@ -108,6 +108,12 @@ def test_revision_is_chosen_with_revision(cli: Cli, hub: Hub, tmp_path: Path) ->
     source = _entry(ddir, "DeepMath-103K")["oda_sft"]["source"]
     assert source["requested"] == "v1" and source["revision"] == SHA
     before = snapshot(ddir)
+    hub.repos["zwhe99/DeepMath-103K"].sha = OLD  # main moves on upstream
+    r = cli("data", "add", "DeepMath-103K", "--dataset-dir", str(ddir))
+    assert r.code == 2 and r.err.splitlines()[-1].startswith("error: DeepMath-103K is already registered")
+    assert f"from commit {SHA[:12]}, not {OLD[:12]}: pass --force" in r.err
+    assert not [p for m, p, _ in hub.requests if m == "GET" and OLD in p], "refused before downloading"
+    assert snapshot(ddir) == before
     r = cli("data", "add", "DeepMath-103K", "--dataset-dir", str(ddir), "--revision", "nope")
     assert r.code == 2 and r.err.count("\n") == 1
     assert "zwhe99/DeepMath-103K has no revision 'nope': give a branch, tag or commit" in r.err

@@ -116,6 +116,7 @@ def _hub(
 
     snapshot = hub.resolve(dataset.hf_id, request.revision, dataset.name)
     wanted = _select(conv, snapshot.files, f"{dataset.hf_id} at {snapshot.sha[:12]}")
+    _refuse_to_replace(request, snapshot.sha)  # before the download, which may be gigabytes
     where = "the Hugging Face cache (HF_HUB_OFFLINE)" if snapshot.offline else hub.endpoint()
     say(f"{dataset.hf_id}: {snapshot.requested} is commit {snapshot.sha}; {len(wanted)} file(s) from {where}")
     files = [(path, hub.download(snapshot, path, dataset.name)) for path in wanted]
@@ -158,24 +159,39 @@ def _select(conv: Conversion, listing: dict[str, Any], where: str) -> list[str]:
     return chosen
 
 
-def _already_registered(request: FetchRequest, origin: dict[str, Any]) -> bool:
-    if origin.get("type") != "hub":
-        return False
+def _registered_source(request: FetchRequest) -> dict[str, Any] | None:
     try:
         entry = DatasetDir.load(request.dataset_dir).entry(request.name)
     except DatasetError:
-        return False
-    meta = (entry or {}).get(META_KEY)
+        return None
+    if entry is None:
+        return None
+    meta = entry.get(META_KEY)
     source = meta.get("source") if isinstance(meta, dict) else None
-    if not isinstance(source, dict):
-        return False
-    file_name = (entry or {}).get("file_name")
-    data_exists = isinstance(file_name, str) and (request.dataset_dir.expanduser() / file_name).is_file()
-    return (
-        data_exists
-        and source.get("revision") == origin["revision"]
-        and source.get("conversion") == origin["conversion"]
+    return source if isinstance(source, dict) else {}
+
+
+def _refuse_to_replace(request: FetchRequest, sha: str) -> None:
+    source = _registered_source(request)
+    if request.force or source is None or source.get("revision") == sha:
+        return
+    was = f"commit {source['revision'][:12]}" if isinstance(source.get("revision"), str) else "other data"
+    raise DatasetError(
+        f"{request.name} is already registered in {request.dataset_dir} from {was}, not {sha[:12]}: pass --force "
+        "to replace it (the revision is recorded in every run's manifest), or choose the registered --revision"
     )
+
+
+def _already_registered(request: FetchRequest, origin: dict[str, Any]) -> bool:
+    """This commit, converted this way, is registered and its data file is there: nothing to do."""
+    source = _registered_source(request)
+    if origin.get("type") != "hub" or not source:
+        return False
+    entry = DatasetDir.load(request.dataset_dir).entry(request.name) or {}
+    file_name = entry.get("file_name")
+    data_exists = isinstance(file_name, str) and (request.dataset_dir.expanduser() / file_name).is_file()
+    same = source.get("revision") == origin["revision"] and source.get("conversion") == origin["conversion"]
+    return data_exists and same
 
 
 def register(prepared: Prepared, say: Say) -> Any:

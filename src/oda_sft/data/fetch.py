@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.catalog import DATASETS, CatalogDataset, Conversion
+from oda_sft.data.add import AddRequest, AddResult, add_dataset
 from oda_sft.data.catalog_conversion import Tally, convert_files
 from oda_sft.data.registry import META_KEY, DatasetDir
+from oda_sft.data.sources import PreparedRecords, SourceSpec
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.paths import default_dataset_dir, ensure_user_dataset_dir, is_user_dataset_dir
 
@@ -194,11 +196,8 @@ def _already_registered(request: FetchRequest, origin: dict[str, Any]) -> bool:
     return data_exists and same
 
 
-def register(prepared: Prepared, say: Say) -> Any:
-    """Register the prepared dataset through data/add.py (atomic: all records, or nothing). The AddResult."""
-    from oda_sft.data.add import AddRequest, add_dataset
-    from oda_sft.data.sources import PreparedRecords, SourceSpec
-
+def register(prepared: Prepared, say: Say) -> AddResult:
+    """Register the prepared dataset through data/add.py (atomic: all records, or nothing)."""
     request, dataset = prepared.request, prepared.dataset
     ensure_user_dataset_dir(request.dataset_dir)
     origin = {**prepared.origin, "kept": prepared.tally.kept}

@@ -2,6 +2,7 @@
 # Set up (or reuse) .venv, then run one job:
 #   bash scripts/dev.sh demo   # train the embedded tiny model on the demo dataset
 #   bash scripts/dev.sh test   # ruff, mypy and the whole pytest suite (what CI runs)
+#   bash scripts/dev.sh setup  # only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ setup() {
 
 job="${1:-}"
 case "$job" in
+  setup)
+    setup
+    ;;
   demo)
     setup
     shift
@@ -41,7 +45,7 @@ case "$job" in
     exec "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
     ;;
   *)
-    echo "usage: bash scripts/dev.sh demo|test [args...]" >&2
+    echo "usage: bash scripts/dev.sh setup|demo|test [args...]" >&2
     exit 2
     ;;
 esac

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated oda-sft home, a copy of the demo dataset dir, a CLI runner."""
+"""Shared fixtures: an isolated oda-sft home and per-user data dir, a copy of the demo dataset dir, a CLI runner."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from oda_sft.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "src" / "oda_sft" / "demo"  # the demo dataset dir shipped inside the package
 _INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 
@@ -29,17 +30,19 @@ def oda_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, oda_home: Path) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, oda_home: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setenv("ODA_SFT_HOME", str(oda_home))
+    # The default dataset dir is $XDG_DATA_HOME/oda-sft/datasets: never the real user's.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.delenv("ODA_SFT_DATASET_DIR", raising=False)
     monkeypatch.delenv("ODA_SFT_DEBUG", raising=False)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A private copy of the shipped data/ directory."""
+    """A private copy of the shipped demo dataset dir (dataset_info.json with oda_demo, oda_demo.json)."""
     target = tmp_path / "data"
-    shutil.copytree(REPO / "data", target)
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
     return target
 
 

@@ -111,12 +111,16 @@ def test_missing_dataset_dir(cli: Cli, tmp_path: Path) -> None:
     assert not (tmp_path / "saves").exists()
 
 
-def test_missing_dataset_info(cli: Cli, tmp_path: Path) -> None:
+def test_a_dir_without_dataset_info_is_an_empty_registry(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(tmp_path / "empty"),
+    r = cli("train", "-m", "tiny", "-d", "my_data", "--dataset-dir", str(tmp_path / "empty"),
             "--output-root", str(tmp_path / "saves"))  # fmt: skip
-    assert r.code == 2 and "dataset_info.json is missing" in r.err
-    assert not (tmp_path / "saves").exists()
+    assert r.code == 2 and f"unknown dataset 'my_data': register it in {tmp_path / 'empty'}/dataset_info.json" in r.err
+    assert "`oda-sft data add my_data SOURCE`" in r.err
+    assert not (tmp_path / "saves").exists() and not list((tmp_path / "empty").iterdir())
+    # The demo ships inside the package: it resolves there whatever the dataset dir holds.
+    r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(tmp_path / "empty"), "--dry-run")
+    assert r.code == 0 and "oda_sft/demo" in r.out
 
 
 def test_malformed_dataset_info(cli: Cli, tmp_path: Path) -> None:

@@ -10,19 +10,21 @@ from typing import Annotated, Any
 
 import typer
 
-from oda_sft.catalog import PRESET_NAMES
+from oda_sft.catalog import DATASETS, PRESET_NAMES
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
-from oda_sft.data import alpaca, analysis
-from oda_sft.data.add import AddRequest, add_dataset
+from oda_sft.data import alpaca, analysis, fetch
+from oda_sft.data.add import AddRequest, AddResult, add_dataset
+from oda_sft.data.fetch import FetchRequest
 from oda_sft.data.length_rule import Rule
 from oda_sft.data.lengths import LONG_CUTOFF, LengthReport
 from oda_sft.data.registry import DatasetDir
 from oda_sft.data.sources import SourceSpec
 from oda_sft.data.token_counter import LengthCounter
-from oda_sft.errors import DatasetError
+from oda_sft.errors import DatasetError, UsageError
 from oda_sft.train.plan import resolve_preset
 from oda_sft.util.console import say
 from oda_sft.util.names import suggest
+from oda_sft.util.paths import ensure_user_dataset_dir
 
 RULE = "Decision rule"
 
@@ -33,10 +35,16 @@ ShownOpt = Annotated[
 
 def add(
     name: Annotated[str, typer.Argument(help="Name to register it under (letters, digits, '.', '_', '-').")],
-    source: Annotated[
-        str, typer.Argument(help="A .json/.jsonl file, a dataset directory, or a Hugging Face dataset id.")
-    ],
     dataset_dir: DatasetDirOpt,
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="A .json/.jsonl file, a dataset directory, or a Hugging Face dataset id. Leave it out for a "
+            "catalog dataset: it is fetched and converted as the catalog declares (a local copy of its repo "
+            "may be given instead).",
+            show_default=False,
+        ),
+    ] = None,
     split: Annotated[str | None, typer.Option(help="Split to load (Hugging Face) [default: train].")] = None,
     subset: Annotated[str | None, typer.Option(help="Subset (configuration) to load (Hugging Face).")] = None,
     file: Annotated[str | None, typer.Option("--file", help="A data file inside the Hugging Face repo.")] = None,
@@ -53,9 +61,40 @@ def add(
     ] = False,
     force: Annotated[bool, typer.Option(help="Replace a registered dataset of the same name.")] = False,
     shown: ShownOpt = alpaca.DEFAULT_SHOWN,
+    revision: Annotated[
+        str | None,
+        typer.Option(help="Catalog datasets: the branch, tag or commit to fetch [default: main].", show_default=False),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Catalog datasets: fetch, convert and show the result; write nothing.")
+    ] = False,
 ) -> None:
-    """Register a dataset in dataset_info.json, converting it to Alpaca JSON when needed."""
-    request = AddRequest(
+    """Register a dataset in dataset_info.json, converting it to Alpaca JSON when needed.
+
+    A catalog dataset needs no SOURCE: `oda-sft data add OpenR1-Math-220k` fetches it and converts it as the
+    catalog declares (docs/data.md)."""
+    local = _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
+    if local is not None or (source is None and name in DATASETS):
+        request = FetchRequest(name, dataset_dir, revision=revision, local=local, force=force)
+        prepared = fetch.prepare(request, say)
+        typer.echo(fetch.summary(prepared))
+        if dry_run or prepared.unchanged:
+            if dry_run and not prepared.unchanged:
+                typer.echo("dry run: nothing written")
+            return
+        _report(fetch.register(prepared, say))
+        return
+    if source is None:
+        raise UsageError(
+            f"{name} is not a catalog dataset, so it needs a SOURCE: `oda-sft data add {name} SOURCE` (a .json/.jsonl "
+            "file, a dataset directory or a Hugging Face id); `oda-sft list-datasets` shows the catalog"
+        )
+    if revision is not None or dry_run:
+        raise UsageError(
+            "--revision and --dry-run apply to catalog datasets added by name (`oda-sft data add NAME`): drop them"
+        )
+    ensure_user_dataset_dir(dataset_dir)
+    request_ = AddRequest(
         name=name,
         dataset_dir=dataset_dir,
         source=SourceSpec(source, split, subset, file),
@@ -64,7 +103,40 @@ def add(
         force=force,
         shown=shown,
     )
-    result = add_dataset(request, say=say)
+    _report(add_dataset(request_, say=say))
+
+
+def _catalog_source(
+    name: str,
+    source: str | None,
+    split: str | None,
+    subset: str | None,
+    file: str | None,
+    mapping: list[str] | None,
+    skip_invalid: bool,
+) -> Path | None:
+    """For a catalog name: the local copy given as SOURCE (None: fetch from the Hub). Refuses what would bypass
+    the declared conversion."""
+    catalog = DATASETS.get(name)
+    if catalog is None:
+        return None
+    if split or subset or file or mapping or skip_invalid:
+        raise UsageError(
+            f"{name} is a catalog dataset: its files and conversion are declared (docs/data.md), so --split, "
+            "--subset, --file, --map and --skip-invalid do not apply; register other data under another name"
+        )
+    if source is None or source == catalog.hf_id:
+        return None
+    local = Path(source).expanduser()
+    if not local.exists():
+        raise UsageError(
+            f"{name} is a catalog dataset converted as declared: leave SOURCE out to fetch {catalog.hf_id}, give a "
+            f"local copy of it ({source} does not exist), or register other data under another name"
+        )
+    return local
+
+
+def _report(result: AddResult) -> None:
     where = f"{result.file} (registered in place)" if result.in_place else str(result.file)
     if result.status == "unchanged":
         typer.echo(f"{result.name} is already registered with this content ({where}); nothing changed")
@@ -136,12 +208,13 @@ def inspect(
     preset = resolve_preset(model)
     rule = Rule.parse(long_tokens, long_percent)
     datasets = DatasetDir.load(dataset_dir)
-    if datasets.entry(name) is None:
+    dataset = datasets.resolve(name)
+    if not dataset.registered:
+        how = f"oda-sft data add {name}" + ("" if name in DATASETS else " SOURCE")
         raise DatasetError(
             f"dataset {name!r} is not registered in {datasets.info_path}{suggest(name, datasets.names())}: "
-            f"register it with `oda-sft data add {name} SOURCE`"
+            f"register it with `{how}`"
         )
-    dataset = datasets.resolve(name)
     analysis.data_file(dataset)  # a missing file is reported before the tokenizer loads
     counter = LengthCounter.load(preset, model_path)
     bars = _Bars()
@@ -149,7 +222,9 @@ def inspect(
         report = analysis.measure(dataset, counter, rule, exact=exact, shown=shown, progress=bars)
     finally:
         bars.close()
-    if cache:
+    if cache and dataset.builtin:
+        say(f"{name} ships inside oda-sft and is read only: the result is not stored")
+    elif cache:
         analysis.store(dataset, report)
     if as_json:
         typer.echo(json.dumps({"name": name, **report.as_json()}, indent=2, ensure_ascii=False))

@@ -9,7 +9,7 @@ import typer
 
 from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
-from oda_sft.data.registry import DatasetDir
+from oda_sft.data.registry import DatasetDir, builtin_names
 from oda_sft.util import tables
 
 
@@ -41,6 +41,18 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
                 "registered": True,
             }
         )
+    for name in builtin_names():
+        if datasets.entry(name) is None:  # shipped inside the package: always there, whatever the dataset dir
+            rows.append(
+                {
+                    "name": name,
+                    "affiliation": "",
+                    "hf_id": "",
+                    "mode": _known_mode(datasets, name),
+                    "source": "built in",
+                    "registered": True,
+                }
+            )
     return rows
 
 
@@ -61,6 +73,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def list_datasets(dataset_dir: DatasetDirOpt, as_json: JsonOpt = False) -> None:
-    """List the catalog's long-CoT datasets and the datasets registered in the dataset dir."""
+    """List the catalog's long-CoT datasets, the built-in demo and the datasets registered in the dataset dir."""
     rows = dataset_rows(DatasetDir.load(dataset_dir))
     typer.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json else format_table(rows))

@@ -22,7 +22,8 @@ DatasetDirOpt = Annotated[
     Path,
     typer.Option(
         "--dataset-dir",
-        help="Directory holding dataset_info.json [default: $ODA_SFT_DATASET_DIR, else the project's data/]",
+        help="Directory holding dataset_info.json [default: $ODA_SFT_DATASET_DIR, else "
+        "$XDG_DATA_HOME/oda-sft/datasets, else ~/.local/share/oda-sft/datasets]",
         show_default=False,
         default_factory=default_dataset_dir,
     ),
@@ -39,6 +40,7 @@ class RunOptions:
     force: bool
     dry_run: bool
     tokenized_cache: bool
+    fetch: bool = False  # fetch and convert unregistered catalog datasets first (once, before anything starts)
 
 
 def _run_options(
@@ -66,6 +68,14 @@ def _run_options(
     master_port: Annotated[int | None, typer.Option(help="Rank-0 node port.", rich_help_panel=LAUNCH)] = None,
     force: Annotated[bool, typer.Option(help="Train again over a finished run (moved aside, never deleted).")] = False,
     dry_run: Annotated[bool, typer.Option(help="Show what would run; start nothing.")] = False,
+    fetch: Annotated[
+        bool,
+        typer.Option(
+            "--fetch",
+            help="First fetch and convert each catalog dataset that is not registered yet (`oda-sft data add "
+            "NAME`), once, before anything starts.",
+        ),
+    ] = False,
     resumable: Annotated[
         bool,
         typer.Option(
@@ -98,7 +108,7 @@ def _run_options(
         resumable=resumable,
         save_steps=save_steps,
     )
-    return RunOptions(request, force, dry_run, tokenized_cache)
+    return RunOptions(request, force, dry_run, tokenized_cache, fetch)
 
 
 def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -91,7 +91,7 @@ def slurm(
     check_user_args(work.args)
     # Every run the job would start is planned here, and an unmeasured dataset is measured here, once:
     # the nodes then read the stored decision instead of each tokenizing the data again.
-    plans = plan_job(work.requests)
+    plans = plan_job(work.requests, fetch=work.run.fetch)
     for plan in plans:
         for note in plan.notes:
             say(note)
@@ -105,7 +105,7 @@ def slurm(
         options=options,
         oda_sft=oda_sft_executable(),
         subcommand=work.subcommand,
-        args=work.args,
+        args=_without_fetch(work.args),
         workdir=Path.cwd(),
         log_root=log_root,
         job_name=name,
@@ -132,6 +132,12 @@ def slurm(
         raise LaunchError(f"cannot run {sbatch}: {exc.strerror or exc}; the script is kept at {target}") from None
     if status:
         raise LaunchError(f"sbatch exited with status {status}; the script is kept at {target}")
+
+
+def _without_fetch(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The node arguments: --fetch ran here, once, before the job was written; no node fetches."""
+    cut = args.index("--") if "--" in args else len(args)
+    return tuple(a for a in args[:cut] if a != "--fetch") + args[cut:]
 
 
 def _called_as_slurm() -> bool:

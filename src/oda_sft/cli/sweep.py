@@ -9,6 +9,7 @@ import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
+from oda_sft.data.fetch import fetch_missing
 from oda_sft.train.sweep import dry_run as plan_table
 from oda_sft.train.sweep import format_summary, parse_list, parse_seeds, plan_grid, run_grid
 from oda_sft.util.console import say
@@ -25,6 +26,8 @@ def sweep(
     names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
     if captured(ctx, run, [replace(run.request, dataset=d, seed=s) for d in names for s in seed_list]):
         return
+    if run.fetch:
+        fetch_missing(names, run.request.dataset_dir, say, dry_run=run.dry_run)
     grid = plan_grid(run.request, names, seed_list, measure=not run.dry_run)
     if run.dry_run:
         typer.echo(format_summary(plan_table(grid)))

@@ -10,6 +10,7 @@ import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
+from oda_sft.data.fetch import fetch_missing
 from oda_sft.train import launcher
 from oda_sft.train.plan import TrainPlan, plan_train, settle_mode
 from oda_sft.train.render import dump_yaml
@@ -40,6 +41,8 @@ def train(
     request = replace(run.request, dataset=dataset, seed=seed)
     if captured(ctx, run, [request]):
         return
+    if run.fetch:
+        fetch_missing([dataset], request.dataset_dir, say, dry_run=run.dry_run)
     plan = plan_train(request)
     if not run.dry_run:
         plan = settle_mode(plan)

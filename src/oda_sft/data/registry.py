@@ -8,7 +8,8 @@ reads that value; nothing looks the dataset up again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from oda_sft.data.alpaca import Columns
 from oda_sft.data.hashing import file_sha256
 from oda_sft.data.registry_file import parse_info
 from oda_sft.errors import DatasetError
+from oda_sft.util.paths import demo_dataset_dir, is_user_dataset_dir
 
 INFO_FILE = "dataset_info.json"
 META_KEY = "oda_sft"  # oda-sft's own fields inside an entry; LLaMA-Factory ignores unknown keys
@@ -58,10 +60,18 @@ class ResolvedDataset:
     file: Path | None  # the local data file the entry names
     sha256: str | None  # of that file, when it exists
     catalog: CatalogDataset | None
+    builtin: bool = False  # the demo shipped inside the package: read only, nothing is stored there
 
     @property
     def registered(self) -> bool:
         return self.entry is not None
+
+    @property
+    def revision(self) -> str | None:
+        """The source commit a fetched dataset was converted from (`oda-sft data add NAME`), if recorded."""
+        source = self.meta.get("source")
+        revision = source.get("revision") if isinstance(source, dict) else None
+        return revision if isinstance(revision, str) else None
 
     @property
     def info_path(self) -> Path:
@@ -121,7 +131,11 @@ class DatasetDir:
 
     @classmethod
     def load(cls, path: Path) -> DatasetDir:
+        """The registry in `path`. A dir without dataset_info.json is an empty registry (the first `oda-sft data
+        add` writes one), and so is the per-user default dir before it exists; any other missing dir is an error."""
         path = path.expanduser()
+        if is_user_dataset_dir(path) and not path.is_dir():
+            return cls(path=path.absolute(), info={})
         if not path.is_dir():
             raise DatasetError(
                 f"dataset dir {path} does not exist: pass --dataset-dir with the directory "
@@ -129,10 +143,7 @@ class DatasetDir:
             )
         info_path = path / INFO_FILE
         if not info_path.is_file():
-            raise DatasetError(
-                f"{info_path} is missing: register a dataset with `oda-sft data add`, "
-                "or point --dataset-dir at a directory that has one"
-            )
+            return cls(path=path.resolve(), info={})
         return cls(path=path.resolve(), info=parse_info(info_path, info_path.read_text(encoding="utf-8")))
 
     @property
@@ -151,7 +162,21 @@ class DatasetDir:
         return self.path / file_name if isinstance(file_name, str) else None
 
     def resolve(self, name: str) -> ResolvedDataset:
-        """Look the dataset up once: entry, file, sha256 (through oda-sft's hash cache), catalog record."""
+        """Look the dataset up once: entry, file, sha256 (through oda-sft's hash cache), catalog record.
+
+        A name this dir does not register but the package ships (the demo) resolves to the shipped copy."""
+        if name not in self.info and name in builtin_names():
+            return replace(_builtin_dir().resolve(name), builtin=True)
         file = self.data_file(name)
         sha = file_sha256(file) if file is not None and file.is_file() else None
         return ResolvedDataset(name, self.path, self.entry(name), file, sha, DATASETS.get(name))
+
+
+@cache
+def _builtin_dir() -> DatasetDir:
+    return DatasetDir.load(demo_dataset_dir())
+
+
+def builtin_names() -> list[str]:
+    """Datasets shipped inside the package (the demo), usable whatever the dataset dir holds."""
+    return _builtin_dir().names()

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,20 @@ _HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 
 
 @dataclass(frozen=True)
+class PreparedRecords:
+    """Records oda-sft already converted (a catalog dataset, data/fetch.py), and how they were made."""
+
+    description: Mapping[str, Any]  # recorded as the entry's source: repo, revision, files, conversion
+    records: Callable[[], Iterator[Any]]  # a fresh pass over the converted records
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     source: str
     split: str | None = None
     subset: str | None = None
     file: str | None = None
+    prepared: PreparedRecords | None = None  # set: `source` is only a label, the records come from here
 
 
 @dataclass
@@ -35,6 +44,8 @@ class Source:
 
     def describe(self) -> dict[str, Any]:
         """What dataset_info.json records as the source."""
+        if self.spec.prepared is not None:
+            return dict(self.spec.prepared.description)
         if self.kind == "file":
             return {"type": "file", "path": str(self.path)}
         out: dict[str, Any] = {"type": self.kind, "id" if self.kind == "hf" else "path": self.spec.source}
@@ -51,6 +62,9 @@ class Source:
         return f"{self.spec.source}" + (f" ({extra})" if extra else "")
 
     def records(self) -> Iterator[tuple[int, Any]]:
+        if self.spec.prepared is not None:
+            yield from enumerate(self.spec.prepared.records())
+            return
         if self.stream is not None:
             for rec in self.stream:
                 yield rec.index, rec.value
@@ -59,6 +73,8 @@ class Source:
 
 
 def open_source(spec: SourceSpec) -> Source:
+    if spec.prepared is not None:
+        return Source(spec, "prepared")
     raw = spec.source
     path = Path(raw).expanduser()
     if path.is_file():

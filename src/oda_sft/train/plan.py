@@ -20,8 +20,9 @@ from typing import Any
 
 from oda_sft import tiny_model
 from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS, ModelPreset
+from oda_sft.data.fetch import add_command
 from oda_sft.data.length_rule import Rule
-from oda_sft.data.registry import DatasetDir, ResolvedDataset
+from oda_sft.data.registry import DatasetDir, ResolvedDataset, builtin_names
 from oda_sft.data.token_counter import tokenizer_ident
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.runs.outdir import CONFIG_NAME
@@ -84,18 +85,21 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
 
     `decided` reuses a decision already made for this dataset (a sweep decides once per dataset)."""
     preset, overrides = check_request(request)
-    dataset = DatasetDir.load(request.dataset_dir).resolve(request.dataset)
+    datasets = DatasetDir.load(request.dataset_dir)
+    dataset = datasets.resolve(request.dataset)
     notes: list[str] = []
     if not dataset.registered:
         if dataset.catalog is None:
-            known = sorted(set(DATASETS) | set(DatasetDir.load(request.dataset_dir).names()))
+            known = sorted(set(DATASETS) | set(datasets.names()) | set(builtin_names()))
             raise DatasetError(
-                f"unknown dataset {request.dataset!r}{suggest(request.dataset, known)}: "
-                f"register it in {dataset.info_path} (`oda-sft list-datasets` shows what is known)"
+                f"unknown dataset {request.dataset!r}{suggest(request.dataset, known)}: register it in "
+                f"{dataset.info_path} with `oda-sft data add {request.dataset} SOURCE` "
+                "(`oda-sft list-datasets` shows what is known)"
             )
         notes.append(
-            f"warning: {request.dataset} is in the catalog but not registered in {dataset.info_path}; "
-            f"training needs it there (source: {dataset.catalog.hf_id})"
+            f"warning: {request.dataset} is in the catalog but not registered in {dataset.info_path}; training "
+            f"needs it there: `{add_command(request.dataset, request.dataset_dir)}` fetches and converts it "
+            f"(source: {dataset.catalog.hf_id}), or pass --fetch"
         )
     decision = decided or decide_mode(
         request.mode, preset, dataset, tokenizer_ident(preset, request.model_path), Rule.parse().as_json()

@@ -15,6 +15,7 @@ import yaml
 
 from oda_sft import tiny_model
 from oda_sft.data import tokenized_cache
+from oda_sft.data.fetch import add_command
 from oda_sft.data.hashing import file_sha256
 from oda_sft.errors import DatasetError, RunStateError
 from oda_sft.runs import manifest
@@ -44,10 +45,12 @@ class RunResult:
 def check_launchable(plan: TrainPlan) -> None:
     dataset = plan.dataset
     if not dataset.registered:
-        raise DatasetError(
-            f"dataset {dataset.name} is not registered in {dataset.info_path}: "
-            "add an entry for it (`oda-sft data add`) before training"
+        fix = (
+            f"`{add_command(dataset.name, plan.request.dataset_dir)}` fetches and converts it, or pass --fetch"
+            if dataset.catalog is not None
+            else f"register it with `oda-sft data add {dataset.name} SOURCE`"
         )
+        raise DatasetError(f"dataset {dataset.name} is not registered in {dataset.info_path}: {fix}")
     launcher.require_launcher()
     if dataset.file is not None and not dataset.file.exists():
         raise DatasetError(
@@ -173,6 +176,7 @@ def start_run(
                     "dir": str(dataset.dir),
                     "file": str(dataset.file) if dataset.file else None,
                     "sha256": data_sha,
+                    "revision": dataset.revision,  # the source commit a fetched catalog dataset was converted from
                 },
                 "mode": {"mode": plan.decision.mode, "source": plan.decision.source, "reason": plan.decision.reason},
                 "seed": plan.request.seed,

@@ -1,4 +1,4 @@
-"""Where oda-sft finds its templates and data, and where it caches what it builds."""
+"""Where oda-sft finds its templates and data, and where it keeps what it builds or fetches."""
 
 from __future__ import annotations
 
@@ -27,15 +27,37 @@ def train_config_dir() -> Path:
     return root / "train_config"
 
 
+def demo_dataset_dir() -> Path:
+    """The demo dataset shipped inside the package (read only)."""
+    return _PACKAGE / "demo"
+
+
+def user_dataset_dir() -> Path:
+    """The per-user dataset dir: $XDG_DATA_HOME/oda-sft/datasets, else ~/.local/share/oda-sft/datasets.
+
+    Created by the first `oda-sft data add`; until then it reads as an empty registry."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "oda-sft" / "datasets"
+
+
 def default_dataset_dir() -> Path:
-    """$ODA_SFT_DATASET_DIR, else the checkout's data/, else ./data."""
+    """$ODA_SFT_DATASET_DIR, else the per-user dataset dir. Never the package or a checkout's files."""
     env = os.environ.get("ODA_SFT_DATASET_DIR")
     if env:
         return Path(env)
-    root = checkout_root()
-    if root is not None and (root / "data").is_dir():
-        return root / "data"
-    return Path("data")
+    return user_dataset_dir()
+
+
+def is_user_dataset_dir(path: Path) -> bool:
+    """True for the per-user default, which may not exist yet (a missing one is an empty registry)."""
+    return path.expanduser().absolute() == user_dataset_dir().absolute()
+
+
+def ensure_user_dataset_dir(path: Path) -> None:
+    """Create the per-user default dataset dir on first use; any other dir must already exist."""
+    if is_user_dataset_dir(path):
+        path.expanduser().mkdir(parents=True, exist_ok=True)
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# CI: oda-sft from a wheel, not the checkout. Build the wheel, install it into a fresh venv that borrows
+# the heavy dependencies from .venv (torch, LLaMA-Factory: nothing is downloaded), then from an empty
+# temporary directory, with no dataset dir and the checkout off the path: list-datasets, a tiny training
+# run on the shipped demo, and `data add` (a file, and a catalog dataset from a local copy).
+# Checks that nothing was written into the package or the checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+VENV="${ODA_SFT_VENV:-.venv}"
+VENV_PY="$(cd "$VENV/bin" && pwd)/python"
+start=$SECONDS
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$VENV_PY" -m pip wheel --quiet --no-deps -w "$work/dist" "$REPO"
+wheel="$(ls "$work"/dist/oda_sft-*.whl)"
+echo "[wheel check] built $(basename "$wheel") at $((SECONDS - start)) s"
+for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml; do
+  "$VENV_PY" -m zipfile -l "$wheel" | grep -q " *$member" || { echo "wheel lacks $member" >&2; exit 1; }
+done
+
+# A fresh venv (with pip) that sees .venv's packages through a .pth line: .venv's own .pth files, among them
+# the editable install of this checkout, are not processed, so only the wheel provides oda_sft.
+"$VENV_PY" -m venv "$work/venv"
+site="$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+"$VENV_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$site/borrowed-deps.pth"
+"$work/venv/bin/python" -m pip install --quiet --no-deps --no-index "$wheel"
+echo "[wheel check] installed into a fresh venv at $((SECONDS - start)) s"
+
+run="$work/run"
+mkdir -p "$run"
+cd "$run"
+export PATH="$work/venv/bin:$PATH:$(dirname "$VENV_PY")"  # llamafactory-cli and torchrun come from .venv
+export XDG_DATA_HOME="$work/xdg" ODA_SFT_HOME="$work/home"
+unset PYTHONPATH ODA_SFT_DATASET_DIR
+oda="$work/venv/bin/oda-sft"
+where="$("$work/venv/bin/python" -c 'import oda_sft; print(oda_sft.__file__)')"
+case "$where" in "$work"/venv/*) ;; *) echo "oda_sft imported from $where, not the wheel" >&2; exit 1 ;; esac
+before="$(cd "$(dirname "$where")" && find . -type f -not -name '*.pyc' -exec sha256sum {} + | sort | sha256sum)"
+
+"$oda" list-datasets > list.txt
+grep -q '^OpenR1-Math-220k ' list.txt && grep -q '^oda_demo ' list.txt || { cat list.txt; exit 1; }
+test ! -e "$XDG_DATA_HOME" || { echo "list-datasets created the dataset dir" >&2; exit 1; }
+
+"$oda" train --model tiny --dataset oda_demo --output-root saves > train.log 2>&1 || { tail -40 train.log; exit 1; }
+test -s saves/tiny/full/sft-oda_demo/seed-42/all_results.json
+echo "[wheel check] list-datasets and the tiny demo run from $run at $((SECONDS - start)) s"
+
+printf '%s\n' '{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}' > chat.jsonl
+"$oda" data add my_chat chat.jsonl
+printf '%s\n' '{"instruction": "Is 6 even?", "output": "<Thought>\n6 = 2*3\n</Thought>\n<Output>\nYes\n</Output>"}' \
+  > OpenO1-SFT.jsonl
+"$oda" data add OpenO1-SFT OpenO1-SFT.jsonl
+"$oda" list-datasets | grep -E '^(my_chat|OpenO1-SFT) ' | grep -c ' yes' | grep -qx 2
+test -s "$XDG_DATA_HOME/oda-sft/datasets/my_chat.json"
+
+after="$(cd "$(dirname "$where")" && find . -type f -not -name '*.pyc' -exec sha256sum {} + | sort | sha256sum)"
+test "$before" = "$after" || { echo "oda-sft wrote into its installed package" >&2; exit 1; }
+test -z "$(git -C "$REPO" status --porcelain)" || { git -C "$REPO" status --porcelain; echo "the checkout changed" >&2; exit 1; }
+echo "wheel check passed in $((SECONDS - start)) s"

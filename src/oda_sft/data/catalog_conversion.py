@@ -1,0 +1,191 @@
+"""Carry out a catalog dataset's declared conversion (catalog.Conversion) on the files fetched for it.
+
+Rows are read as a stream (Parquet in record batches of the needed columns only, JSON/JSON Lines and
+CSV row by row), so a multi-GB dataset never sits in memory. A row the declaration says to leave out
+(no correct candidate, a cut-off trace, an empty prompt or answer) is counted under its reason; a
+missing column is a schema change upstream and stops the conversion with one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oda_sft.catalog import Conversion
+from oda_sft.data.convert import Unconvertible, convert_chat
+from oda_sft.data.jsonstream import JsonStream
+from oda_sft.errors import DatasetError
+
+Record = dict[str, Any]
+DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
+_BATCH = 256  # Parquet rows per batch: long-CoT rows are large, keep a batch to a few MB
+_INDEX = re.compile(r"\[\d+\]")
+
+
+@dataclass
+class Tally:
+    """What a conversion pass kept and left out, and the first record it kept (the preview)."""
+
+    rows: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    first: Record | None = None
+
+    def drop(self, reason: str) -> None:
+        reason = _INDEX.sub("[]", reason)  # one count per kind, not per turn index
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+def required_columns(conv: Conversion) -> list[str]:
+    """Columns that must exist (for chat data, `prompt` or one of its other names)."""
+    cols = [] if conv.chat else [conv.prompt]
+    if conv.pick_from:
+        cols += [conv.pick_from, *conv.pick_all, *conv.pick_any]
+    elif conv.response:
+        cols.append(conv.response)
+    return cols
+
+
+def _wanted(conv: Conversion) -> list[str]:
+    prompt_names = [conv.prompt, *conv.also] if conv.chat else [conv.prompt]
+    optional = [conv.system_column] if conv.system_column else []
+    return list(dict.fromkeys([*prompt_names, *required_columns(conv), *optional]))
+
+
+def check_columns(conv: Conversion, columns: Sequence[str], where: str, name: str) -> None:
+    """Stop with one line when the data lacks a declared column: upstream changed its schema."""
+    have = set(columns)
+    missing = [c for c in required_columns(conv) if c not in have]
+    if conv.chat and not ({conv.prompt, *conv.also} & have):
+        missing.insert(0, conv.prompt)
+    if missing:
+        shown = ", ".join(sorted(have)[:15]) or "none"
+        raise DatasetError(
+            f"{name}: {where} has no column {', '.join(repr(m) for m in missing)} (it has: {shown}); the "
+            "upstream schema differs from the declared conversion: pin the revision it was declared for with "
+            "--revision, or update the catalog's conversion"
+        )
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
+        return "".join(str(p.get("text", "")) for p in value)
+    return None
+
+
+def _flag(values: Any, i: int) -> bool:
+    return isinstance(values, list | tuple) and i < len(values) and values[i] is True
+
+
+def _pick(conv: Conversion, row: Mapping[str, Any]) -> Any:
+    candidates = row.get(conv.pick_from)
+    if not isinstance(candidates, list | tuple):
+        return None
+    for i, candidate in enumerate(candidates):
+        if all(_flag(row.get(f), i) for f in conv.pick_all) and (
+            not conv.pick_any or any(_flag(row.get(f), i) for f in conv.pick_any)
+        ):
+            return candidate
+    return None
+
+
+def _cut_off(conv: Conversion, response: str) -> bool:
+    if conv.trace is None:
+        return False
+    opening, closing = conv.trace
+    start = response.find(opening)
+    return start >= 0 and response.find(closing, start + len(opening)) < 0
+
+
+def convert_row(conv: Conversion, row: Mapping[str, Any]) -> tuple[Record | None, str]:
+    """(the Alpaca record, "") or (None, why the declaration leaves this row out)."""
+    system = conv.system or (row.get(conv.system_column) if conv.system_column else None)
+    if conv.chat:
+        key = next((k for k in (conv.prompt, *conv.also) if row.get(k) is not None), conv.prompt)
+        try:
+            record = convert_chat(row.get(key), key, system if system else None)
+        except Unconvertible as exc:
+            return None, f"{exc.field}: {exc.reason}"
+    else:
+        if conv.pick_from:
+            response = _pick(conv, row)
+            if response is None:
+                flags = [*conv.pick_all, *([" or ".join(conv.pick_any)] if conv.pick_any else [])]
+                return None, f"no {conv.pick_from} candidate with {' and '.join(flags)} true"
+        else:
+            response = row.get(conv.response)
+        prompt, output = _text(row.get(conv.prompt)), _text(response)
+        if prompt is None or output is None:
+            return None, "prompt or response is not text"
+        record = {"instruction": prompt, "input": "", "output": output}
+        sys_text = _text(system) if system is not None else None
+        if sys_text:
+            record["system"] = sys_text
+    if not record["instruction"].strip():
+        return None, "empty prompt"
+    if not record["output"].strip():
+        return None, "empty response"
+    if _cut_off(conv, record["output"]):
+        assert conv.trace is not None
+        return None, f"reasoning trace cut off ({conv.trace[0]} never closed)"
+    return record, ""
+
+
+def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[list[str], Mapping[str, Any]]]:
+    """(the file's columns, a row), streamed. Parquet reads only `columns` that exist in the file."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        names = list(parquet.schema_arrow.names)
+        for batch in parquet.iter_batches(batch_size=_BATCH, columns=[c for c in columns if c in names]):
+            for row in batch.to_pylist():
+                yield names, row
+    elif suffix in (".jsonl", ".json"):
+        for rec in JsonStream(path):
+            value = rec.value if isinstance(rec.value, dict) else {}
+            yield list(value), value
+    elif suffix == ".csv":
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # one R1 answer is far beyond the 128 KiB default
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            names = list(reader.fieldnames or [])
+            for row in reader:
+                yield names, row
+    else:
+        raise DatasetError(f"{path} is not a data file oda-sft reads ({', '.join(DATA_SUFFIXES)})")
+
+
+def convert_files(
+    name: str, conv: Conversion, files: Sequence[tuple[str, Path]], tally: Tally | None = None
+) -> Iterator[Record]:
+    """The Alpaca records of `files` ((repo path, local path) pairs), in file and row order."""
+    wanted = _wanted(conv)
+    for label, path in files:
+        checked = False
+        for columns, row in read_rows(path, wanted):
+            if not checked:
+                check_columns(conv, columns, label, name)
+                checked = True
+            record, reason = convert_row(conv, row)
+            if tally is not None:
+                tally.rows += 1
+                if record is None:
+                    tally.drop(reason)
+                else:
+                    tally.kept += 1
+                    if tally.first is None:
+                        tally.first = record
+            if record is not None:
+                yield record

@@ -1,0 +1,64 @@
+"""`oda-sft train --dataset <catalog name> --fetch`, as a real process against the local Hub stand-in: the
+dataset is fetched, converted and registered first, the tiny model really trains on it, and the run's
+manifest records the commit the data came from."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from catalog_fixtures import encode
+from hubstub import Hub, Repo, serve
+
+SHA = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def _deepmath_rows(n: int) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        solution = f"<think>\nAdd {i} and {i}: that is {2 * i}.\n</think>\n\nThe answer is $\\boxed{{{2 * i}}}$."
+        rows.append({"question": f"What is {i} + {i}?", "final_answer": str(2 * i), "difficulty": 1.0,
+                     "topic": "Mathematics -> Arithmetic", "r1_solution_1": solution,
+                     "r1_solution_2": solution, "r1_solution_3": solution})  # fmt: skip
+    rows.append({**rows[0], "r1_solution_1": "<think>\nand so on, and so on"})  # cut off: left out
+    return rows
+
+
+def test_train_fetch_fetches_once_trains_and_records_the_revision(tmp_path: Path) -> None:
+    path = "data/train-00000-of-00001.parquet"
+    repo = Repo(SHA, {path: encode(path, _deepmath_rows(32)), "README.md": b"# DeepMath\n"})
+    ddir = tmp_path / "datasets"
+    ddir.mkdir()
+    with serve(Hub({"zwhe99/DeepMath-103K": repo})) as hub:
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE",)}
+        env.update(HF_ENDPOINT=hub.url, HF_HUB_CACHE=str(tmp_path / "hf"), HF_DATASETS_OFFLINE="1")
+        args = ["--model", "tiny", "--dataset", "DeepMath-103K", "--dataset-dir", str(ddir), "--output-root", "saves"]
+        # The long config packs to cutoff_len 32768: far too slow for a CPU; the tiny model packs to 1024 here.
+        short = ["--", "cutoff_len=1024"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "oda_sft", "train", *args, "--fetch", *short],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "--fetch: DeepMath-103K is not registered; fetching it" in proc.stderr
+        assert "records     32 of 33 rows; left out: 1 x reasoning trace cut off" in proc.stderr
+        infos = [p for m, p, _ in hub.requests if p.startswith("/api/")]
+        assert len(infos) == 1
+
+        run = tmp_path / "saves" / "tiny" / "full" / "sft-DeepMath-103K" / "seed-42"
+        manifest = json.loads((run / "oda_sft_run.json").read_text())
+        assert manifest["status"] == "finished"
+        assert manifest["dataset"]["revision"] == SHA
+        assert manifest["mode"]["mode"] == "long" and manifest["mode"]["source"] == "catalog"
+        assert json.loads((run / "all_results.json").read_text())["epoch"] == 3.0
+
+        # Registered now: --fetch asks nothing of the Hub again, and the run is skipped as finished.
+        again = subprocess.run(
+            [sys.executable, "-m", "oda_sft", "train", *args, "--fetch", *short],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert again.returncode == 0 and "skipped:" in again.stderr
+        assert len([p for m, p, _ in hub.requests if p.startswith("/api/")]) == 1

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from oda_sft.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "src" / "oda_sft" / "demo"  # the demo dataset dir shipped inside the package
+DEMO = REPO / "data"  # the demo dataset dir, shipped inside the package as oda_sft/demo
 _INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from oda_sft.catalog import DATASETS
+from oda_sft.util.paths import demo_dataset_dir
 
 from conftest import Cli, snapshot
 
@@ -120,7 +121,7 @@ def test_a_dir_without_dataset_info_is_an_empty_registry(cli: Cli, tmp_path: Pat
     assert not (tmp_path / "saves").exists() and not list((tmp_path / "empty").iterdir())
     # The demo ships inside the package: it resolves there whatever the dataset dir holds.
     r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(tmp_path / "empty"), "--dry-run")
-    assert r.code == 0 and "oda_sft/demo" in r.out
+    assert r.code == 0 and f"dataset_dir: {demo_dataset_dir()}" in r.out
 
 
 def test_malformed_dataset_info(cli: Cli, tmp_path: Path) -> None:

@@ -28,8 +28,14 @@ def train_config_dir() -> Path:
 
 
 def demo_dataset_dir() -> Path:
-    """The demo dataset shipped inside the package (read only)."""
-    return _PACKAGE / "demo"
+    """The demo dataset (read only): inside a wheel's package, or the checkout's data/ for an editable install."""
+    shipped = _PACKAGE / "demo"
+    if shipped.is_dir():
+        return shipped
+    root = checkout_root()
+    if root is None:
+        raise RuntimeError("oda-sft is installed without its demo dataset; reinstall it")
+    return root / "data"
 
 
 def user_dataset_dir() -> Path:

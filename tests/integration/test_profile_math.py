@@ -1,4 +1,6 @@
-"""Math neutrality, for real: the tiny model trains the same loss at every step under default and fast."""
+"""Math neutrality, for real: the tiny model trains the same loss at every step under default and fast,
+with every lever fast has on a CPU: one sample per micro-batch (1 x 16 instead of 4 x 4, no padding)
+and gradient checkpointing off."""
 
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ def _train(tmp_path: Path, data_dir: Path, profile: str) -> tuple[list[tuple[int
         profile,
         "--",
         "logging_steps=1",
-        "max_steps=6",
         "save_strategy=no",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -44,19 +45,24 @@ def _train(tmp_path: Path, data_dir: Path, profile: str) -> tuple[list[tuple[int
 
 
 def test_fast_profile_trains_the_same_losses_as_default(tmp_path: Path, data_dir: Path) -> None:
-    """The tiny model on the CPU, through the real oda-sft train and llamafactory-cli.
+    """The tiny model on the CPU, through the real oda-sft train and llamafactory-cli, the recipe's
+    whole 3 epochs (128 samples, 16 a step: 24 steps).
 
     Tolerance 1e-4: in fp32 on a CPU a checkpointed layer recomputes exactly the forward it
-    replaces, and sdpa is what `auto` resolves to, so the only allowed difference is the
-    4-decimal rounding LLaMA-Factory applies to the logged loss.
+    replaces, sdpa is what `auto` resolves to, and the loss of a step is normalised by the label
+    tokens of the whole step whatever its micro-batches; summing 16 one-sample gradients instead
+    of 4 four-sample ones only reorders fp32 additions, below the 4-decimal rounding of the log.
     """
     default, default_out, default_cfg = _train(tmp_path, data_dir, "default")
     fast, fast_out, fast_cfg = _train(tmp_path, data_dir, "fast")
-    # The switch really took effect: LLaMA-Factory enabled checkpointing in one run only.
+    # The switches really took effect: checkpointing in one run only, and one sample per micro-batch.
     assert "Gradient checkpointing enabled" in default_out
     assert "Gradient checkpointing enabled" not in fast_out
     assert fast_cfg["disable_gradient_checkpointing"] is True and "disable_gradient_checkpointing" not in default_cfg
-    assert [s for s, _ in default] == [s for s, _ in fast] == list(range(1, 7))
+    assert (default_cfg["per_device_train_batch_size"], default_cfg["gradient_accumulation_steps"]) == (4, 4)
+    assert (fast_cfg["per_device_train_batch_size"], fast_cfg["gradient_accumulation_steps"]) == (1, 16)
+    assert "Instantaneous batch size per device = 1" in fast_out and "Gradient Accumulation steps = 16" in fast_out
+    assert [s for s, _ in default] == [s for s, _ in fast] == list(range(1, 25))
     worst = max(abs(a - b) for (_, a), (_, b) in zip(default, fast, strict=True))
     assert worst <= 1e-4, (default, fast)
     # And training did something: the losses are not a constant that would match trivially.

@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ FAST_KEYS = ("disable_gradient_checkpointing", "flash_attn")
 BATCH_KEYS = ("per_device_train_batch_size", "gradient_accumulation_steps")
 # Every key `fast` may set; anything else in a config diff between profiles is a bug.
 PROFILE_KEYS = (*FAST_KEYS, *BATCH_KEYS, "deepspeed")
+# The partial-checkpointing patch's setting (train/patches/partial_checkpointing.py).
+CHECKPOINT_LAYERS_ENV = "ODA_SFT_CHECKPOINT_LAYERS"
 # The DeepSpeed config `fast` uses instead of the recipe's, on more than one rank.
 FAST_DEEPSPEED = {"ds_z2_config.json": "ds_z2_fast_config.json"}
 
@@ -61,6 +63,30 @@ class FastDecision:
     attention: str | None  # None: leave the config's
     memory: MemoryEstimate | None  # the estimate the checkpointing verdict rests on
     notes: tuple[str, ...] = ()
+    kept_layers: int = 0  # with checkpointing on: decoder layers that keep their activations
+    num_layers: int = 0
+
+    @property
+    def trainer_patches(self) -> dict[str, dict[str, str]]:
+        """The trainer-side patches this decision needs (train/patches), with their settings."""
+        if self.checkpointing and self.kept_layers > 0:
+            return {"partial_checkpointing": {CHECKPOINT_LAYERS_ENV: str(self.num_layers - self.kept_layers)}}
+        return {}
+
+    def describe_checkpointing(self) -> str:
+        if not self.checkpointing:
+            return "off"
+        if self.kept_layers > 0:
+            return f"{self.num_layers - self.kept_layers} of {self.num_layers} layers"
+        return f"all {self.num_layers} layers" if self.num_layers else "on"
+
+    def for_layers(self, layers: int) -> FastDecision:
+        """This decision on a model cut to `layers` decoder layers (the bench's proxy): the same
+        settings, and the same share of layers keeping their activations."""
+        kept = self.kept_layers
+        if kept and self.num_layers:
+            kept = min(layers - 1, max(1, round(kept * layers / self.num_layers)))
+        return replace(self, kept_layers=kept, num_layers=layers)
 
 
 @dataclass(frozen=True)
@@ -184,10 +210,13 @@ def decide_fast(
     user_keys: frozenset[str] = frozenset(),
     fa2_installed: bool = False,
     where: str = "GPU",
+    allow_partial: bool = False,
 ) -> FastDecision:
     """What `fast` does for `config` on `world` ranks whose devices `device()` describes.
 
-    Pure apart from calling `device` (an nvidia-smi query, /proc/meminfo, or a named card)."""
+    Pure apart from calling `device` (an nvidia-smi query, /proc/meminfo, or a named card).
+    allow_partial: when checkpointing cannot go, keep as many layers' activations as fit
+    (needs the partial_checkpointing trainer patch)."""
     notes: list[str] = []
     micro = int(config.get("per_device_train_batch_size", 1))
     accum = int(config.get("gradient_accumulation_steps", 1))
@@ -231,6 +260,7 @@ def decide_fast(
 
     checkpointing = not bool(config.get("disable_gradient_checkpointing", False))
     memory: MemoryEstimate | None = None
+    kept = 0
     if "disable_gradient_checkpointing" in user_keys:
         notes.append(
             f"disable_gradient_checkpointing={config.get('disable_gradient_checkpointing')!r} kept from your override"
@@ -265,7 +295,33 @@ def decide_fast(
                 f"gradient checkpointing off: a rank needs about {memory.required / GIB:.1f} GiB "
                 f"({memory.describe()}); {dev.describe()}"
             )
-    return FastDecision(micro, accum, checkpointing, overlap, attention, memory, tuple(notes))
+        if checkpointing and allow_partial and dev is not None:
+            kept, partial = _most_layers_kept(shape, planned, stage, world, overlap, dev.free_bytes)
+            if kept > 0 and partial is not None:
+                memory = partial
+                notes.append(
+                    f"partial checkpointing: {shape.num_layers - kept} of {shape.num_layers} layers checkpointed, "
+                    f"{kept} keep their activations: a rank needs about {partial.required / GIB:.1f} GiB "
+                    f"({partial.describe()}); {dev.describe()}"
+                )
+    layers = shape.num_layers if shape is not None else 0
+    return FastDecision(micro, accum, checkpointing, overlap, attention, memory, tuple(notes), kept, layers)
+
+
+def _most_layers_kept(
+    shape: ModelShape, config: Mapping[str, Any], stage: int, world: int, overlap: bool, free: int
+) -> tuple[int, MemoryEstimate | None]:
+    """The most decoder layers that can keep their activations (the rest checkpointed) and still fit."""
+    best: tuple[int, MemoryEstimate | None] = (0, None)
+    for kept in range(1, shape.num_layers):
+        train = train_shape_from_config(
+            dict(config), stage, world, gradient_checkpointing=True, kept_layers=kept, overlap_comm=overlap
+        )
+        est = estimate(shape, train)
+        if not est.fits(free):
+            break
+        best = (kept, est)
+    return best
 
 
 def apply_decision(config: Mapping[str, Any], decision: FastDecision) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def render(e: PlanEstimate) -> str:
         ("optimizer steps", *(f"{c.steps:,}" for c in (d, f))),
         ("step time", *(f"{c.prediction.step_time_s:.2f} s" for c in (d, f))),
         ("wall-clock", *(format_duration(c.wall_s) for c in (d, f))),
-        ("GPU-hours", *(f"{c.gpu_hours:,.0f}" for c in (d, f))),
+        ("GPU-hours", *(f"{c.gpu_hours:,.1f}" if c.gpu_hours < 100 else f"{c.gpu_hours:,.0f}" for c in (d, f))),
     ]
     width = max(len(r[0]) for r in rows)
     col = max(12, *(len(v) for r in rows for v in r[1:]))
@@ -66,6 +66,7 @@ def render(e: PlanEstimate) -> str:
         *(f"{name:{width}}  {a:>{col}}  {b:>{col}}" for name, a, b in rows),
         "",
         f"fast turns gradient checkpointing off on {e.card.name}: {e.checkpointing_verdict}",
+        *(f"  fast: {note}" for note in e.decision.notes),
     ]
     if f.wall_s:
         lines.append(

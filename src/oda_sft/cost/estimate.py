@@ -99,7 +99,7 @@ def recipe_settings(config: Mapping[str, Any], shape: ModelShape) -> Settings:
 
 
 def fast_settings(
-    config: Mapping[str, Any], shape: ModelShape, gpus: int, card: Card, samples: int
+    config: Mapping[str, Any], shape: ModelShape, gpus: int, card: Card, samples: int | None
 ) -> tuple[Settings, FastDecision]:
     decision = decide_fast(
         config,

@@ -17,7 +17,7 @@ from oda_sft.errors import UsageError
 from oda_sft.train.cards import Card
 from oda_sft.train.memory import GIB
 from oda_sft.train.plan import TrainPlan
-from oda_sft.train.profile import FastDecision, model_shape
+from oda_sft.train.profile import FastDecision, known_sample_count, model_shape
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class PlanEstimate:
             "tokens_source": self.stats.source,
             "fast_turns_checkpointing_off": not self.decision.checkpointing,
             "fast_checkpointing_verdict": self.checkpointing_verdict,
+            "fast_decision": list(self.decision.notes),
             "profiles": {c.profile: _cost_json(c) for c in (self.default, self.fast)},
         }
 
@@ -65,15 +66,19 @@ def _cost_json(c: ProfileCost) -> dict[str, Any]:
         "checkpointing": c.settings.describe_checkpointing(),
         "overlap_comm": c.settings.overlap_comm,
         "optimizer_steps": c.steps,
-        "step_time_s": round(p.step_time_s, 4),
-        "compute_s": round(p.compute_s, 4),
-        "communication_s": round(p.comm_s, 4),
+        "step_time_s": _sig(p.step_time_s),
+        "compute_s": _sig(p.compute_s),
+        "communication_s": _sig(p.comm_s),
         "wall_clock_s": round(c.wall_s, 1),
         "gpu_hours": round(c.gpu_hours, 2),
         "padding_fraction": round(p.work.padding_fraction, 4),
         "rests_on": p.measurement.describe(),
         "caveats": list(p.caveats),
     }
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.4g}")
 
 
 def token_stats(plan: TrainPlan, measure_if_needed: bool, say: Callable[[str], None]) -> TokenStats | None:
@@ -101,6 +106,8 @@ def estimate_plan(plan: TrainPlan, stats: TokenStats, gpus: int, card: Card, tab
     preset = plan.preset.name
     base = recipe_settings(config, shape)
     default = profile_cost("default", table, preset, shape, config, base, stats, gpus, card)
-    settings, decision = fast_settings(config, shape, gpus, card, stats.records)
+    # The record count `train` itself would know (not the token stats'), so fast is decided as train decides it.
+    samples = known_sample_count(plan.dataset.meta, plan.dataset.sha256)
+    settings, decision = fast_settings(config, shape, gpus, card, samples)
     fast = profile_cost("fast", table, preset, shape, config, settings, stats, gpus, card, decision.notes)
     return PlanEstimate(plan, gpus, card, stats, default, fast, decision)

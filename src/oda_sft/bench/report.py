@@ -17,7 +17,7 @@ from oda_sft import __version__
 from oda_sft.bench.fixture import build_fixture
 from oda_sft.bench.metrics import RunResult, peak_flops, tokenized_stats
 from oda_sft.bench.spec import DECIDED, LOSS_TOL, TARGETS, BenchError, BenchSpec
-from oda_sft.bench.variants import fresh_run_dir, run_dir_for, run_variant, variant_config
+from oda_sft.bench.variants import fresh_run_dir, run_variant, variant_config
 from oda_sft.train.hardware import gpu_memory, visible_gpu_count
 from oda_sft.train.request import LaunchOptions
 from oda_sft.util import tables
@@ -145,46 +145,47 @@ def run_all(
 ) -> tuple[list[RunResult], dict[str, list[int]]]:
     """Every variant on every kind of data. A variant whose config and trainer patches are those of
     one already run (two nodes deciding alike) is reported from that run, not trained again; with
-    --time-budget, a run that would not finish inside it (judged by the longest run so far) is skipped."""
+    --time-budget, a run that would not finish inside it (judged by the longest run so far) is
+    skipped, and `default` (the one the goals need least) runs after all the others."""
     started = time.monotonic()
     fixture_info = json.loads((fixture / "fixture.json").read_text(encoding="utf-8"))
     results: list[RunResult] = []
     lengths: dict[str, list[int]] = {}
     longest = 0.0
-    for data in spec.datasets:
+    pairs = [(d, v) for d in spec.datasets for v in spec.runs]
+    if spec.time_budget_s is not None:
+        pairs.sort(key=lambda p: p[1] == "default")  # stable: otherwise in the order asked
+    done: dict[str, list[tuple[dict[str, Any], dict[str, str], RunResult]]] = {d: [] for d in spec.datasets}
+    for data, variant in pairs:
         samples = int(fixture_info["data"][data]["samples"])
-        done: list[tuple[dict[str, Any], dict[str, str], RunResult]] = []
-        for variant in spec.runs:
-            run_dir = fresh_run_dir(spec, data, variant, fixture)
-            prepared = variant_config(spec, data, variant, fixture, gpu_count, run_dir, samples)
-            twin = next((r for cfg, env, r in done if env == prepared[1] and _same_config(cfg, prepared[0])), None)
-            if twin is not None:
-                log(f"run {data}/{variant}: the same config as {twin.variant}; reported from that run")
-                results.append(replace(twin, variant=variant, same_as=[twin.variant]))
-                continue
-            elapsed = time.monotonic() - started
-            if spec.time_budget_s is not None and elapsed + longest > spec.time_budget_s:
-                why = (
-                    f"skipped: {elapsed:.0f} s spent and the longest run took {longest:.0f} s "
-                    f"(--time-budget {spec.time_budget_s:.0f} s)"
-                )
-                log(f"run {data}/{variant}: {why}")
-                results.append(RunResult(data, variant, 0, 0.0, "", skipped=why))
-                continue
-            log(f"run {data}/{variant} ...")
-            r = run_variant(spec, data, variant, fixture, gpu_count, prepared)
-            longest = max(longest, r.wall_s)
-            results.append(r)
-            done.append((prepared[0], prepared[1], r))
-            log(f"run {data}/{variant}: rc={r.rc} {r.wall_s:.0f}s tokens/s={r.tokens_per_s} log={r.log}")
-            if data not in lengths:
-                stats = tokenized_stats(
-                    run_dir_for(spec, data, variant, fixture) / "tokenized",
-                    bool(r.config.get("packing")),
-                    bool(r.config.get("neat_packing")),
-                )
-                if stats is not None:
-                    lengths[data] = sorted(stats.sample_lengths)
+        run_dir = fresh_run_dir(spec, data, variant, fixture)
+        prepared = variant_config(spec, data, variant, fixture, gpu_count, run_dir, samples)
+        twin = next((r for cfg, env, r in done[data] if env == prepared[1] and _same_config(cfg, prepared[0])), None)
+        if twin is not None:
+            log(f"run {data}/{variant}: the same config as {twin.variant}; reported from that run")
+            results.append(replace(twin, variant=variant, same_as=[twin.variant]))
+            continue
+        elapsed = time.monotonic() - started
+        if spec.time_budget_s is not None and elapsed + longest > spec.time_budget_s:
+            why = (
+                f"skipped: {elapsed:.0f} s spent and the longest run took {longest:.0f} s "
+                f"(--time-budget {spec.time_budget_s:.0f} s)"
+            )
+            log(f"run {data}/{variant}: {why}")
+            results.append(RunResult(data, variant, 0, 0.0, "", skipped=why))
+            continue
+        log(f"run {data}/{variant} ...")
+        r = run_variant(spec, data, variant, fixture, gpu_count, prepared)
+        longest = max(longest, r.wall_s)
+        results.append(r)
+        done[data].append((prepared[0], prepared[1], r))
+        log(f"run {data}/{variant}: rc={r.rc} {r.wall_s:.0f}s tokens/s={r.tokens_per_s} log={r.log}")
+        if data not in lengths:
+            stats = tokenized_stats(
+                run_dir / "tokenized", bool(r.config.get("packing")), bool(r.config.get("neat_packing"))
+            )
+            if stats is not None:
+                lengths[data] = sorted(stats.sample_lengths)
     return results, lengths
 
 

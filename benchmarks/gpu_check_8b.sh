@@ -33,8 +33,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KIT=${GPU_KIT:-$ROOT/.gpu-kit}
 OUT=${OUT:-/tmp/gpu_check_8b}/$PRESET
 BUDGET_S=${CHECK_BUDGET_S:-530}     # the whole call; the device tool's limit is 600 s
-STEPS=${BENCH_STEPS:-12}
-WARMUP=${BENCH_WARMUP:-4}
+STEPS=${BENCH_STEPS:-10}
+WARMUP=${BENCH_WARMUP:-3}
 LAYERS=${BENCH_LAYERS:-4}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from oda_sft.catalog import PRESETS
 from oda_sft.errors import UsageError
@@ -26,6 +27,8 @@ from oda_sft.train.profile import (
 )
 from oda_sft.train.render import RenderSpec, render
 from oda_sft.util.paths import train_config_dir
+
+from conftest import Cli
 
 
 def recipe(model: str, mode: str) -> dict[str, Any]:
@@ -181,3 +184,46 @@ def test_cards_and_node_names() -> None:
     assert card_of_device("NVIDIA H100 80GB HBM3") is CARDS["H100-80GB"]
     assert card_of_device("NVIDIA H100 PCIe") is None
     assert card_of_device("Tesla V100") is None
+
+
+def test_train_dry_run_on_8_gpus_splits_a_registered_dataset(
+    cli: Cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real `train --profile fast --dry-run`: with the record count `data add` keeps for
+    this very file, 8 ranks of an 80 GB card get 1 x 16, checkpointing off and overlap_comm."""
+    import hashlib
+
+    data = (data_dir / "oda_demo.json").read_bytes()
+    info = json.loads((data_dir / "dataset_info.json").read_text())
+    records = len(json.loads(data))
+    info["oda_demo"]["oda_sft"] = {
+        **info["oda_demo"]["oda_sft"],
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "records": records,
+    }
+    (data_dir / "dataset_info.json").write_text(json.dumps(info))
+    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "8")
+    monkeypatch.setenv("ODA_SFT_GPU_FREE_MIB", str(81559 - 512))
+    args = ["train", "--model", "llama", "--mode", "standard", "--dataset", "oda_demo", "--dataset-dir", str(data_dir)]
+    fast = cli(*args, "--profile", "fast", "--dry-run")
+    default = cli(*args, "--dry-run")
+    assert fast.code == default.code == 0, fast.err
+    fast_cfg, default_cfg = yaml.safe_load(fast.out), yaml.safe_load(default.out)
+    assert records == 128  # a multiple of 4 x 8: the split is exact
+    assert (fast_cfg["per_device_train_batch_size"], fast_cfg["gradient_accumulation_steps"]) == (1, 16)
+    assert fast_cfg["disable_gradient_checkpointing"] is True
+    assert Path(fast_cfg["deepspeed"]).name == "ds_z2_fast_config.json"
+    assert Path(default_cfg["deepspeed"]).name == "ds_z2_config.json"
+    assert {k for k in set(fast_cfg) | set(default_cfg) if fast_cfg.get(k) != default_cfg.get(k)} <= set(PROFILE_KEYS)
+    assert "micro-batch 1 x accumulation 16 instead of 4 x 4" in fast.err and "overlap_comm on" in fast.err
+
+
+def test_a_kept_config_differs_from_fast_in_the_split_but_not_in_speed_keys() -> None:
+    from oda_sft.train.run import _config_changes
+
+    config = recipe("llama", "standard")
+    decision = decide_fast(config, PRESETS["llama"].shape, world=8, gpu_count=8, device=lambda: None, samples=128)
+    fast = apply_decision(config, decision)
+    assert _config_changes(config, fast) == sorted(BATCH_KEYS)
+    only_speed = {**config, "flash_attn": "sdpa", "deepspeed": fast["deepspeed"]}
+    assert _config_changes(config, only_speed) == []

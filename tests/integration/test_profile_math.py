@@ -91,9 +91,10 @@ def test_partial_checkpointing_trains_the_same_losses(tmp_path: Path, data_dir: 
     assert len({loss for _, loss in full}) > 1
 
 
-def test_deepspeed_on_two_ranks_splits_and_overlaps_with_the_same_losses(tmp_path: Path, data_dir: Path) -> None:
-    """ZeRO-2 on 2 CPU ranks (gloo): the recipe (4 x 4, overlap_comm off) against what fast decides
-    for 2 ranks (1 x 16, ds_z2_fast_config.json: overlap_comm on), on 127 samples, so accelerate
+def test_deepspeed_on_two_ranks_with_every_lever_on_trains_the_same_losses(tmp_path: Path, data_dir: Path) -> None:
+    """ZeRO-2 on 2 CPU ranks (gloo): the recipe (4 x 4, checkpointing on, overlap_comm off) against
+    what fast decides for 2 ranks with room to spare: every lever at once (1 x 16, checkpointing
+    off, ds_z2_fast_config.json with overlap_comm on, sdpa pinned), on 127 samples, so accelerate
     pads every epoch's last step with a repeated sample; the rule says that padding is the same
     with one sample per micro-batch. Every step's loss is the same.
 
@@ -103,6 +104,7 @@ def test_deepspeed_on_two_ranks_splits_and_overlaps_with_the_same_losses(tmp_pat
     from oda_sft.catalog import PRESETS
     from oda_sft.tiny_model import ensure_model
     from oda_sft.train import launcher
+    from oda_sft.train.hardware import DeviceMemory
     from oda_sft.train.profile import apply_decision, decide_fast
     from oda_sft.train.render import RenderSpec, dump_yaml, render
     from oda_sft.train.request import LaunchOptions
@@ -115,10 +117,12 @@ def test_deepspeed_on_two_ranks_splits_and_overlaps_with_the_same_losses(tmp_pat
     preset = PRESETS["tiny"]
     spec = RenderSpec(preset, "standard", "demo127", 42, data_dir, tmp_path, str(ensure_model()), False, {})
     recipe = render(spec)
-    decision = decide_fast(recipe, preset.shape, world=2, gpu_count=2, device=lambda: None, samples=127)
+    roomy = DeviceMemory("gpu", "test", 64 * 1024**3, 64 * 1024**3, "test")
+    decision = decide_fast(recipe, preset.shape, world=2, gpu_count=2, device=lambda: roomy, samples=127)
     fast = apply_decision(recipe, decision)
     assert (fast["per_device_train_batch_size"], fast["gradient_accumulation_steps"]) == (1, 16)
     assert Path(fast["deepspeed"]).name == "ds_z2_fast_config.json"
+    assert fast["disable_gradient_checkpointing"] is True and fast["flash_attn"] == "sdpa"
 
     site = Path(__file__).resolve().parent / "trainer_site"
     env = {
@@ -149,6 +153,7 @@ def test_deepspeed_on_two_ranks_splits_and_overlaps_with_the_same_losses(tmp_pat
         out = done.stdout + done.stderr
         assert done.returncode == 0, out[-4000:]
         assert "world size: 2" in out and "DeepSpeed info" in out
+        assert ("Gradient checkpointing enabled" in out) == (name == "recipe")
         rows = [json.loads(line) for line in (tmp_path / name / "trainer_log.jsonl").read_text().splitlines()]
         losses[name] = [(int(r["current_steps"]), float(r["loss"])) for r in rows if "loss" in r]
     # 127 samples + 1 repeated = 128 a epoch, 32 a step: 4 steps an epoch, 12 in 3 epochs.

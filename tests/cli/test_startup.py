@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Cli
+
 HEAVY = ("torch", "transformers", "llamafactory", "datasets", "deepspeed", "tokenizers")
 
 
@@ -47,3 +49,26 @@ def test_light_paths_import_nothing_heavy(args: list[str], data_dir: Path, oda_h
     assert models_after == models_before, "a light path built the tiny model"
     if "unmeasured" in args and args[0] == "train":
         assert "not measured by a dry run" in proc.stderr
+
+
+def test_estimate_and_a_sweep_total_import_nothing_heavy(cli: Cli, data_dir: Path) -> None:
+    """Once a dataset's token stats are cached, `estimate` and the sweep --dry-run total are light."""
+    first = cli("estimate", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir), "--gpus", "1")
+    assert first.code == 0, first.err  # measures once (the tokenizer is heavy), cached by sha256 + tokenizer
+    for args in (
+        ["estimate", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir)],
+        ["sweep", "--model", "tiny", "--datasets", "oda_demo", "--seeds", "1,2", "--dataset-dir", str(data_dir),
+         "--dry-run"],
+    ):  # fmt: skip
+        code = (
+            "import sys\n"
+            "from oda_sft.cli import main\n"
+            f"rc = main({args!r})\n"
+            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+            "print('HEAVY', heavy, file=sys.stderr)\n"
+            "sys.exit(rc)\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "HEAVY []" in proc.stderr
+        assert "measuring" not in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ from oda_sft.bench.report import compare
 from oda_sft.bench.spec import EXTRA_SHAPES, LOSS_TOL, BenchSpec
 from oda_sft.bench.variants import raw_config
 from oda_sft.catalog import PRESETS
+from oda_sft.errors import UsageError
 
 from conftest import Cli
 
+REPO_SRC = Path(__file__).resolve().parents[2] / "src" / "oda_sft"
 QWEN05 = EXTRA_SHAPES["qwen2.5-0.5b"][0]
 
 
@@ -138,3 +141,45 @@ def test_bench_refuses_what_it_cannot_run(cli: Cli, tmp_path: Path, monkeypatch:
     r = cli("bench", "--out", str(tmp_path), "--data", "medium")
     assert r.code == 2
     assert not (tmp_path / "bench.json").exists()
+
+
+STORED_BENCH = Path(__file__).resolve().parents[1] / "data" / "bench_h200_qwen05_issue13.json"
+
+
+def test_save_table_from_a_stored_gpu_bench(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench --save-table --from-json` adds a bench.json's GPU runs to a table; estimate then reads it."""
+    table = tmp_path / "table.json"
+    r = cli("bench", "--save-table", "--from-json", str(STORED_BENCH), "--table", str(table))
+    assert r.code == 0, r.err
+    assert "6 measurements added" in r.err
+    saved = json.loads(table.read_text())["measurements"]
+    shipped = json.loads((REPO_SRC / "cost" / "throughput.json").read_text())["measurements"]
+    # A new table starts from the shipped one; the same runs replace theirs rather than pile up.
+    assert len(saved) == len(shipped)
+    run = next(m for m in saved if m["mode"] == "standard" and m["variant"] == "fast")
+    assert (run["gpu"], run["card"], run["micro_batch"], run["checkpointed_layers"]) == ("NVIDIA H200", "H200", 4, 0)
+    assert run["versions"]["deepspeed"] == "0.18.9" and run["source"] == str(STORED_BENCH)
+    monkeypatch.setenv("ODA_SFT_THROUGHPUT_TABLE", str(table))
+    from oda_sft.cost import table as throughput
+
+    assert len(throughput.load().measurements) == len(saved)
+
+
+def test_save_table_refuses_what_is_not_a_gpu_bench(cli: Cli, tmp_path: Path) -> None:
+    cpu = json.loads(STORED_BENCH.read_text())
+    cpu["host"] = {**cpu["host"], "device": "cpu", "gpu": None}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(cpu))
+    r = cli("bench", "--save-table", "--from-json", str(path), "--table", str(tmp_path / "t.json"))
+    assert r.code != 0 and "GPU measurements only" in r.err and not (tmp_path / "t.json").exists()
+    r = cli("bench", "--save-table", "--from-json", str(tmp_path / "absent.json"))
+    assert r.code != 0 and "does not exist: run `oda-sft bench` first" in r.err
+    r = cli("bench", "--from-json", str(STORED_BENCH))
+    assert r.code == 2 and "--from-json only goes with --save-table" in r.err
+
+
+def test_decide_for_names_and_runs() -> None:
+    spec = BenchSpec(out_dir=Path("x"), variants=("raw", "fast", "default"), decide_for=("8xH100-80GB", "8xH200"))
+    assert spec.runs == ("raw", "fast@8xH100-80GB", "fast@8xH200", "default")
+    with pytest.raises(UsageError):
+        BenchSpec(out_dir=Path("x"), decide_for=("8xV100",)).validate(1)

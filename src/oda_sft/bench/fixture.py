@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
-from oda_sft.bench.spec import FIXTURE_VERSION, LENGTH_MIX, BenchSpec
+from oda_sft.bench.spec import FIXTURE_VERSION, LENGTH_MIX, SPLIT_MULTIPLE, BenchSpec
 from oda_sft.shapes import ModelShape
 from oda_sft.util.fs import atomic_write_json, atomic_write_text
 
@@ -32,7 +32,8 @@ def sample_counts(spec: BenchSpec, world: int) -> dict[str, int]:
         lo, hi = LENGTH_MIX[d]
         mean = (hi - lo) / math.log(hi / lo)  # mean of a log-uniform distribution
         per_row = raw["cutoff_len"] / mean if raw.get("packing") else 1.0
-        counts[d] = math.ceil(rows * max(per_row, 1.0) * 1.25) + 8
+        n = math.ceil(rows * max(per_row, 1.0) * 1.25) + 8
+        counts[d] = -(-n // SPLIT_MULTIPLE) * SPLIT_MULTIPLE
     return counts
 
 

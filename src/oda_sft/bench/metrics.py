@@ -6,16 +6,18 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from oda_sft.bench.spec import PEAK_BF16, BenchSpec
+from oda_sft.bench.spec import BenchSpec
+from oda_sft.cost.accounting import StepWork, hardware_flops, packed_step, unpacked_step
 from oda_sft.runs import trainer_log
 from oda_sft.shapes import ModelShape, shape_from_hf_config
+from oda_sft.train.cards import peak_for
 from oda_sft.train.hardware import visible_gpu_count
 from oda_sft.train.memory import GIB, estimate, train_shape_from_config
-from oda_sft.train.profile import zero_stage
+from oda_sft.train.profile import CHECKPOINT_LAYERS_ENV, overlap_comm, zero_stage
 from oda_sft.train.request import LaunchOptions
 
 
@@ -39,6 +41,21 @@ class RunResult:
     memory_rel_error: float | None = None
     speedup_vs_raw: float | None = None
     max_abs_loss_diff_vs_raw: float | None = None
+    # What a step costs: steady seconds per optimizer step, and the step's computed work
+    # (cost/accounting.py) as FLOPs; efficiency = those FLOPs / (step time x peak x GPUs).
+    step_time_s: float | None = None
+    work: dict[str, float] | None = None
+    hardware_flops_per_step: float | None = None
+    efficiency: float | None = None
+    # How it ran: the decision behind a fast@NODE variant, and the trainer patches it needed.
+    decision: str = ""
+    decision_notes: list[str] = field(default_factory=list)
+    trainer_env: dict[str, str] = field(default_factory=dict)
+    num_layers: int = 0
+    checkpointed_layers: int = 0
+    overlap_comm: bool = False
+    same_as: list[str] = field(default_factory=list)  # other variants whose config was this very one
+    skipped: str = ""  # why the run did not happen (time budget)
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,8 @@ class RowStats:
     real_fraction: float  # real tokens / tokens the trainer counts
     pairs_per_real_token: float  # sum over attention spans of L(L+1), per real token
     longest_row: int  # tokens in the longest row (padding to cutoff included when packed)
+    real_lengths: tuple[int, ...] = ()  # per sample (unpacked) or per row (packed): real tokens
+    sample_lengths: tuple[int, ...] = ()  # per sample, packed or not
 
 
 def row_stats(input_lengths: list[int], position_ids: list[list[int]] | None, packed: bool, neat: bool) -> RowStats:
@@ -61,30 +80,36 @@ def row_stats(input_lengths: list[int], position_ids: list[list[int]] | None, pa
     """
     counted = real = pairs = 0
     longest = max(input_lengths, default=0)
+    spans: list[int] = []
+    samples: list[int] = []
     for i, length in enumerate(input_lengths):
         if not packed or position_ids is None:
             counted += length
             real += length
             pairs += length * (length + 1)
+            spans.append(length)
+            samples.append(length)
             continue
         pos = position_ids[i]
         pad = 0
         while pad < len(pos) and pos[len(pos) - 1 - pad] == 0:
             pad += 1
         span = length - pad
+        spans.append(span)
         real += span
         counted += span if neat else length
+        starts = [j for j in range(span) if pos[j] == 0] + [span]
+        samples.extend(b - a for a, b in itertools.pairwise(starts))
         if neat:
-            starts = [j for j in range(span) if pos[j] == 0] + [span]
             pairs += sum((b - a) * (b - a + 1) for a, b in itertools.pairwise(starts))
         else:
             pairs += span * (span + 1)
     if real == 0:
-        return RowStats(1.0, 0.0, longest)
-    return RowStats(real / counted, pairs / real, longest)
+        return RowStats(1.0, 0.0, longest, tuple(spans), tuple(samples))
+    return RowStats(real / counted, pairs / real, longest, tuple(spans), tuple(samples))
 
 
-def _tokenized_stats(path: Path, packed: bool, neat: bool) -> RowStats | None:
+def tokenized_stats(path: Path, packed: bool, neat: bool) -> RowStats | None:
     if not path.is_dir():
         return None
     from datasets import load_from_disk  # type: ignore[import-untyped]
@@ -97,14 +122,10 @@ def _tokenized_stats(path: Path, packed: bool, neat: bool) -> RowStats | None:
 
 
 def peak_flops(gpu_name: str | None, override_tflops: float | None) -> float | None:
+    """Dense bf16 peak FLOP/s: --peak-tflops, else by the GPU's name (train/cards.py)."""
     if override_tflops:
         return override_tflops * 1e12
-    if not gpu_name:
-        return None
-    for key, value in PEAK_BF16:
-        if key.lower() in gpu_name.lower():
-            return value
-    return None
+    return peak_for(gpu_name)
 
 
 def flops_per_real_token(shape: ModelShape, pairs_per_real_token: float) -> float:
@@ -114,8 +135,9 @@ def flops_per_real_token(shape: ModelShape, pairs_per_real_token: float) -> floa
     return 6.0 * shape.matmul_params + 6.0 * shape.num_layers * shape.q_dim * pairs_per_real_token
 
 
-def steady_rate(rows: list[dict[str, Any]], warmup: int) -> tuple[float, list[int]] | None:
-    """Counted tokens/s between the first logged step after warm-up and the last one.
+def steady_rate(rows: list[dict[str, Any]], warmup: int) -> tuple[float, list[int], float] | None:
+    """(counted tokens/s, [first, last] step, seconds per step) between the first logged step after
+    warm-up and the last one.
 
     LLaMA-Factory logs throughput = tokens so far / seconds since training began, so the time of
     each step is tokens / throughput."""
@@ -128,9 +150,19 @@ def steady_rate(rows: list[dict[str, Any]], warmup: int) -> tuple[float, list[in
         return None
     first = points[min(warmup, len(points) - 2)]
     last = points[-1]
-    if last[2] <= first[2]:
+    if last[2] <= first[2] or last[0] <= first[0]:
         return None
-    return (last[1] - first[1]) / (last[2] - first[2]), [first[0], last[0]]
+    return (last[1] - first[1]) / (last[2] - first[2]), [first[0], last[0]], (last[2] - first[2]) / (last[0] - first[0])
+
+
+def step_work(config: dict[str, Any], stats: RowStats) -> StepWork:
+    """One rank's work per optimizer step under `config`, from the tokenized rows it trained on."""
+    micro = int(config.get("per_device_train_batch_size", 1))
+    accum = int(config.get("gradient_accumulation_steps", 1))
+    cutoff = int(config.get("cutoff_len", 2048))
+    if config.get("packing"):
+        return packed_step([[n] for n in stats.real_lengths], micro, accum, cutoff)
+    return unpacked_step(list(stats.real_lengths), micro, accum, cutoff)
 
 
 def read_metrics(result: RunResult, log_path: Path, tokenized: Path, spec: BenchSpec) -> None:
@@ -139,14 +171,26 @@ def read_metrics(result: RunResult, log_path: Path, tokenized: Path, spec: Bench
     result.steps = [int(r["current_steps"]) for r in losses]
     result.losses = [float(r["loss"]) for r in losses]
     cfg = result.config
-    stats = _tokenized_stats(tokenized, bool(cfg.get("packing")), bool(cfg.get("neat_packing")))
+    stats = tokenized_stats(tokenized, bool(cfg.get("packing")), bool(cfg.get("neat_packing")))
     shape = _fixture_shape(Path(str(cfg.get("model_name_or_path", ""))), spec)
+    result.num_layers = shape.num_layers
+    checkpointed = result.trainer_env.get(CHECKPOINT_LAYERS_ENV)
+    if cfg.get("disable_gradient_checkpointing"):
+        result.checkpointed_layers = 0
+    else:
+        result.checkpointed_layers = min(int(checkpointed), shape.num_layers) if checkpointed else shape.num_layers
+    result.overlap_comm = overlap_comm(cfg)
     rate = steady_rate(rows, spec.warmup_steps)
     if rate is not None and stats is not None:
         result.real_token_fraction = round(stats.real_fraction, 4)
         result.tokens_per_s = round(rate[0] * stats.real_fraction, 1)
         result.steady_steps = rate[1]
+        result.step_time_s = round(rate[2], 4)
         result.flops_per_token = flops_per_real_token(shape, stats.pairs_per_real_token)
+    if stats is not None:
+        work = step_work(cfg, stats)
+        result.work = {k: round(float(v), 1) for k, v in asdict(work).items()}
+        result.hardware_flops_per_step = hardware_flops(shape, work)
     # On a CPU LLaMA-Factory logs 0: there is no device memory to report.
     vram = [float(r["vram_allocated"]) for r in rows if isinstance(r.get("vram_allocated"), int | float)]
     vram = [v for v in vram if v > 0]
@@ -155,10 +199,11 @@ def read_metrics(result: RunResult, log_path: Path, tokenized: Path, spec: Bench
     stage = zero_stage(cfg)
     world = LaunchOptions(spec.nproc_per_node).world_size(visible_gpu_count())
     if stage is not None and stats is not None:
-        train = train_shape_from_config(cfg, stage, world)
+        kept = shape.num_layers - result.checkpointed_layers if result.checkpointed_layers else 0
+        train = train_shape_from_config(cfg, stage, world, kept_layers=kept, overlap_comm=result.overlap_comm)
         if not cfg.get("packing"):
             # The collator pads to the longest row of a micro-batch, in multiples of 8.
-            train = train.__class__(**{**asdict(train), "tokens_per_row": math.ceil(stats.longest_row / 8) * 8})
+            train = replace(train, tokens_per_row=math.ceil(stats.longest_row / 8) * 8)
         result.predicted_peak_gib = round(estimate(shape, train).peak_allocated / GIB, 2)
         if result.peak_allocated_gib:
             result.memory_rel_error = round(result.predicted_peak_gib / result.peak_allocated_gib - 1, 3)

@@ -13,6 +13,7 @@ import typer
 from oda_sft import __version__
 from oda_sft.cli import data
 from oda_sft.cli.bench import bench
+from oda_sft.cli.estimate import estimate
 from oda_sft.cli.list_datasets import list_datasets
 from oda_sft.cli.options import new_app
 from oda_sft.cli.preflight import preflight
@@ -56,6 +57,7 @@ app.add_typer(data.build_app(_errors_to_exit_codes), name="data")
 app.command("slurm")(_errors_to_exit_codes(slurm))
 app.command("preflight")(_errors_to_exit_codes(preflight))
 app.command("bench")(_errors_to_exit_codes(bench))
+app.command("estimate")(_errors_to_exit_codes(estimate))
 
 runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=False, invoke_without_command=True)
 runs_app.callback()(_errors_to_exit_codes(list_runs))

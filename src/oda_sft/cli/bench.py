@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,12 +43,45 @@ def bench(
         float | None, typer.Option(help="Dense bf16 peak per GPU for MFU [default: by GPU name].", show_default=False)
     ] = None,
     run_timeout: Annotated[float, typer.Option(help="Seconds before one training run is killed.")] = 1800.0,
+    decide_for: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated nodes, e.g. 8xH100-80GB,8xH200: run fast as the memory model decides it for the "
+            "full-size preset on each (one fast@NODE variant each), on this benchmark's model.",
+            show_default=False,
+        ),
+    ] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds for all runs; skip a run that would not finish inside them.", show_default=False),
+    ] = None,
+    save_table: Annotated[
+        bool, typer.Option("--save-table", help="Add the GPU runs to the throughput table `estimate` uses.")
+    ] = False,
+    table: Annotated[
+        Path | None,
+        typer.Option(help="The throughput table to update [default: the shipped one].", show_default=False),
+    ] = None,
+    from_json: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --save-table: take the runs from this bench.json instead of running.", show_default=False
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Benchmark the raw recipe against oda-sft's default and fast profiles."""
     # The benchmark is an optional part of oda-sft: imported only when this command runs.
     from oda_sft.bench.report import run_bench
     from oda_sft.bench.spec import DATA_KINDS, VARIANTS, BenchSpec
+    from oda_sft.bench.table import read_report
+    from oda_sft.bench.table import save_table as save_into
+
+    if from_json is not None:
+        if not save_table:
+            raise typer.BadParameter("--from-json only goes with --save-table")
+        _save(save_into, read_report(from_json), str(from_json), table)
+        return
 
     spec = BenchSpec(
         out_dir=out,
@@ -62,6 +96,8 @@ def bench(
         nproc_per_node=nproc_per_node,
         peak_tflops=peak_tflops,
         run_timeout_s=run_timeout,
+        decide_for=_split_nodes(decide_for),
+        time_budget_s=time_budget,
     )
     report = run_bench(spec, log=lambda message: typer.echo(f"oda-sft bench: {message}", err=True))
     if as_json:
@@ -72,3 +108,14 @@ def bench(
             verdict = {True: "pass", False: "FAIL", None: "n/a"}[check["passed"]]
             typer.echo(f"{verdict:4}  {check['check']}: {check['value']} (target {check['threshold']})")
         typer.echo(f"results: {out / 'bench.json'}")
+    if save_table:
+        _save(save_into, report, str(out / "bench.json"), table)
+
+
+def _split_nodes(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def _save(save_into: Callable[..., Any], report: dict[str, Any], source: str, table: Path | None) -> None:
+    updated, added, path = save_into(report, source, table)
+    typer.echo(f"throughput table {path}: {added} measurements added, {len(updated.measurements)} in all", err=True)

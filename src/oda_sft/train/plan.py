@@ -28,7 +28,7 @@ from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.runs.outdir import CONFIG_NAME
 from oda_sft.train.hardware import visible_gpu_count
 from oda_sft.train.mode import ModeDecision, decide_mode
-from oda_sft.train.profile import apply_profile
+from oda_sft.train.profile import apply_profile, known_sample_count
 from oda_sft.train.render import RenderSpec, make_resumable, parse_overrides, render
 from oda_sft.train.request import TrainRequest
 from oda_sft.util.console import say
@@ -153,6 +153,7 @@ def _render_plan(
         launch=request.launch,
         user_keys=frozenset(overrides),
         cpu_run=cpu_fallback,
+        samples=known_sample_count(dataset.meta, dataset.sha256),
     )
     config = profiled.config
     notes.extend(profiled.notes)

@@ -1,0 +1,78 @@
+"""`oda-sft estimate`: tokens, optimizer steps, wall-clock and GPU-hours of a run, default vs fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt, ModelOpt
+from oda_sft.cost import table as throughput
+from oda_sft.cost.estimate import format_duration
+from oda_sft.cost.runner import PlanEstimate, estimate_plan, token_stats
+from oda_sft.train.cards import CARD_NAMES, card
+from oda_sft.train.plan import plan_train, settle_mode
+from oda_sft.train.request import RequestedMode, TrainRequest
+from oda_sft.util.console import say
+
+
+def estimate(
+    model: ModelOpt,
+    dataset: Annotated[str, typer.Option(help="A dataset registered in the dataset dir.")],
+    dataset_dir: DatasetDirOpt,
+    gpus: Annotated[int, typer.Option(help="GPUs the run uses (all nodes together).")] = 8,
+    gpu: Annotated[str, typer.Option(help=f"The GPU: {CARD_NAMES}.")] = "H100-80GB",
+    mode: Annotated[RequestedMode, typer.Option(help="auto decides as train does.")] = "auto",
+    model_path: Annotated[
+        Path | None, typer.Option(help="A local checkpoint (its config.json gives the shape).", show_default=False)
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict a run's tokens, optimizer steps, wall-clock and GPU-hours, for the default and fast profiles."""
+    chosen = card(gpu)
+    request = TrainRequest(model=model, dataset=dataset, mode=mode, model_path=model_path, dataset_dir=dataset_dir)
+    plan = settle_mode(plan_train(request))
+    stats = token_stats(plan, measure_if_needed=True, say=say)
+    assert stats is not None  # measure_if_needed
+    result = estimate_plan(plan, stats, gpus, chosen, throughput.load())
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        typer.echo(render(result))
+
+
+def render(e: PlanEstimate) -> str:
+    d, f = e.default, e.fast
+    rows = [
+        ("micro-batch x accumulation", *(f"{c.settings.micro_batch} x {c.settings.accumulation}" for c in (d, f))),
+        ("gradient checkpointing", *(c.settings.describe_checkpointing() for c in (d, f))),
+        ("ZeRO-2 overlap_comm", *("on" if c.settings.overlap_comm else "off" for c in (d, f))),
+        ("padding computed", *(f"{c.prediction.work.padding_fraction:.0%}" for c in (d, f))),
+        ("optimizer steps", *(f"{c.steps:,}" for c in (d, f))),
+        ("step time", *(f"{c.prediction.step_time_s:.2f} s" for c in (d, f))),
+        ("wall-clock", *(format_duration(c.wall_s) for c in (d, f))),
+        ("GPU-hours", *(f"{c.gpu_hours:,.1f}" if c.gpu_hours < 100 else f"{c.gpu_hours:,.0f}" for c in (d, f))),
+    ]
+    width = max(len(r[0]) for r in rows)
+    col = max(12, *(len(v) for r in rows for v in r[1:]))
+    lines = [
+        f"{e.plan.preset.name} on {e.plan.dataset.name}: {e.gpus} x {e.card.name}",
+        f"mode: {e.plan.decision.mode} ({e.plan.decision.reason})",
+        f"data: {e.stats.describe()}",
+        "",
+        f"{'':{width}}  {'default':>{col}}  {'fast':>{col}}",
+        *(f"{name:{width}}  {a:>{col}}  {b:>{col}}" for name, a, b in rows),
+        "",
+        f"fast turns gradient checkpointing off on {e.card.name}: {e.checkpointing_verdict}",
+        *(f"  fast: {note}" for note in e.decision.notes),
+    ]
+    if f.wall_s:
+        lines.append(
+            f"fast vs default: {d.wall_s / f.wall_s:.2f}x faster, {d.gpu_hours - f.gpu_hours:,.0f} GPU-hours saved"
+        )
+    for c in (d, f):
+        lines.append(f"{c.profile} rests on: {c.prediction.measurement.describe()}")
+        lines.extend(f"  caveat: {caveat}" for caveat in c.prediction.caveats)
+    return "\n".join(lines)

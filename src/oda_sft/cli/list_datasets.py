@@ -9,11 +9,18 @@ import typer
 
 from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
+from oda_sft.data import hashing
 from oda_sft.data.registry import DatasetDir
+from oda_sft.errors import DatasetError
 from oda_sft.util import tables
 
 
 def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
+    with hashing.batch():  # the sha256 cache is written once, whatever the number of datasets
+        return _rows(datasets)
+
+
+def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for d in DATASETS.values():
         rows.append(
@@ -46,7 +53,10 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
 
 def _known_mode(datasets: DatasetDir, name: str) -> str:
     """The mode a stored analysis of the current content decided, else one written by hand, else unknown."""
-    dataset = datasets.resolve(name)
+    try:
+        dataset = datasets.resolve(name)
+    except DatasetError:
+        return "invalid"  # `train` says why, in one line
     current = [a for a in dataset.analyses() if a.sha256 == dataset.sha256]
     if current:
         return max(current, key=lambda a: a.measured_at).mode

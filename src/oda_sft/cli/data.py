@@ -136,7 +136,7 @@ def inspect(
     preset = resolve_preset(model)
     rule = Rule.parse(long_tokens, long_percent)
     datasets = DatasetDir.load(dataset_dir)
-    if datasets.entry(name) is None:
+    if name not in datasets.info:
         raise DatasetError(
             f"dataset {name!r} is not registered in {datasets.info_path}{suggest(name, datasets.names())}: "
             f"register it with `oda-sft data add {name} SOURCE`"

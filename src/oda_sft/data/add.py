@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from oda_sft.data import convert, files, registry_file
+from oda_sft.data import convert, files, registry_file, transaction
 from oda_sft.data.alpaca import DEFAULT_SHOWN, FIELDS, Columns, ProblemLog
 from oda_sft.data.arrow_schema import SchemaCheck
 from oda_sft.data.registry import META_KEY
@@ -171,8 +171,10 @@ def _add(
         fields.update(record)
         if not in_place:
             writer.write(record)
-        if total % 100_000 == 0:
-            say(f"read {total:,} records")
+        if total % 1000 == 0:
+            transaction.step("converting")
+            if total % 100_000 == 0:
+                say(f"read {total:,} records")
     _check_outcome(request, source, shape, log, total, in_place)
     assert shape is not None
     kept = total - log.bad_records
@@ -184,6 +186,7 @@ def _add(
         data_path, sha, size = source.path, source.stream.sha256, source.stream.size
     else:
         writer.finish()
+        transaction.step("data-written")
         data_path, sha, size = target, writer.hash.hexdigest(), writer.size
     columns = Columns(
         instruction="instruction",

@@ -20,6 +20,7 @@ from oda_sft.data import files, hashing, transaction
 from oda_sft.data.alpaca import Columns
 from oda_sft.data.registry_file import INFO_FILE, RegistryFile
 from oda_sft.errors import DatasetError
+from oda_sft.util.console import say
 
 __all__ = ["ANALYSES_KEY", "INFO_FILE", "META_KEY", "CachedAnalysis", "DatasetDir", "ResolvedDataset"]
 
@@ -204,7 +205,8 @@ class DatasetDir:
                 f"{registry.path} is missing: register a dataset with `oda-sft data add`, "
                 "or point --dataset-dir at a directory that has one"
             )
-        transaction.recover(registry)  # a `data add` killed half way is rolled back before anyone reads
+        for note in transaction.recover(registry):  # a `data add` killed half way is undone before anyone reads
+            say(note)
         return cls(path=registry.dir, info=registry.read())
 
     @property

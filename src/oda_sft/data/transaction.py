@@ -39,10 +39,15 @@ from oda_sft.data.registry_file import TEMP_PREFIX, RegistryFile, fsync_dir
 
 TXN_PREFIX = ".oda-sft-txn-"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+COMMIT_STEPS = ("journal", "old-data-linked", "registry-staged", "data-in-place", "registry-in-place", "committed")
 _BUFFER = 1 << 20
 # Temporary files older oda-sft versions left on a kill (tempfile.mkstemp names), removed once stale.
 _LEGACY = re.compile(r"\.(?:dataset_info\.json\.[a-z0-9_]{8}|[A-Za-z0-9][A-Za-z0-9._-]*\.[a-z0-9_]{8}\.json)\.tmp")
 _LEGACY_AGE_S = 3600
+
+
+def step(name: str) -> None:
+    """Called as each step of a change completes: a seam where tests stop the process with real signals."""
 
 
 def _write_fd(fd: int, data: bytes) -> None:
@@ -178,6 +183,7 @@ class Transaction:
                 undo(self.dir, self.registry)
                 raise
             self.committed = True
+        step("committed")
 
     def _commit(self, text: str, target: Path | None) -> None:
         registry = self.registry.target
@@ -200,17 +206,22 @@ class Transaction:
             record.write(json.dumps(journal).encode())
             record.finish()
         fsync_dir(self.dir)
+        step("journal")
         if target is not None and journal["target_existed"]:
             try:
                 os.link(target, self.dir / "old-data", follow_symlinks=False)
             except OSError:  # a filesystem without hard links: move it aside instead
                 os.rename(target, self.dir / "old-data")
+            step("old-data-linked")
         with TxnFile(registry_temp, self.registry.path) as staged:
             staged.write(new)
             staged.finish()
+        step("registry-staged")
         if target is not None:
             os.replace(self.dir / "data.json", target)
+            step("data-in-place")
         self.registry.replace_with(registry_temp)  # the commit point
+        step("registry-in-place")
         if target is not None:
             fsync_dir(target.parent)
 

@@ -291,3 +291,29 @@ def test_what_a_killed_add_left_is_cleaned_up_by_the_next_command(cli: Cli, data
     r = cli("list-datasets", "--dataset-dir", str(data_dir))
     assert r.code == 0, r.err
     assert snapshot(data_dir) == before and not stale.exists() and not legacy.exists()
+
+
+# --- item 9: every blow-up is one line naming the path, from `data add` and from `data inspect` ---------
+
+BLOW_UPS = [
+    ("surrogate.jsonl", b'{"instruction": "q\\ud800", "output": "a"}\n', "#0 instruction: holds a lone surrogate"),
+    ("deep.json", b'[{"instruction": "q", "output": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]", "nested too deeply"),
+    ("bigint.jsonl", b'{"instruction": "q", "output": "a", "n": ' + b"9" * 100_000 + b"}\n", "more than 4300 digits"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "said"), BLOW_UPS, ids=[b[0] for b in BLOW_UPS])
+def test_hostile_json_is_one_line_naming_the_file_in_add_and_inspect(
+    cli: Cli, data_dir: Path, tmp_path: Path, name: str, data: bytes, said: str
+) -> None:
+    src = tmp_path / name
+    src.write_bytes(data)
+    before = snapshot(data_dir)
+    r = add(cli, data_dir, "hostile", src)
+    assert r.code == 2 and said in one_error_line(r.err) and str(src) in r.err
+    assert snapshot(data_dir) == before
+    # The same bytes registered by hand, then measured.
+    (data_dir / name).write_bytes(data)
+    _register(data_dir, "hostile", {"file_name": name})
+    r = cli("data", "inspect", "hostile", "--model", "tiny", "--dataset-dir", str(data_dir))
+    assert r.code == 2 and said in one_error_line(r.err) and str(data_dir / name) in r.err

@@ -116,3 +116,27 @@ def test_list_datasets_reads_the_cache_once_and_writes_it_at_most_once(
     monkeypatch.setattr(hashing, "_cache", None)  # a new command
     r = cli("list-datasets", "--dataset-dir", str(ddir), "--json")
     assert r.code == 0 and calls == {"read": 2, "write": 1}  # everything verified from the cache: no write
+
+
+def test_a_plan_sees_a_same_size_same_mtime_edit_of_its_dataset(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oda_sft.train.plan import plan_train
+    from oda_sft.train.request import TrainRequest
+
+    monkeypatch.setattr(hashing, "RACY_NS", 0)  # as if the file were long settled: the cache is what is tested
+    f = data_dir / "oda_demo.json"
+
+    def planned() -> str | None:
+        request = TrainRequest(model="tiny", dataset="oda_demo", dataset_dir=data_dir, output_root=tmp_path)
+        return plan_train(request).dataset.sha256
+
+    before = planned()
+    assert before == hashlib.sha256(f.read_bytes()).hexdigest() and planned() == before
+    st = f.stat()
+    text = f.read_text(encoding="utf-8")
+    edited = text.replace("Fatima", "Fatimb", 1)
+    assert len(edited.encode()) == st.st_size and edited != text
+    f.write_text(edited, encoding="utf-8")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert planned() == hashlib.sha256(edited.encode()).hexdigest() != before  # what the manifest records

@@ -30,7 +30,7 @@ step_at, sig = sys.argv[1], getattr(signal, sys.argv[2])
 def stop(step):
     if step == step_at:
         os.kill(os.getpid(), sig)
-        time.sleep(5)  # a blocked signal arrives later; SIGKILL never gets here
+        time.sleep(1)  # a blocked signal arrives after the commit; SIGKILL never gets here
 import time
 transaction.step = stop
 sys.exit(main(sys.argv[3:]))

@@ -11,7 +11,6 @@ from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
 from oda_sft.data import hashing
 from oda_sft.data.registry import DatasetDir
-from oda_sft.errors import DatasetError
 from oda_sft.util import tables
 
 
@@ -43,25 +42,12 @@ def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
                 "name": name,
                 "affiliation": "",
                 "hf_id": "",
-                "mode": _known_mode(datasets, name),
+                "mode": datasets.known_mode(name),
                 "source": "registered",
                 "registered": True,
             }
         )
     return rows
-
-
-def _known_mode(datasets: DatasetDir, name: str) -> str:
-    """The mode a stored analysis of the current content decided, else one written by hand, else unknown."""
-    try:
-        dataset = datasets.resolve(name)
-    except DatasetError:
-        return "invalid"  # `train` says why, in one line
-    current = [a for a in dataset.analyses() if a.sha256 == dataset.sha256]
-    if current:
-        return max(current, key=lambda a: a.measured_at).mode
-    recorded = dataset.recorded_mode()
-    return recorded[0] if recorded else "unknown"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -162,13 +162,15 @@ def _trusted(hit: list[object] | None, stamp: list[int], sample: str) -> str | N
 
 
 @overload
-def identify(path: Path, what: str = ..., *, missing_ok: Literal[False] = ..., checked: bool = ...) -> Identity: ...
+def identify(
+    path: Path | str, what: str = ..., *, missing_ok: Literal[False] = ..., checked: bool = ...
+) -> Identity: ...
 @overload
-def identify(path: Path, what: str = ..., *, missing_ok: bool, checked: bool = ...) -> Identity | None: ...
+def identify(path: Path | str, what: str = ..., *, missing_ok: bool, checked: bool = ...) -> Identity | None: ...
 
 
 def identify(
-    path: Path, what: str = "data file", *, missing_ok: bool = False, checked: bool = False
+    path: Path | str, what: str = "data file", *, missing_ok: bool = False, checked: bool = False
 ) -> Identity | None:
     """The file's sha256 (from the cache when every cheap check agrees) and the stamp it holds for.
 
@@ -183,7 +185,7 @@ def identify(
         if not regular:  # refused before it is opened, with what it is
             if missing_ok:
                 return None
-            files.require_file(path, what, "it must be a regular file")
+            files.require_file(Path(path), what, "it must be a regular file")
     try:
         fd = os.open(key, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -191,7 +193,7 @@ def identify(
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # swapped after the check
-            files.require_file(path, what, "it must be a regular file")
+            files.require_file(Path(path), what, "it must be a regular file")
         stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         sample = ""
         if st.st_size > SMALL:

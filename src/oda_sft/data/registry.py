@@ -236,6 +236,39 @@ class DatasetDir:
         if problem is not None:
             raise DatasetError(f"dataset {name} in {self.info_path}: {problem[0]}: {problem[1]}")
 
+    def known_mode(self, name: str) -> str:
+        """What `list-datasets` shows: the mode an analysis of the file's current content decided, else a
+        mode written by hand, else "unknown"; "invalid" for an entry `train` would refuse. Lean on purpose:
+        it runs for every entry of registries with thousands."""
+        entry = self.info.get(name)
+        file_name = entry.get("file_name") if isinstance(entry, dict) else None
+        path: str | None = None
+        local = isinstance(entry, dict) and not any(k in entry for k in REMOTE_KEYS)
+        if local and isinstance(file_name, str) and file_name:
+            path = os.path.join(self.path, file_name)
+        kind: str | Literal[False] | None = files.describe(path) if path is not None else False
+        if entry_problem(name, entry, self.path, kind) is not None:
+            return "invalid"  # `train` says why, in one line
+        assert isinstance(entry, dict)
+        meta = entry.get(META_KEY)
+        meta = meta if isinstance(meta, dict) else {}
+        if path is not None and kind is None:
+            try:
+                sha = hashing.identify(path, checked=True).sha256
+            except DatasetError:
+                return "invalid"
+            stored = meta.get(ANALYSES_KEY)
+            current = [
+                a
+                for a in (stored.values() if isinstance(stored, dict) else ())
+                if isinstance(a, dict) and a.get("sha256") == sha and a.get("mode") in MODES
+            ]
+            if current:
+                return str(max(current, key=lambda a: str(a.get("measured_at", "")))["mode"])
+        if meta.get("mode") in MODES and "decided_by" not in meta:
+            return str(meta["mode"])
+        return "unknown"
+
     def resolve(self, name: str) -> ResolvedDataset:
         """Look the dataset up once: entry (checked), file, identity (through the hash cache), catalog record."""
         file = self.data_file(name)

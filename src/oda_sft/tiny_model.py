@@ -6,9 +6,11 @@ transformers, tokenizers and torch are imported inside the builder only: start-u
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -77,7 +79,15 @@ def ensure_model() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
     try:
-        _build(staging)
+        try:
+            _build(staging)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(target)) from None  # named: the disk that is full
+        except Exception as exc:  # safetensors and tokenizers report a failed write as their own error
+            code = os_error_code(exc)
+            if code is None:
+                raise
+            raise OSError(code, os.strerror(code), str(target)) from None
         staging.chmod(0o755)
         try:
             os.rename(staging, target)
@@ -88,6 +98,18 @@ def ensure_model() -> Path:
         if staging.exists():
             shutil.rmtree(staging)
     return target
+
+
+def os_error_code(exc: BaseException) -> int | None:
+    """The errno inside a library's error that wraps an I/O failure ("... (os error 28)"), if any."""
+    text = str(exc)
+    found = re.search(r"os error (\d+)", text)
+    if found:
+        return int(found.group(1))
+    for code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES):
+        if os.strerror(code) in text:
+            return code
+    return None
 
 
 def train_byte_bpe(corpus: list[str], vocab_size: int, special: dict[str, str], max_length: int) -> Any:

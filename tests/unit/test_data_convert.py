@@ -75,7 +75,7 @@ def test_arrow_style_turns_with_null_keys_and_text_parts() -> None:
         ),
         (
             [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}],
-            "#0 messages[1]: role 'tool' has no Alpaca equivalent",
+            "#0 messages[1]: a 'tool' turn (tool use): Alpaca has no tool turns",
         ),
         (
             [

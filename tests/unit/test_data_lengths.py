@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from oda_sft.catalog import PRESETS
-from oda_sft.data import alpaca
+from oda_sft.data import alpaca, lengths
 from oda_sft.data.length_rule import Rule
 from oda_sft.data.lengths import measure_file
 from oda_sft.data.token_counter import LengthCounter
@@ -153,3 +154,88 @@ def test_measure_reports_invalid_and_empty(tmp_path: Path, counter: LengthCounte
         measure_file(path, counter, Rule(), COLS)
     with pytest.raises(DatasetError, match="holds no records"):
         measure_file(_write(tmp_path / "empty.json", []), counter, Rule(), COLS)
+
+
+# --- bounded memory: samples too large to tokenize are bounded and named, not tokenized ---------------
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_sample_above_the_tokenize_cap_is_named_and_bounded_not_tokenized(
+    tmp_path: Path, counter: LengthCounter, monkeypatch: pytest.MonkeyPatch, exact: bool
+) -> None:
+    monkeypatch.setattr(lengths, "TOKENIZE_CAP", 64 << 10)  # as 1 MiB is, at a size a unit test can afford
+    tokenized: list[int] = []
+    real = counter.lengths
+    monkeypatch.setattr(
+        counter, "lengths", lambda samples: tokenized.extend(len(s[1]) for s in samples) or real(samples)
+    )
+    big = {"instruction": "q", "output": "word " * 40_000}  # 200 KB of text: far above 4,096 tokens
+    records = [{"instruction": "q", "output": "a"}] * 98 + [big, big]
+    r = measure_file(_write(tmp_path / "big.json", records), counter, Rule(), COLS, exact=exact)
+    assert r.mode == "long" and r.over == 2 and [u.index for u in r.untokenized] == [98, 99]
+    assert r.untokenized[0].text_bytes > 200_000 and r.untokenized[0].at_least > 4096
+    assert len(tokenized) == (98 if exact else 0)  # the big ones never reach the tokenizer
+    assert "2 sample(s) with more than 0 MiB of text were not tokenized" in r.notes[0]
+    assert "#98 (0.2 MiB of text, at least" in r.notes[0]
+    assert r.as_json()["not_tokenized"][0]["index"] == 98
+    assert r.exact is False
+
+
+def test_a_decision_that_hangs_on_untokenizable_samples_is_a_clear_error(
+    tmp_path: Path, counter: LengthCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oda_sft.errors import DatasetError
+
+    monkeypatch.setattr(lengths, "TOKENIZE_CAP", 64 << 10)
+    monkeypatch.setattr(counter, "longest_token", 10**6)  # a bound too weak to tell
+    records = [{"instruction": "q", "output": "a"}] * 99 + [{"instruction": "q", "output": "word " * 40_000}] * 2
+    with pytest.raises(
+        DatasetError, match=r"the decision depends on 2 sample\(s\) too large to tokenize .*\(#99 \(0.2 MiB of text"
+    ):
+        measure_file(_write(tmp_path / "big.json", records), counter, Rule(), COLS)
+
+
+def _between_passes(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
+    """Run `action` right after pass 1 (validation) ends, before pass 2 reads spans back."""
+    finish = lengths._Validator.finish
+
+    def finish_then_act(self: Any, count: int) -> None:
+        finish(self, count)
+        action()
+
+    monkeypatch.setattr(lengths._Validator, "finish", finish_then_act)
+
+
+def test_a_file_replaced_between_the_passes_is_measured_as_hashed(
+    tmp_path: Path, counter: LengthCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    records = [_sample_of(counter, 4097)] * 3 + [{"instruction": "q", "output": "a"}] * 50
+    path = _write(tmp_path / "d.json", records)
+    original = hashlib.sha256(path.read_bytes()).hexdigest()
+    other = _write(tmp_path / "other.json", [{"instruction": "x", "output": "y"}])
+    _between_passes(monkeypatch, lambda: os.replace(other, path))
+    r = measure_file(path, counter, Rule(), COLS, exact=True)
+    assert (r.sha256, r.over, r.mode) == (original, 3, "long")  # the bytes it hashed, from the open file
+    _write(tmp_path / "other.json", [{"instruction": "x", "output": "y"}])
+    path = _write(tmp_path / "d.json", records)
+    r = measure_file(path, counter, Rule(), COLS)  # the fast path reads spans back in pass 2
+    assert (r.sha256, r.mode) == (original, "long") and r.measured > 0
+
+
+def test_a_file_written_in_place_between_the_passes_is_one_line_error(
+    tmp_path: Path, counter: LengthCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oda_sft.errors import DatasetError
+
+    records = [_sample_of(counter, 4097)] * 3 + [{"instruction": "q", "output": "a"}] * 50
+    path = _write(tmp_path / "d.json", records)
+
+    def scribble() -> None:
+        with path.open("r+b") as f:
+            f.write(b"{" * 4000)
+
+    _between_passes(monkeypatch, scribble)
+    with pytest.raises(DatasetError, match="was written to while it was being measured: run the command again"):
+        measure_file(path, counter, Rule(), COLS)

@@ -240,15 +240,18 @@ def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
     ]
     if r.stats is not None:
         s = r.stats
+        of = f"  (of the {r.measured:,} tokenized samples)" if r.untokenized else ""
         rows.append(
             (
                 "tokens",
                 f"mean {s['mean']:,.1f}  p50 {int(s['p50']):,}  p90 {int(s['p90']):,}  "
-                f"p99 {int(s['p99']):,}  max {int(s['max']):,}",
+                f"p99 {int(s['p99']):,}  max {int(s['max']):,}{of}",
             )
         )
-        rows.append((f"> {t:,}", f"{r.over:,} (truncated by the standard config, cutoff_len 4096)"))
-        rows.append((f"> {LONG_CUTOFF:,}", f"{r.over_cutoff or 0:,} (truncated even by the long config)"))
+        over = f"{r.over:,}" if r.over == r.over_upper else f"between {r.over:,} and {r.over_upper:,}"
+        rows.append((f"> {t:,}", f"{over} (truncated by the standard config, cutoff_len 4096)"))
+        at_least = "at least " if r.untokenized else ""
+        rows.append((f"> {LONG_CUTOFF:,}", f"{at_least}{r.over_cutoff or 0:,} (truncated even by the long config)"))
     else:
         over = f"{r.over:,}" if r.over == r.over_upper else f"between {r.over:,} and {r.over_upper:,}"
         rows.append(

@@ -9,11 +9,17 @@ import typer
 
 from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
-from oda_sft.data.registry import DatasetDir, builtin_names
+from oda_sft.data import hashing
+from oda_sft.data.registry import DatasetDir, builtin_dir, builtin_names
 from oda_sft.util import tables
 
 
 def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
+    with hashing.batch():  # the sha256 cache is written once, whatever the number of datasets
+        return _rows(datasets)
+
+
+def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for d in DATASETS.values():
         rows.append(
@@ -29,14 +35,14 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
             }
         )
     for name in datasets.names():
-        if name in DATASETS or datasets.entry(name) is None:
+        if name in DATASETS:
             continue
         rows.append(
             {
                 "name": name,
                 "affiliation": "",
                 "hf_id": "",
-                "mode": _known_mode(datasets, name),
+                "mode": datasets.known_mode(name),
                 "source": "registered",
                 "registered": True,
             }
@@ -48,22 +54,12 @@ def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
                     "name": name,
                     "affiliation": "",
                     "hf_id": "",
-                    "mode": _known_mode(datasets, name),
+                    "mode": builtin_dir().known_mode(name),
                     "source": "built in",
                     "registered": True,
                 }
             )
     return rows
-
-
-def _known_mode(datasets: DatasetDir, name: str) -> str:
-    """The mode a stored analysis of the current content decided, else one written by hand, else unknown."""
-    dataset = datasets.resolve(name)
-    current = [a for a in dataset.analyses() if a.sha256 == dataset.sha256]
-    if current:
-        return max(current, key=lambda a: a.measured_at).mode
-    recorded = dataset.recorded_mode()
-    return recorded[0] if recorded else "unknown"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

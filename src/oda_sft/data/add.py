@@ -1,7 +1,17 @@
 """`data add` without the CLI: read a source, convert or validate it, write Alpaca JSON, register it.
 
-Nothing in the dataset dir changes unless every check passes: the data is written to a hidden
-temporary file first, and dataset_info.json is spliced atomically, under a lock, at the end.
+The data file and its dataset_info.json entry change together, as one transaction
+(data/transaction.py): converted records stream into a file inside the transaction's hidden
+directory; once every check passed, the file and the entry are put in place under the registry's
+lock. An error, a full disk or a signal leaves the dataset dir exactly as it was, and no temporary
+files; a SIGKILL-ed add is undone by the next command that opens the dataset dir.
+
+Names and paths are checked before any work: a name whose file would be oda-sft's registry, a
+target that is another entry's data file (however that entry spells its file_name), and a source
+that is the registry itself are refused.
+
+Other source kinds (e.g. a catalog download) plug in through `AddRequest.source`: whatever yields
+records goes through the same conversion and the same transaction.
 """
 
 from __future__ import annotations
@@ -9,21 +19,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
-from oda_sft.data import convert, hashing, registry_file
-from oda_sft.data.alpaca import DEFAULT_SHOWN, Columns, ProblemLog
-from oda_sft.data.registry import INFO_FILE, META_KEY
+from oda_sft.data import convert, files, registry_file, transaction
+from oda_sft.data.alpaca import DEFAULT_SHOWN, FIELDS, Columns, ProblemLog
+from oda_sft.data.arrow_schema import SchemaCheck
+from oda_sft.data.registry import META_KEY
+from oda_sft.data.registry_file import INFO_FILE, RegistryFile
 from oda_sft.data.sources import Source, SourceSpec, open_source
+from oda_sft.data.transaction import Transaction, TxnFile, recover, stop_signals_raise
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.clock import utc_now
 from oda_sft.util.names import check_name
 
 Status = Literal["added", "replaced", "unchanged"]
+# NAME.json of these names is a file oda-sft owns (compared case-insensitively, for such filesystems).
+RESERVED_NAMES = frozenset({INFO_FILE.removesuffix(".json")})
 
 
 @dataclass(frozen=True)
@@ -47,13 +61,15 @@ class AddResult:
     skipped: int
     sha256: str
     in_place: bool
+    notes: tuple[str, ...] = ()  # what was cleaned up from an earlier interrupted add
 
 
 class _AlpacaWriter:
-    """Streams records out as a JSON list, hashing the bytes on the way."""
+    """Streams records out as a JSON list, hashing the bytes on the way; opens its file on first use."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
+    def __init__(self, open_file: Callable[[], TxnFile]) -> None:
+        self._open = open_file
+        self.out: TxnFile | None = None
         self.hash = hashlib.sha256()
         self.count = 0
         self.size = 0
@@ -62,105 +78,142 @@ class _AlpacaWriter:
         data = text.encode("utf-8")
         self.hash.update(data)
         self.size += len(data)
-        self.handle.write(data)
+        if self.out is None:
+            self.out = self._open()
+        self.out.write(data)
 
     def write(self, record: dict[str, Any]) -> None:
         self._put(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(record, ensure_ascii=False))
         self.count += 1
 
-    def close(self) -> None:
+    def finish(self) -> None:
         self._put("\n]\n" if self.count else "[]\n")
+        assert self.out is not None
+        self.out.finish()
+
+
+def _dataset_dir(raw: Path) -> Path:
+    ddir = raw.expanduser()
+    kind = files.describe(ddir)
+    if kind is not None and kind != "a directory":
+        what = "does not exist: create it" if kind.startswith("missing") else f"is {kind}: give a directory"
+        raise DatasetError(f"dataset dir {ddir} {what}, or pass --dataset-dir with an existing one")
+    return ddir.resolve()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normpath(a) == os.path.normpath(b)
 
 
 def add_dataset(request: AddRequest, say: Callable[[str], None] = lambda _m: None) -> AddResult:
     """Register request.source as request.name in the dataset dir; see the module docstring."""
     name = check_name("dataset", request.name)
-    ddir = request.dataset_dir.expanduser()
-    if not ddir.is_dir():
-        raise DatasetError(f"dataset dir {ddir} does not exist: create it, or pass --dataset-dir with an existing one")
-    ddir = ddir.resolve()
-    info_path = ddir / INFO_FILE
-    registry_file.read_info(info_path)  # a broken dataset_info.json is reported before any work
-    mapping = convert.parse_map(request.mapping)
-    source = open_source(request.source)
+    ddir = _dataset_dir(request.dataset_dir)
+    registry = RegistryFile(ddir)
     target = ddir / f"{name}.json"
+    if name.lower() in RESERVED_NAMES:
+        raise UsageError(
+            f"dataset name {name!r} would write its data to {target}, which is oda-sft's registry "
+            "(dataset_info.json): choose another name"
+        )
+    with stop_signals_raise():
+        notes = tuple(recover(registry))
+        for note in notes:
+            say(note)
+        registry.read_text()  # a broken dataset_info.json is reported before any work
+        mapping = convert.parse_map(request.mapping)
+        source = open_source(request.source)
+        if source.path is not None and _same_file(source.path, registry.target):
+            raise UsageError(f"{source.path} is the dataset registry itself, not a dataset: give a data file")
+        with Transaction(registry) as txn:
+            return _add(request, name, registry, target, source, mapping, txn, notes, say)
 
+
+def _add(
+    request: AddRequest,
+    name: str,
+    registry: RegistryFile,
+    target: Path,
+    source: Source,
+    mapping: Mapping[str, str],
+    txn: Transaction,
+    notes: tuple[str, ...],
+    say: Callable[[str], None],
+) -> AddResult:
+    ddir = registry.dir
     in_place = source.kind == "file" and source.path is not None and source.path.parent == ddir and not mapping
     log = ProblemLog(shown=request.shown)
+    schema = SchemaCheck(ignore=frozenset(FIELDS))
     total = 0
     fields: set[str] = set()
     shape: convert.Shape | None = None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".json.tmp", dir=ddir)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer = _AlpacaWriter(handle)
-            for index, value in source.records():
-                if shape is None:
-                    shape = convert.detect(value, mapping)
-                    say(f"detected shape: {shape.name}")
-                    in_place = in_place and shape.alpaca
-                    if source.path == target and not in_place:
-                        raise UsageError(
-                            f"{target} is not Alpaca data, and converting it would overwrite it: "
-                            "move it out of the dataset dir, or register it under another name"
-                        )
-                total += 1
-                record, problems = convert.convert_record(shape, index, value)
-                if problems or record is None:
-                    log.add(problems)
-                    continue
-                fields.update(record)
-                if not in_place:
-                    writer.write(record)
-                if total % 100_000 == 0:
-                    say(f"read {total:,} records")
-            writer.close()
-            handle.flush()
-            os.fsync(handle.fileno())
-        _check_outcome(request, source, shape, log, total, in_place)
-        assert shape is not None
-        kept = total - log.bad_records
-        if log.bad_records:
-            say(f"skipped {log.bad_records:,} of {total:,} records (--skip-invalid): {log.reason_counts()}")
+    writer = _AlpacaWriter(lambda: txn.data(target))
+    for index, value in source.records():
+        if shape is None:
+            shape = convert.detect(value, mapping)
+            say(f"detected shape: {shape.name}")
+            in_place = in_place and shape.alpaca
+            if source.path == target and not in_place:
+                raise UsageError(
+                    f"{target} is not Alpaca data, and converting it would overwrite it: "
+                    "move it out of the dataset dir, or register it under another name"
+                )
+        total += 1
+        record, problems = convert.convert_record(shape, index, value)
+        if in_place and not problems:
+            problems = schema.add(index, value)  # kept keys must load with one schema
+        if problems or record is None:
+            log.add(problems)
+            continue
+        fields.update(record)
+        if not in_place:
+            writer.write(record)
+        if total % 1000 == 0:
+            transaction.step("converting")
+            if total % 100_000 == 0:
+                say(f"read {total:,} records")
+    _check_outcome(request, source, shape, log, total, in_place)
+    assert shape is not None
+    kept = total - log.bad_records
+    if log.bad_records:
+        say(f"skipped {log.bad_records:,} of {total:,} records (--skip-invalid): {log.reason_counts()}")
 
-        if in_place:
-            assert source.path is not None and source.stream is not None
-            data_path, sha, size = source.path, source.stream.sha256, source.stream.size
-        else:
-            data_path, sha, size = target, writer.hash.hexdigest(), writer.size
-        columns = Columns(
-            instruction="instruction",
-            input="input" if "input" in fields else None,
-            output="output",
-            system="system" if "system" in fields else None,
-            history="history" if "history" in fields else None,
-        )
-        entry = {
-            "file_name": data_path.name,
-            "columns": columns.entry_columns(),
-            META_KEY: {
-                "source": source.describe(),
-                "shape": shape.name,
-                "sha256": sha,
-                "bytes": size,
-                "records": kept,
-                "skipped": log.bad_records,
-                "added_at": utc_now(),
-            },
-        }
-        with registry_file.locked(ddir):
-            status = _registration_status(request, info_path, data_path, sha, in_place)
-            if status == "unchanged":
-                return AddResult(name, status, data_path, shape.name, kept, log.bad_records, sha, in_place)
-            if not in_place:
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            registry_file.put_entry(info_path, name, entry)
-        hashing.remember(data_path, sha)
-        return AddResult(name, status, data_path, shape.name, kept, log.bad_records, sha, in_place)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if in_place:
+        assert source.path is not None and source.stream is not None
+        data_path, sha, size = source.path, source.stream.sha256, source.stream.size
+    else:
+        writer.finish()
+        transaction.step("data-written")
+        data_path, sha, size = target, writer.hash.hexdigest(), writer.size
+    columns = Columns(
+        instruction="instruction",
+        input="input" if "input" in fields else None,
+        output="output",
+        system="system" if "system" in fields else None,
+        history="history" if "history" in fields else None,
+    )
+    entry = {
+        "file_name": data_path.name,
+        "columns": columns.entry_columns(),
+        META_KEY: {
+            "source": source.describe(),
+            "shape": shape.name,
+            "sha256": sha,
+            "bytes": size,
+            "records": kept,
+            "skipped": log.bad_records,
+            "added_at": utc_now(),
+        },
+    }
+    with registry.locked():
+        text, info = registry.load()
+        status = _registration_status(request, registry, info, data_path, sha, in_place)
+        if status != "unchanged":
+            txn.commit(registry_file.with_entry(text, name, entry), None if in_place else target)
+    return AddResult(name, status, data_path, shape.name, kept, log.bad_records, sha, in_place, notes)
 
 
 def _check_outcome(
@@ -169,6 +222,12 @@ def _check_outcome(
     label = source.label()
     if total == 0 or shape is None:
         raise DatasetError(f"{label} holds no records: an empty dataset cannot be trained on; add records")
+    if log.bad_records and in_place:
+        raise DatasetError(
+            f"{label}: {log.bad_records:,} of {total:,} records cannot be registered in place ({log.summary()}): "
+            "fix them, or add the file from a copy outside the dataset dir (oda-sft then writes only the "
+            "Alpaca fields, and --skip-invalid can leave bad records out)"
+        )
     if log.bad_records and not request.skip_invalid:
         raise DatasetError(
             f"{label}: {log.bad_records:,} of {total:,} records cannot be used as {shape.name} -> Alpaca "
@@ -179,25 +238,39 @@ def _check_outcome(
             f"{label}: none of the {total:,} records can be used ({log.summary()}): an empty dataset cannot be "
             "trained on; check the shape, or pass --map"
         )
-    if log.bad_records and in_place:
-        raise UsageError(
-            f"{label} is inside the dataset dir and has {log.bad_records:,} invalid records; --skip-invalid "
-            "would rewrite it in place: fix it, or add it from a copy outside the dataset dir"
-        )
 
 
-def _registration_status(request: AddRequest, info_path: Path, data_path: Path, sha: str, in_place: bool) -> Status:
-    info = json.loads(registry_file.read_info(info_path))
+def _entry_file(ddir: Path, entry: Any) -> Path | None:
+    file_name = entry.get("file_name") if isinstance(entry, dict) else None
+    return Path(os.path.normpath(ddir / file_name)) if isinstance(file_name, str) and file_name else None
+
+
+def _collides(path: Path, other: Path) -> bool:
+    """True when writing `path` would change `other`'s data: the same file, or a file inside its directory."""
+    if path == other:
+        return True
+    if other in path.parents:
+        return True  # LLaMA-Factory reads every file in an entry's directory
+    # Two names for one file: a link, or a case-insensitive filesystem.
+    return os.path.lexists(path) and os.path.lexists(other) and _same_file(path, other)
+
+
+def _registration_status(
+    request: AddRequest, registry: RegistryFile, info: dict[str, Any], data_path: Path, sha: str, in_place: bool
+) -> Status:
     name = request.name
-    # The target file must not be another entry's data.
+    ddir = registry.dir
+    # The target must not be another entry's data, however that entry spells its file_name.
     for other, entry in info.items():
-        if other != name and isinstance(entry, dict) and entry.get("file_name") == data_path.name:
+        other_file = _entry_file(ddir, entry)
+        if other != name and other_file is not None and _collides(data_path, other_file):
             raise DatasetError(
-                f"{data_path} is the data file of dataset {other!r}: register under that name, or choose another name"
+                f"{data_path} is the data of dataset {other!r} (file_name {entry['file_name']!r} in "
+                f"{registry.path}): register under that name, or choose another name"
             )
     current = info.get(name)
     if current is None:
-        if not in_place and data_path.exists() and not request.force:
+        if not in_place and os.path.lexists(data_path) and not request.force:
             raise DatasetError(
                 f"{data_path} already exists and is not registered: move it away, or pass --force to replace it"
             )
@@ -210,7 +283,7 @@ def _registration_status(request: AddRequest, info_path: Path, data_path: Path, 
     if not request.force:
         what = f"sha256 {old_sha[:12]}" if isinstance(old_sha, str) else f"file {old_file!r}"
         raise DatasetError(
-            f"dataset {name!r} is already registered in {info_path} with different content ({what}, now "
+            f"dataset {name!r} is already registered in {registry.path} with different content ({what}, now "
             f"{sha[:12]}): pass --force to replace it, or choose another name"
         )
     return "replaced"

@@ -6,6 +6,7 @@ the lengths its preprocessing sees.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,9 @@ from oda_sft.errors import DatasetError
 
 FIELDS = ("instruction", "input", "output", "system", "history")
 DEFAULT_SHOWN = 10
+# A JSON "\ud800" escape with no partner decodes to a lone surrogate: no UTF-8 writer or tokenizer takes it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_PROBLEM = "holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not valid Unicode"
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,15 @@ def check(index: int, record: Any, columns: Columns) -> list[Problem]:
                         Problem(index, f"{columns.history}[{i}]", f"must be a pair of 2 strings, got {got}")
                     )
                     break
+    if problems:
+        return problems
+    for key in (columns.instruction, columns.input, columns.output, columns.system):
+        text = record.get(key) if key is not None else None
+        if isinstance(text, str) and LONE_SURROGATE.search(text):
+            problems.append(Problem(index, key or "", SURROGATE_PROBLEM))
+    history = record.get(columns.history) if columns.history is not None else None
+    if isinstance(history, list) and any(LONE_SURROGATE.search(x) for pair in history for x in pair):
+        problems.append(Problem(index, columns.history or "history", SURROGATE_PROBLEM))
     if problems:
         return problems
     output = record.get(columns.output) if columns.output else None

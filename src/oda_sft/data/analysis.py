@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oda_sft.data import alpaca, registry_file
+from oda_sft.data import alpaca, files, registry_file
 from oda_sft.data.length_rule import Rule
 from oda_sft.data.lengths import LengthReport, Progress, measure_file
 from oda_sft.data.registry import ANALYSES_KEY, META_KEY, ResolvedDataset
+from oda_sft.data.registry_file import RegistryFile
 from oda_sft.data.token_counter import LengthCounter
 from oda_sft.errors import DatasetError
 from oda_sft.util.clock import utc_now
@@ -30,9 +31,16 @@ def data_file(dataset: ResolvedDataset) -> Path:
             f"dataset {dataset.name!r} has no local file_name in {dataset.info_path} (hub entries are not measured): "
             f"register a local copy with `oda-sft data add {dataset.name} SOURCE --force`"
         )
-    if not dataset.file.is_file():
+    kind = files.describe(dataset.file)
+    if kind == "a directory":
         raise DatasetError(
-            f"{dataset.file}, the data file of {dataset.name!r}, does not exist: restore it, or re-register it"
+            f"{dataset.file}, the data of {dataset.name!r}, is a directory (LLaMA-Factory reads every file in it); "
+            f"oda-sft measures one file: pass --mode standard or --mode long, or register one file with "
+            f"`oda-sft data add {dataset.name} SOURCE --force`"
+        )
+    if kind is not None:
+        raise DatasetError(
+            f"{dataset.file}, the data file of {dataset.name!r}, is {kind}: restore it, or re-register it"
         )
     return dataset.file
 
@@ -62,8 +70,9 @@ def measure(
 
 def store(dataset: ResolvedDataset, report: LengthReport) -> None:
     """Keep the analysis in the entry, keyed by tokenizer; every other byte of the file stays."""
-    with registry_file.locked(dataset.dir):
-        info = registry_file.parse_info(dataset.info_path, registry_file.read_info(dataset.info_path))
+    registry = RegistryFile(dataset.dir)
+    with registry.locked():
+        text, info = registry.load()
         entry = info.get(dataset.name)
         if not isinstance(entry, dict):
             raise DatasetError(f"dataset {dataset.name!r} disappeared from {dataset.info_path} while it was measured")
@@ -74,4 +83,4 @@ def store(dataset: ResolvedDataset, report: LengthReport) -> None:
         analyses = dict(meta.get(ANALYSES_KEY) or {})
         analyses[report.tokenizer] = report.cache_record(utc_now())
         meta[ANALYSES_KEY] = analyses
-        registry_file.put_meta(dataset.info_path, dataset.name, META_KEY, meta)
+        registry.write_text(registry_file.with_meta(registry.path, text, dataset.name, META_KEY, meta))

@@ -1,4 +1,14 @@
-"""Shapes public SFT datasets come in, detected from a record, and their conversion to Alpaca."""
+"""Shapes public SFT datasets come in, detected from a record, and their conversion to Alpaca.
+
+Every shape LLaMA-Factory documents converts exactly (the same prompt, response and system its
+own converters would build) or is refused, record by record, with the reason: Alpaca; ShareGPT
+(`conversations`, from/value, roles human/gpt/system); the OpenAI messages shape (role/content,
+roles user/assistant/system, a leading system message); and v1's content parts
+(`{"type": "text", "value": ...}`, with `loss_weight`). Nothing a trainer would read is dropped:
+tool turns and tool calls, tool descriptions, media, reasoning fields, non-text parts and turns
+whose loss weight Alpaca cannot express are refused. Keys no trainer reads (`id`, `name`, v1's
+`extra_info`, ...) are left behind.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oda_sft.data import alpaca
-from oda_sft.data.alpaca import Columns, Problem
+from oda_sft.data.alpaca import LONE_SURROGATE, SURROGATE_PROBLEM, Columns, Problem
 from oda_sft.errors import UsageError
 
 Record = dict[str, Any]
@@ -15,9 +25,31 @@ Record = dict[str, Any]
 USER_ROLES = frozenset({"user", "human"})
 ASSISTANT_ROLES = frozenset({"assistant", "gpt", "model", "chatgpt", "bot"})
 SYSTEM_ROLES = frozenset({"system"})
+# Turns LLaMA-Factory trains only as tool use (its sharegpt/openai formats with a tools column).
+TOOL_ROLES = frozenset({"observation", "function_call", "function", "tool", "ipython"})
 CHAT_KEYS = ("messages", "conversations")
 PAIR_SHAPES = (("problem", "solution"), ("question", "answer"), ("prompt", "response"), ("prompt", "completion"))
 MAP_TARGETS = alpaca.FIELDS
+# Record keys a trainer reads that Alpaca has no place for: present and non-empty means refused.
+UNCONVERTIBLE_KEYS = {
+    "tools": "a tool description",
+    "images": "images",
+    "videos": "videos",
+    "audios": "audio",
+    "chosen": "a preference pair (chosen/rejected)",
+    "rejected": "a preference pair (chosen/rejected)",
+    "kto_tag": "a KTO label",
+}
+# Turn keys a trainer reads besides role and content.
+TURN_KEYS = {
+    "tool_calls": "a tool call",
+    "function_call": "a function call",
+    "reasoning_content": "reasoning content",
+    "reasoning": "reasoning content",
+}
+# The loss weight each role trains with in Alpaca (responses, history included; never prompts).
+DEFAULT_WEIGHT = {"user": 0.0, "system": 0.0, "assistant": 1.0}
+TOOL_FIX = "Alpaca has no tool turns; the recipe trains Alpaca, so tool-use records are left out (--skip-invalid)"
 
 
 class Unconvertible(Exception):
@@ -37,13 +69,41 @@ class Shape:
 
 
 def _text(value: Any, field: str) -> str:
+    """A turn's text: a string, or content parts that are all text.
+
+    OpenAI parts (`{"type": "text", "text": ...}`) join with nothing between them, as Hugging Face
+    chat templates render them; LLaMA-Factory v1 parts (`{"type": "text", "value": ...}`) join with
+    a newline, as v1 renders them."""
     if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
-        # OpenAI-style content parts: text parts only carry over.
-        return "".join(str(p.get("text", "")) for p in value)
-    got = "null" if value is None else type(value).__name__
-    raise Unconvertible(field, f"must be text, got {got}")
+        text = value
+    elif isinstance(value, list):
+        pieces: list[str] = []
+        keys: set[str] = set()
+        for i, part in enumerate(value):
+            where = f"{field}[{i}]"
+            if not isinstance(part, dict):
+                raise Unconvertible(where, f"a content part must be an object, got {type(part).__name__}")
+            kind = part.get("type")
+            if kind != "text":
+                raise Unconvertible(where, f"a {kind!r} content part has no Alpaca equivalent: only text parts convert")
+            key = [k for k in ("text", "value") if part.get(k) is not None]
+            if len(key) != 1 or not isinstance(part[key[0]], str):
+                raise Unconvertible(where, "a text part needs one string, 'text' (OpenAI) or 'value' (v1)")
+            keys.add(key[0])
+            pieces.append(part[key[0]])
+        if len(keys) > 1:
+            raise Unconvertible(field, "content parts mix 'text' (OpenAI) and 'value' (LLaMA-Factory v1) parts")
+        text = ("\n" if keys == {"value"} else "").join(pieces)
+    else:
+        got = "null" if value is None else type(value).__name__
+        raise Unconvertible(field, f"must be text, got {got}")
+    if LONE_SURROGATE.search(text):
+        raise Unconvertible(field, SURROGATE_PROBLEM)
+    return text
+
+
+def _present(value: Any) -> bool:
+    return value not in (None, "", [], {})
 
 
 def _turn(turn: Any, where: str) -> tuple[str, str]:
@@ -61,15 +121,31 @@ def _turn(turn: Any, where: str) -> tuple[str, str]:
     if not isinstance(role, str):
         raise Unconvertible(where, "the turn has no role")
     role = role.lower()
+    for key, what in TURN_KEYS.items():
+        if _present(turn.get(key)):
+            raise Unconvertible(f"{where}.{key}", f"{what} has no Alpaca equivalent: {TOOL_FIX}")
     if role in USER_ROLES:
         kind = "user"
     elif role in ASSISTANT_ROLES:
         kind = "assistant"
     elif role in SYSTEM_ROLES:
         kind = "system"
+    elif role in TOOL_ROLES:
+        raise Unconvertible(where, f"a {role!r} turn (tool use): {TOOL_FIX}")
     else:
         raise Unconvertible(where, f"role {role!r} has no Alpaca equivalent (only system, user and assistant turns)")
+    for key in ("loss_weight", "weight"):  # v1's per-turn weight; ShareGPT tools' 0/1 "weight"
+        weight = turn.get(key)
+        if weight is not None and weight != DEFAULT_WEIGHT[kind]:
+            trained = "trains every response" if kind == "assistant" else "never trains on prompts"
+            raise Unconvertible(f"{where}.{key}", f"{key} {weight} on a {kind} turn: Alpaca {trained}")
     return kind, _text(content, f"{where}.{content_key}")
+
+
+def _record_keys(rec: Record) -> None:
+    for key, what in UNCONVERTIBLE_KEYS.items():
+        if _present(rec.get(key)):
+            raise Unconvertible(key, f"{what} has no Alpaca equivalent")
 
 
 def convert_chat(turns: Any, key: str, system: Any = None) -> Record:
@@ -115,6 +191,7 @@ def _chat_shape(key: str) -> Shape:
         found = next((k for k in (key, *CHAT_KEYS) if rec.get(k) is not None), None)
         if found is None:
             raise Unconvertible(key, "missing")
+        _record_keys(rec)
         return convert_chat(rec[found], found, rec.get("system"))
 
     return Shape(f"chat ({key})", convert)
@@ -127,6 +204,7 @@ def _pair_shape(prompt_key: str, answer_key: str) -> Shape:
         for k in (prompt_key, answer_key):
             if k not in rec:
                 raise Unconvertible(k, "missing")
+        _record_keys(rec)
         prompt, answer = rec[prompt_key], rec[answer_key]
         if isinstance(prompt, list) and isinstance(answer, list):
             # TRL's conversational prompt/completion: two halves of one chat.
@@ -145,6 +223,7 @@ def _pair_shape(prompt_key: str, answer_key: str) -> Shape:
 
 def _alpaca_shape() -> Shape:
     def convert(rec: Any) -> Record:
+        _record_keys(rec)
         # Only the fields LLaMA-Factory reads: stray keys of mixed types break its Arrow loader.
         return {k: rec[k] for k in alpaca.FIELDS if k in rec and rec[k] is not None}
 
@@ -227,7 +306,12 @@ def convert_record(shape: Shape, index: int, record: Any) -> tuple[Record | None
     """(Alpaca record, []) or (None, problems)."""
     if shape.alpaca:
         problems = alpaca.check(index, record, Columns.full())
-        return (None, problems) if problems else (shape.convert(record), [])
+        if problems:
+            return None, problems
+        try:
+            return shape.convert(record), []
+        except Unconvertible as exc:
+            return None, [Problem(index, exc.field, exc.reason)]
     try:
         converted = shape.convert(record)
     except Unconvertible as exc:

@@ -2,6 +2,10 @@
 
 Each record comes with its byte span, so a later pass can seek straight to it, and the
 file's sha256 is computed on the same read. Malformed JSON is reported with line and column.
+
+Memory and time stay bounded whatever the file holds: one record may be at most
+MAX_RECORD_BYTES, a run of whitespace at most MAX_WHITESPACE bytes, and numbers too long for
+Python's integer parser or nesting too deep for its JSON parser are one-line errors.
 """
 
 from __future__ import annotations
@@ -9,16 +13,23 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from oda_sft.data import files
 from oda_sft.errors import DatasetError
 
 CHUNK = 1 << 22  # 4 MiB per read: large enough that json's C scanner dominates
+MAX_RECORD_BYTES = 64 << 20  # one record; parsing it takes a few times this in memory
+MAX_WHITESPACE = 1 << 20  # no dataset needs a megabyte of blank space in a row
 _WS = " \t\n\r"
+_NON_WS = re.compile(r"[^ \t\n\r]")
+_NON_WS_BYTES = re.compile(rb"[^ \t\n\r]")
 _FIX = "fix the file: it must hold a JSON list of records, or one JSON object per line (JSON Lines)"
+READ_FIX = "give a .json or .jsonl file"
 
 
 @dataclass(frozen=True)
@@ -35,16 +46,52 @@ def read_span(handle: IO[bytes], start: int, end: int) -> Any:
     return json.loads(handle.read(end - start))
 
 
-class JsonStream:
-    """Iterate once over a file's records; `sha256` and `size` are valid after the iteration ends."""
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
 
-    def __init__(self, path: Path, chunk: int = CHUNK) -> None:
+
+def _value_problem(exc: Exception) -> tuple[str, str]:
+    """(problem, fix) for the errors json raises besides JSONDecodeError."""
+    if isinstance(exc, RecursionError):
+        return (
+            "lists or objects nested too deeply for Python's JSON parser (about a thousand levels)",
+            "flatten that record, or drop it",
+        )
+    text = str(exc)
+    if "integer string conversion" in text:
+        return (
+            "a number with more than 4300 digits, longer than Python's JSON parser reads",
+            "write it as a string, or drop it",
+        )
+    return " ".join(text.split())[:200], _FIX
+
+
+class JsonStream:
+    """Iterate once over a file's records; `sha256` and `size` are valid after the iteration ends.
+
+    With `handle`, records are read from that open file (from its start) and it is left open, so a
+    caller can make a second pass over the very bytes this one hashed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        chunk: int = CHUNK,
+        *,
+        handle: IO[bytes] | None = None,
+        max_record: int = MAX_RECORD_BYTES,
+        max_whitespace: int = MAX_WHITESPACE,
+    ) -> None:
         self.path = path
         self.chunk = chunk
+        self.handle = handle
+        self.max_record = max_record
+        self.max_whitespace = max_whitespace
         self._hash = hashlib.sha256()
         self.size = 0
         self.kind = ""  # "array" or "lines", known once iteration starts
         self.finished = False
+        self._source: IO[bytes] | None = None
 
     @property
     def sha256(self) -> str:
@@ -52,86 +99,135 @@ class JsonStream:
             raise RuntimeError("sha256 is known only after every record was read")
         return self._hash.hexdigest()
 
-    def _error(self, where: str, problem: str) -> DatasetError:
-        return DatasetError(f"{self.path}: malformed JSON at {where}: {problem}: {_FIX}")
+    def _error(self, where: str, problem: str, fix: str = _FIX) -> DatasetError:
+        return DatasetError(f"{self.path}: malformed JSON at {where}: {problem}: {fix}")
+
+    def _too_large(self, index: int, line: int) -> DatasetError:
+        return DatasetError(
+            f"{self.path}: record #{index} (from line {line}) is larger than {_mib(self.max_record)}, the most "
+            "oda-sft reads as one record (memory stays bounded): split or drop that record"
+        )
+
+    def _too_much_space(self, line: int) -> DatasetError:
+        return DatasetError(
+            f"{self.path}: more than {_mib(self.max_whitespace)} of whitespace in a row at line {line}: "
+            "this is not a dataset file, or it is padded; strip the whitespace"
+        )
+
+    def _read(self, size: int) -> bytes:
+        assert self._source is not None
+        data = self._source.read(size)
+        self._hash.update(data)
+        self.size += len(data)
+        return data
 
     def __iter__(self) -> Iterator[RawRecord]:
-        try:
-            handle = self.path.open("rb")
-        except OSError as exc:
-            raise DatasetError(f"cannot read {self.path}: {exc.strerror}: check the path and its permissions") from None
-        with handle:
-            head = handle.read(self.chunk)
-            if head.startswith(codecs.BOM_UTF8):
-                raise DatasetError(
-                    f"{self.path} starts with a UTF-8 byte-order mark, which the trainer's JSON reader rejects: "
-                    "save it as UTF-8 without a BOM"
-                )
-            stripped = head.lstrip(_WS.encode())
-            while not stripped:
-                block = handle.read(self.chunk)
-                if not block:
-                    raise DatasetError(f"{self.path} is empty: an empty dataset cannot be trained on; add records")
-                head += block
-                stripped = head.lstrip(_WS.encode())
-            first = stripped[:1]
-            if first == b"[":
-                self.kind = "array"
-                yield from self._iter_array(handle, head)
-            elif first == b"{":
-                self.kind = "lines"
-                yield from self._iter_lines(handle, head)
-            else:
-                line = head.split(first, 1)[0].count(b"\n") + 1
-                raise self._error(f"line {line}", f"expected '[' or '{{' but found {first.decode(errors='replace')!r}")
+        if self.handle is not None:
+            self.handle.seek(0)
+            self._source = self.handle
+            yield from self._records()
+        else:
+            with files.open_regular(self.path, "data file", READ_FIX) as handle:
+                self._source = handle
+                yield from self._records()
         self.finished = True
 
-    def _iter_lines(self, handle: IO[bytes], head: bytes) -> Iterator[RawRecord]:
-        offset = 0
-        index = 0
-        pending = head
-        lineno = 0
-        while True:
-            newline = pending.find(b"\n")
-            while newline < 0:
-                block = handle.read(self.chunk)
-                if not block:
-                    break
-                pending += block
-                newline = pending.find(b"\n", len(pending) - len(block))
-            if newline < 0:
-                if not pending:
-                    break
-                line, pending = pending, b""
-            else:
-                line, pending = pending[: newline + 1], pending[newline + 1 :]
-            lineno += 1
-            self._hash.update(line)
-            self.size += len(line)
-            start = offset
-            offset += len(line)
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise self._error(f"line {lineno}, column {exc.colno}", exc.msg.removesuffix(" at")) from None
-            except UnicodeDecodeError as exc:
-                raise DatasetError(
-                    f"{self.path}: line {lineno} is not valid UTF-8 (byte {start + exc.start}): save the file as UTF-8"
-                ) from None
-            yield RawRecord(index, value, start, offset)
-            index += 1
+    def _records(self) -> Iterator[RawRecord]:
+        head = self._read(self.chunk)
+        if head.startswith(codecs.BOM_UTF8):
+            raise DatasetError(
+                f"{self.path} starts with a UTF-8 byte-order mark, which the trainer's JSON reader rejects: "
+                "save it as UTF-8 without a BOM"
+            )
+        lines_before = 0  # newlines in whitespace-only reads, dropped before `head`
+        skipped = 0
+        while (found := _NON_WS_BYTES.search(head)) is None:
+            lines_before += head.count(b"\n")
+            skipped += len(head)
+            if skipped > self.max_whitespace:
+                raise self._too_much_space(lines_before + 1)
+            head = self._read(self.chunk)
+            if not head:
+                raise DatasetError(f"{self.path} is empty: an empty dataset cannot be trained on; add records")
+        line = lines_before + head.count(b"\n", 0, found.start()) + 1
+        if skipped + found.start() > self.max_whitespace:
+            raise self._too_much_space(line)
+        base = self.size - len(head)
+        first = head[found.start() : found.start() + 1]
+        if first == b"[":
+            self.kind = "array"
+            yield from self._iter_array(head, base, lines_before)
+        elif first == b"{":
+            self.kind = "lines"
+            yield from self._iter_lines(head, base, lines_before)
+        else:
+            shown = first.decode(errors="replace")
+            raise self._error(f"line {line}", f"expected '[' or '{{' but found {shown!r}")
 
-    def _iter_array(self, handle: IO[bytes], head: bytes) -> Iterator[RawRecord]:
+    def _iter_lines(self, buf: bytes, offset: int, lineno: int) -> Iterator[RawRecord]:
+        """offset: the file offset of buf[0]; lineno: lines before it."""
+        pos = 0
+        index = 0
+        run = 0  # whitespace in a row, across reads
+        indent = 0  # characters between the last newline and pos, for column numbers
+        while True:
+            found = _NON_WS_BYTES.search(buf, pos)
+            space = buf[pos : found.start() if found else len(buf)]
+            newline = space.rfind(b"\n")
+            indent = len(space) - newline - 1 if newline >= 0 else indent + len(space)
+            lineno += space.count(b"\n")
+            run += len(space)
+            if run > self.max_whitespace:
+                raise self._too_much_space(lineno + 1)
+            if found is None:
+                more = self._read(self.chunk)
+                if not more:
+                    return
+                offset += len(buf)
+                buf, pos = more, 0
+                continue
+            run = 0
+            pos = found.start()
+            end = buf.find(b"\n", pos)
+            while end < 0:
+                if len(buf) - pos > self.max_record:
+                    raise self._too_large(index, lineno + 1)
+                more = self._read(self.chunk)
+                if not more:
+                    end = len(buf)
+                    break
+                searched = len(buf) - pos
+                offset += pos
+                buf, pos = buf[pos:] + more, 0
+                end = buf.find(b"\n", searched)
+            if end - pos > self.max_record:
+                raise self._too_large(index, lineno + 1)
+            start = offset + pos
+            try:
+                value = json.loads(buf[pos:end])
+            except json.JSONDecodeError as exc:
+                column = exc.colno + indent if exc.lineno == 1 else exc.colno
+                raise self._error(f"line {lineno + exc.lineno}, column {column}", exc.msg.removesuffix(" at")) from None
+            except UnicodeDecodeError as exc:
+                bad = start + exc.start
+                raise DatasetError(
+                    f"{self.path}: line {lineno + 1} is not valid UTF-8 (byte {bad}): save the file as UTF-8"
+                ) from None
+            except (ValueError, RecursionError) as exc:
+                raise self._error(f"line {lineno + 1}", *_value_problem(exc)) from None
+            pos = min(end + 1, len(buf))
+            yield RawRecord(index, value, start, offset + pos)
+            index += 1
+            lineno += 1 if end < len(buf) else 0
+            indent = 0
+
+    def _iter_array(self, head: bytes, base: int, lines_before: int) -> Iterator[RawRecord]:
         decoder = json.JSONDecoder()
         utf8 = codecs.getincrementaldecoder("utf-8")()
-        state = _ArrayState()
+        state = _ArrayState(base, lines_before)
         eof = False
 
         def feed(data: bytes, final: bool) -> None:
-            self._hash.update(data)
-            self.size += len(data)
             try:
                 state.buf += utf8.decode(data, final)
             except UnicodeDecodeError as exc:
@@ -142,7 +238,7 @@ class JsonStream:
             nonlocal eof
             if eof:
                 return False
-            data = handle.read(max(self.chunk, at_least))
+            data = self._read(max(self.chunk, at_least))
             if not data:
                 eof = True
                 feed(b"", True)
@@ -152,22 +248,23 @@ class JsonStream:
 
         def skip_ws() -> bool:
             """Move past whitespace; False at the end of the file."""
+            run = 0
             while True:
-                buf = state.buf
-                n = len(buf)
-                pos = state.pos
-                while pos < n and buf[pos] in _WS:
-                    pos += 1
-                state.pos = pos
-                if pos < n:
+                found = _NON_WS.search(state.buf, state.pos)
+                end = found.start() if found else len(state.buf)
+                run += end - state.pos
+                state.pos = end
+                if run > self.max_whitespace:
+                    raise self._too_much_space(state.where(state.pos)[0])
+                if found is not None:
                     return True
                 state.drop()
                 if not more():
                     return False
 
-        def fail(problem: str, pos: int | None = None) -> DatasetError:
+        def fail(problem: str, pos: int | None = None, fix: str = _FIX) -> DatasetError:
             line, col = state.where(state.pos if pos is None else pos)
-            return self._error(f"line {line}, column {col}", problem)
+            return self._error(f"line {line}, column {col}", problem, fix)
 
         feed(head, False)
         skip_ws()
@@ -188,20 +285,27 @@ class JsonStream:
                     raise fail("the list is not closed: the file ends before its ']'")
                 if state.buf[state.pos] == "]":
                     raise fail("trailing comma before ']'")
+            start_byte = state.byte_at(state.pos)
             while True:
                 try:
                     value, end = decoder.raw_decode(state.buf, state.pos)
                 except json.JSONDecodeError as exc:
                     # The record may just be cut by the end of what has been read so far.
                     cut = exc.pos >= len(state.buf) - 32 or exc.msg.startswith("Unterminated string")
+                    if cut and self.size - start_byte > self.max_record:
+                        raise self._too_large(index, state.where(state.pos)[0]) from None
                     if cut and more(len(state.buf) - state.pos):
                         continue
                     raise fail(exc.msg.removesuffix(" at"), exc.pos) from None
+                except (ValueError, RecursionError) as exc:
+                    problem, fix = _value_problem(exc)
+                    raise fail(problem, fix=fix) from None
                 if end == len(state.buf) and more():  # a number could continue in the next chunk
                     continue
                 break
-            start_byte = state.byte_at(state.pos)
             end_byte = state.byte_at(end)
+            if end_byte - start_byte > self.max_record:
+                raise self._too_large(index, state.where(state.pos)[0])
             state.pos = end
             yield RawRecord(index, value, start_byte, end_byte)
             index += 1
@@ -209,23 +313,21 @@ class JsonStream:
                 state.drop()
         if skip_ws():
             raise fail("extra data after the list's closing ']'")
-        while more():  # hash the rest (whitespace only, checked above)
-            state.drop()
 
 
 class _ArrayState:
     """The decoded text window, with what is needed to map positions to bytes and lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: int, lines_before: int) -> None:
         self.buf = ""
         self.pos = 0
         self.cursor_char = 0  # a position in buf whose byte offset is known
-        self.cursor_byte = 0
-        self.lines_before = 0  # newlines in text already dropped from buf
+        self.cursor_byte = base
+        self.lines_before = lines_before  # newlines in text already dropped from buf
         self.col_before = 0  # characters after the last dropped newline
 
     def byte_at(self, pos: int) -> int:
-        self.cursor_byte += len(self.buf[self.cursor_char : pos].encode("utf-8"))
+        self.cursor_byte += len(self.buf[self.cursor_char : pos].encode("utf-8", "surrogatepass"))
         self.cursor_char = pos
         return self.cursor_byte
 

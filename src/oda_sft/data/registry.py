@@ -1,26 +1,38 @@
 """The dataset dir and its dataset_info.json, LLaMA-Factory's registry of dataset names.
 
 A dataset is resolved once per plan (`DatasetDir.resolve`), into one value that carries its
-entry, data file, sha256, columns and what oda-sft recorded about it. Everything after planning
-reads that value; nothing looks the dataset up again.
+entry, data file, identity (sha256 and the file stamp it holds for), columns and what oda-sft
+recorded about it. Everything after planning reads that value; nothing looks the dataset up again.
+Resolving checks the entry the way LLaMA-Factory will read it, so a broken entry is a one-line
+error before anything launches, not a traceback seconds into the trainer.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from oda_sft.catalog import DATASETS, MODES, CatalogDataset, Mode
+from oda_sft.data import files, hashing, transaction
 from oda_sft.data.alpaca import Columns
-from oda_sft.data.hashing import file_sha256
-from oda_sft.data.registry_file import parse_info
+from oda_sft.data.registry_file import INFO_FILE, RegistryFile
 from oda_sft.errors import DatasetError
+from oda_sft.util.console import say
 from oda_sft.util.paths import demo_dataset_dir, is_user_dataset_dir
 
-INFO_FILE = "dataset_info.json"
+__all__ = ["ANALYSES_KEY", "INFO_FILE", "META_KEY", "CachedAnalysis", "DatasetDir", "ResolvedDataset"]
+
+# Entries LLaMA-Factory loads from elsewhere than a local file (data/parser.py: get_dataset_list).
+REMOTE_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
+# The local file types LLaMA-Factory 0.9.4 loads (extras/constants.py: FILEEXT2TYPE).
+FILE_TYPES = ("arrow", "csv", "json", "jsonl", "parquet", "txt")
+FORMATTINGS = ("alpaca", "sharegpt", "openai")
+# A file_name outside the dataset dir is read only when the person running oda-sft says so.
+OUTSIDE_ENV = "ODA_SFT_ALLOW_OUTSIDE_DATASET_DIR"
 META_KEY = "oda_sft"  # oda-sft's own fields inside an entry; LLaMA-Factory ignores unknown keys
 ANALYSES_KEY = "analyses"  # META_KEY -> tokenizer -> a length analysis (data/analysis.py writes them)
 
@@ -60,6 +72,7 @@ class ResolvedDataset:
     file: Path | None  # the local data file the entry names
     sha256: str | None  # of that file, when it exists
     catalog: CatalogDataset | None
+    identity: hashing.Identity | None = None  # the sha256 and the file stamp it was taken under
     builtin: bool = False  # the demo shipped inside the package: read only, nothing is stored there
 
     @property
@@ -124,6 +137,64 @@ class ResolvedDataset:
         return (chosen[-1] if chosen else None), tuple(notes)
 
 
+def entry_problem(
+    name: str, entry: Any, directory: Path, kind: str | Literal[False] | None = False
+) -> tuple[str, str] | None:
+    """(what is wrong, the fix) for an entry LLaMA-Factory cannot train on as SFT data; None when it can.
+
+    kind: what the entry's file is (files.describe), when the caller knows it already."""
+    redo = f"or register the data again with `oda-sft data add {name} SOURCE --force`"
+    if not isinstance(entry, dict):
+        return f"its entry is {type(entry).__name__}, not an object", f"fix the entry, {redo}"
+    formatting = entry.get("formatting", "alpaca")
+    if formatting not in FORMATTINGS:
+        return f"formatting {formatting!r} is not one LLaMA-Factory reads", "use alpaca, sharegpt or openai"
+    if entry.get("ranking"):
+        return "ranking is true (a preference dataset), which SFT cannot train on", f"set it to false, {redo}"
+    for key in ("columns", "tags"):
+        value = entry.get(key)
+        if value is not None and not (
+            isinstance(value, dict) and all(isinstance(v, str) or v is None for v in value.values())
+        ):
+            return f"{key!r} must be an object of names", f"fix the entry, {redo}"
+    samples = entry.get("num_samples")
+    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
+        return f"num_samples {samples!r} is not a positive whole number", "fix or remove it"
+    remote = [k for k in REMOTE_KEYS if k in entry]
+    if remote:
+        value = entry[remote[0]]
+        if not isinstance(value, str) or not value:
+            return f"{remote[0]} must be a non-empty string", "fix the entry"
+        return None
+    file_name = entry.get("file_name")
+    if file_name is None:
+        return (
+            "it has no file_name (nor hf_hub_url or another source), so LLaMA-Factory has nothing to load",
+            f'add "file_name": "{name}.json" for a file in {directory}, {redo}',
+        )
+    if not isinstance(file_name, str) or not file_name:
+        return f"file_name {file_name!r} is not a file name", f"fix the entry, {redo}"
+    if not files.is_inside(directory, file_name) and os.environ.get(OUTSIDE_ENV, "") in ("", "0"):
+        return (
+            f"file_name {file_name!r} points outside the dataset dir {directory}",
+            f"move the file into {directory} (or link it there) and name it relative to the dir, "
+            f"or set {OUTSIDE_ENV}=1 to read it where it is",
+        )
+    joined = os.path.join(directory, file_name)
+    if kind is False:
+        kind = files.describe(joined)
+    if kind == "a directory" or (kind or "").startswith("missing"):
+        return None  # a directory: LLaMA-Factory reads every file in it; missing: not there yet (launch refuses)
+    if kind is not None:
+        return f"its file {joined} is {kind}", f"restore the file, {redo}"
+    if os.path.splitext(joined)[1].lower().lstrip(".") not in FILE_TYPES:
+        return (
+            f"its file {joined} is not a type LLaMA-Factory loads",
+            f"use one of .{', .'.join(FILE_TYPES)}, {redo}",
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class DatasetDir:
     path: Path
@@ -134,17 +205,19 @@ class DatasetDir:
         """The registry in `path`. A dir without dataset_info.json is an empty registry (the first `oda-sft data
         add` writes one), and so is the per-user default dir before it exists; any other missing dir is an error."""
         path = path.expanduser()
-        if is_user_dataset_dir(path) and not path.is_dir():
+        if is_user_dataset_dir(path) and not path.exists():
             return cls(path=path.absolute(), info={})
-        if not path.is_dir():
+        kind = files.describe(path)
+        if kind is not None and kind != "a directory":
+            what = "does not exist" if kind.startswith("missing") else f"is {kind}"
             raise DatasetError(
-                f"dataset dir {path} does not exist: pass --dataset-dir with the directory "
-                f"that holds {INFO_FILE}, or create it"
+                f"dataset dir {path} {what}: pass --dataset-dir with the directory that holds {INFO_FILE}, or create it"
             )
-        info_path = path / INFO_FILE
-        if not info_path.is_file():
-            return cls(path=path.resolve(), info={})
-        return cls(path=path.resolve(), info=parse_info(info_path, info_path.read_text(encoding="utf-8")))
+        registry = RegistryFile(path.resolve())
+        registry.check()  # a special file or dangling link is refused; a missing one is an empty registry
+        for note in transaction.recover(registry):  # a `data add` killed half way is undone before anyone reads
+            say(note)
+        return cls(path=registry.dir, info=registry.read())
 
     @property
     def info_path(self) -> Path:
@@ -158,25 +231,82 @@ class DatasetDir:
         return value if isinstance(value, dict) else None
 
     def data_file(self, name: str) -> Path | None:
-        file_name = (self.entry(name) or {}).get("file_name")
-        return self.path / file_name if isinstance(file_name, str) else None
+        """The local file an entry names (as LLaMA-Factory joins it to the dir); None for remote entries."""
+        entry = self.entry(name) or {}
+        if any(k in entry for k in REMOTE_KEYS):
+            return None
+        file_name = entry.get("file_name")
+        return Path(os.path.join(self.path, file_name)) if isinstance(file_name, str) and file_name else None
+
+    def check(self, name: str, kind: str | Literal[False] | None = False) -> None:
+        """A one-line error naming the registry and the fix when `name`'s entry cannot be trained on."""
+        if name not in self.info:
+            return
+        problem = entry_problem(name, self.info[name], self.path, kind)
+        if problem is not None:
+            raise DatasetError(f"dataset {name} in {self.info_path}: {problem[0]}: {problem[1]}")
+
+    def known_mode(self, name: str) -> str:
+        """What `list-datasets` shows: the mode an analysis of the file's current content decided, else a
+        mode written by hand, else "unknown"; "invalid" for an entry `train` would refuse. Lean on purpose:
+        it runs for every entry of registries with thousands."""
+        entry = self.info.get(name)
+        file_name = entry.get("file_name") if isinstance(entry, dict) else None
+        path: str | None = None
+        local = isinstance(entry, dict) and not any(k in entry for k in REMOTE_KEYS)
+        if local and isinstance(file_name, str) and file_name:
+            path = os.path.join(self.path, file_name)
+        kind: str | Literal[False] | None = files.describe(path) if path is not None else False
+        if entry_problem(name, entry, self.path, kind) is not None:
+            return "invalid"  # `train` says why, in one line
+        assert isinstance(entry, dict)
+        meta = entry.get(META_KEY)
+        meta = meta if isinstance(meta, dict) else {}
+        if path is not None and kind is None:
+            try:
+                sha = hashing.identify(path, checked=True).sha256
+            except DatasetError:
+                return "invalid"
+            stored = meta.get(ANALYSES_KEY)
+            current = [
+                a
+                for a in (stored.values() if isinstance(stored, dict) else ())
+                if isinstance(a, dict) and a.get("sha256") == sha and a.get("mode") in MODES
+            ]
+            if current:
+                return str(max(current, key=lambda a: str(a.get("measured_at", "")))["mode"])
+        if meta.get("mode") in MODES and "decided_by" not in meta:
+            return str(meta["mode"])
+        return "unknown"
 
     def resolve(self, name: str) -> ResolvedDataset:
-        """Look the dataset up once: entry, file, sha256 (through oda-sft's hash cache), catalog record.
+        """Look the dataset up once: entry (checked), file, identity (through the hash cache), catalog record.
 
         A name this dir does not register but the package ships (the demo) resolves to the shipped copy."""
         if name not in self.info and name in builtin_names():
-            return replace(_builtin_dir().resolve(name), builtin=True)
+            return replace(builtin_dir().resolve(name), builtin=True)
         file = self.data_file(name)
-        sha = file_sha256(file) if file is not None and file.is_file() else None
-        return ResolvedDataset(name, self.path, self.entry(name), file, sha, DATASETS.get(name))
+        kind: str | Literal[False] | None = False
+        if file is not None:
+            kind = files.describe(file)  # one stat serves both checks
+        self.check(name, kind)
+        identity = hashing.identify(file, checked=True) if file is not None and kind is None else None
+        return ResolvedDataset(
+            name,
+            self.path,
+            self.entry(name),
+            file,
+            identity.sha256 if identity else None,
+            DATASETS.get(name),
+            identity,
+        )
 
 
 @cache
-def _builtin_dir() -> DatasetDir:
+def builtin_dir() -> DatasetDir:
     return DatasetDir.load(demo_dataset_dir())
 
 
 def builtin_names() -> list[str]:
     """Datasets shipped inside the package (the demo), usable whatever the dataset dir holds."""
-    return _builtin_dir().names()
+    return builtin_dir().names()

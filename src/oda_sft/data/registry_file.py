@@ -1,25 +1,32 @@
-"""Edit dataset_info.json in place: one member is replaced or added, every other byte is kept.
+"""dataset_info.json, the registry: read it safely, edit it in place, write it atomically.
 
 Users keep hand-written entries there (LLaMA-Factory's own format), so oda-sft never
 re-serialises the whole file: it splices new text into the old, then writes it atomically.
+A registry that is a symbolic link is updated through the link (the file it points to is
+replaced, in its own directory); anything but a regular file is refused before it is opened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.data import files
 from oda_sft.errors import DatasetError
-from oda_sft.util.fs import atomic_write_text
 
+INFO_FILE = "dataset_info.json"
+TEMP_PREFIX = f".{INFO_FILE}.oda-sft-"  # a registry being written; removed on failure, or on the next start
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
+_FIX = "make it a JSON file (or remove it, and `oda-sft data add` creates one)"
 
 
 @contextmanager
@@ -34,6 +41,96 @@ def locked(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+class RegistryFile:
+    """The dataset_info.json of one dataset dir: where its bytes live, and how they are read and replaced."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.path = directory / INFO_FILE
+
+    @property
+    def target(self) -> Path:
+        """The file that holds the registry: the path itself, or the file a symbolic link points to."""
+        return Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+
+    def check(self) -> bool:
+        """True when the registry exists; False when there is none yet; refuses anything else."""
+        kind = files.describe(self.path)
+        if kind is None:
+            return True
+        if kind.startswith("missing"):
+            return False
+        raise DatasetError(f"the dataset registry {self.path} is {kind}, not a regular file: {_FIX}")
+
+    def load(self) -> tuple[str, dict[str, Any]]:
+        """The registry's text and what it holds (an empty one when there is none yet), parsed once."""
+        if not self.check():
+            return "{}\n", {}
+        with files.open_regular(self.path, "the dataset registry", _FIX) as handle:
+            data = handle.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{self.path} is not valid UTF-8 (byte {exc.start}): save it as UTF-8") from None
+        return text, parse_info(self.path, text)  # refuse to splice into a file that is not a registry
+
+    def read_text(self) -> str:
+        return self.load()[0]
+
+    def read(self) -> dict[str, Any]:
+        return self.load()[1]
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The dataset dir's lock, and the linked registry's directory's too when it lives elsewhere."""
+        with locked(self.dir):
+            other = self.target.parent
+            if other.resolve() == self.dir.resolve():
+                yield
+            else:
+                with locked(other):
+                    yield
+
+    def temp_file(self) -> tuple[int, Path]:
+        """A new hidden file next to the registry's real file, for an atomic replace."""
+        target = self.target
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=target.parent)
+        return fd, Path(name)
+
+    def replace_with(self, temp: Path) -> None:
+        """Move a fully written temp file over the registry (through a link), keeping its permissions."""
+        target = self.target
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+        fsync_dir(target.parent)
+
+    def write_text(self, text: str) -> None:
+        """Replace the registry atomically. Call under `locked`."""
+        json.loads(text)  # a splice that broke the file is a bug; never write it
+        fd, temp = self.temp_file()
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.replace_with(temp)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.target)) from None
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable (best effort: some filesystems refuse)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -119,15 +216,6 @@ def member_start(text: str, obj_start: int, key: str) -> int | None:
     return same[-1].value_start if same else None
 
 
-def read_info(info_path: Path) -> str:
-    """The file's text, or an empty registry when it does not exist yet."""
-    if not info_path.exists():
-        return "{}\n"
-    text = info_path.read_text(encoding="utf-8")
-    parse_info(info_path, text)  # refuse to splice into a file that is not a registry
-    return text
-
-
 def parse_info(info_path: Path, text: str) -> dict[str, Any]:
     """dataset_info.json's name -> entry object, or a one-line error that says where it is broken."""
     try:
@@ -136,27 +224,25 @@ def parse_info(info_path: Path, text: str) -> dict[str, Any]:
         raise DatasetError(
             f"{info_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}): fix the file"
         ) from None
+    except (ValueError, RecursionError):  # a 5000-digit number, or nesting a thousand levels deep
+        raise DatasetError(
+            f"{info_path} holds a number too long or values nested too deeply for a JSON parser: fix the file"
+        ) from None
     if not isinstance(parsed, dict):
         raise DatasetError(f"{info_path} must hold a JSON object of name -> entry: fix the file")
     return parsed
 
 
-def put_entry(info_path: Path, name: str, entry: dict[str, Any]) -> None:
-    """Add or replace one entry; the rest of the file keeps its bytes. Call under `locked`."""
-    text = read_info(info_path)
+def with_entry(text: str, name: str, entry: dict[str, Any]) -> str:
+    """The registry text with entry `name` added or replaced; every other byte is kept."""
     updated = set_member(text, top_level_start(text), name, entry)
-    _write(info_path, updated)
+    json.loads(updated)  # a splice that broke the file is a bug; never write it
+    return updated
 
 
-def put_meta(info_path: Path, name: str, meta_key: str, meta: dict[str, Any]) -> None:
-    """Set entry[meta_key] = meta inside an existing entry, touching nothing else. Call under `locked`."""
-    text = read_info(info_path)
+def with_meta(info_path: Path, text: str, name: str, meta_key: str, meta: dict[str, Any]) -> str:
+    """The registry text with entry[meta_key] = meta inside an existing entry, touching nothing else."""
     entry_start = member_start(text, top_level_start(text), name)
     if entry_start is None or text[entry_start] != "{":
         raise DatasetError(f"dataset {name} is not registered in {info_path}: register it with `oda-sft data add`")
-    _write(info_path, set_member(text, entry_start, meta_key, meta))
-
-
-def _write(info_path: Path, text: str) -> None:
-    json.loads(text)  # a splice that broke the file is a bug; never write it
-    atomic_write_text(info_path, text)
+    return set_member(text, entry_start, meta_key, meta)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.data import files
 from oda_sft.data.jsonstream import JsonStream
 from oda_sft.errors import DatasetError, UsageError
 
@@ -77,7 +78,13 @@ def open_source(spec: SourceSpec) -> Source:
         return Source(spec, "prepared")
     raw = spec.source
     path = Path(raw).expanduser()
-    if path.is_file():
+    kind = files.describe(path)
+    if kind is not None and kind != "a directory" and not kind.startswith("missing"):
+        # A FIFO or a device would block or never end: refused before anything opens it.
+        raise UsageError(
+            f"{raw} is {kind}, not a data file: give a .json/.jsonl file, a dataset directory, or a dataset id"
+        )
+    if kind is None:
         if path.suffix.lower() not in LOCAL_SUFFIXES:
             raise UsageError(
                 f"{raw} is neither .json nor .jsonl: give a JSON list or JSON Lines file, "
@@ -87,7 +94,7 @@ def open_source(spec: SourceSpec) -> Source:
             raise UsageError("--split, --subset and --file apply to Hugging Face datasets, not to a local file")
         resolved = path.resolve()
         return Source(spec, "file", resolved, JsonStream(resolved))
-    if path.is_dir():
+    if kind == "a directory":
         saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
         return Source(spec, "disk" if saved else "hf", path.resolve())
     looks_local = raw.startswith((".", "/", "~")) or raw.lower().endswith(LOCAL_SUFFIXES) or raw.count("/") > 1

@@ -16,6 +16,7 @@ tokenizers and huggingface_hub are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -144,6 +145,25 @@ class LengthCounter:
         if self._normalizer is not None:
             text = self._normalizer.normalize_str(text)
         return len(text.encode("utf-8"))
+
+    @functools.cached_property
+    def longest_token(self) -> int:
+        """The most bytes one token stands for: every sample of n text bytes has at least n / this tokens.
+
+        Byte-level BPE spells each byte as one character, so a token's length in characters is what
+        it covers; any other vocabulary is counted in UTF-8 bytes, which can only overstate it."""
+        vocab = self.tokenizer.get_vocab(with_added_tokens=False)
+        if self.byte_level:
+            longest = max((len(t) for t in vocab), default=1)
+        else:
+            longest = max((len(t.encode("utf-8")) for t in vocab), default=1)
+        added = self.tokenizer.get_added_tokens_decoder().values()
+        return max(4, longest, *(len(str(t.content).encode("utf-8")) for t in added))
+
+    def at_least(self, bound: int, turns: int, system: bool) -> int:
+        """A lower bound on a sample's length, from `bound` (its template bytes plus fixed tokens)."""
+        fixed = self.fixed(turns, system)
+        return fixed + -(-(bound - fixed) // self.longest_token)
 
     def fixed(self, turns: int, system: bool) -> int:
         return turns * self.per_turn + (self.per_system if system else 0)

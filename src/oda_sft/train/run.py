@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from oda_sft import tiny_model
-from oda_sft.data import tokenized_cache
+from oda_sft.data import hashing, tokenized_cache
 from oda_sft.data.fetch import add_command
 from oda_sft.data.hashing import file_sha256
 from oda_sft.errors import DatasetError, RunStateError
@@ -149,10 +149,15 @@ def start_run(
     if tokenized_cache_on and plan.request.launch.nnodes > 1:
         # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
         say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
-    elif tokenized_cache_on and data_sha is not None:
-        cache = tokenized_cache.prepare(config, data_sha, dict(dataset.entry or {}))
-        config["tokenized_path"] = str(cache.tokenized_path)
-        say(f"tokenized cache {cache.key}: " + ("hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"))
+    elif tokenized_cache_on and dataset.identity is not None:
+        off = tokenized_cache.off_reason(config)
+        if off is not None:
+            say(off)
+        else:
+            cache = tokenized_cache.prepare(config, dataset)
+            config["tokenized_path"] = str(cache.tokenized_path)
+            hit = "hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"
+            say(f"tokenized cache {cache.key}: {hit}")
 
     options = plan.request.launch
     # Node rank 0 keeps the run's config. Other nodes launch from their own file: a node's render can
@@ -210,8 +215,17 @@ def start_run(
         outcome = "interrupted"
     else:
         outcome = "failed"
-    if cache is not None and writes_manifest and tokenized_cache.promote(cache):
-        say(f"tokenized cache {cache.key} saved for later runs")
+    identity, file = dataset.identity, dataset.file
+    if writes_manifest and identity is not None and file is not None and hashing.current_stamp(file) != identity.stamp:
+        say(f"warning: {file} changed while the run used it; the manifest's sha256 is what it held at start")
+        record["dataset"] = {**record["dataset"], "changed_during_run": True}
+    if cache is not None and writes_manifest:
+        kept = tokenized_cache.promote(cache)  # only if the data file is still what the key was made from
+        if kept.saved:
+            say(f"tokenized cache {cache.key} saved for later runs")
+        elif kept.note is not None:
+            say(f"warning: {kept.note}")
+            record["tokenized_cache"] = {**(record.get("tokenized_cache") or {}), "discarded": kept.note}
     if writes_manifest:
         tokens = None
         if cache is not None and tokenized_cache.is_complete(cache.path) and outcome == "finished":

@@ -20,12 +20,16 @@ from oda_sft.util.console import say
 def render_dry_run(plan: TrainPlan) -> str:
     """The config as YAML, followed by the command and environment as comments: still valid YAML."""
     argv, env = launcher.build_command(
-        plan.config_path, plan.request.launch, plan.gpu_count, deepspeed=bool(plan.config.get("deepspeed"))
+        plan.config_path,
+        plan.request.launch,
+        plan.gpu_count,
+        deepspeed=bool(plan.config.get("deepspeed")),
+        patches=launcher.patches_for(plan.request.resumable),
     )
     lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {plan.config_path}"]
     lines.append(f"# command: {shlex.join(argv)}")
     for key, value in launcher.shown_env(env).items():
-        lines.append(f"# env: {key}={value if key == 'PATH' else shlex.quote(value)}")
+        lines.append(f"# env: {key}={value if key in ('PATH', 'PYTHONPATH') else shlex.quote(value)}")
     return "\n".join(lines)
 
 

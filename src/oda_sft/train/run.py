@@ -49,6 +49,7 @@ def check_launchable(plan: TrainPlan) -> None:
             "add an entry for it (`oda-sft data add`) before training"
         )
     launcher.require_launcher()
+    launcher.check_patches(launcher.patches_for(plan.request.resumable))
     if dataset.file is not None and not dataset.file.exists():
         raise DatasetError(
             f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: "
@@ -156,7 +157,13 @@ def start_run(
     if options.node_rank > 0:
         config_path = plan.output_dir / f"oda_sft_config.node-{options.node_rank}.yaml"
     atomic_write_text(config_path, dump_yaml(config))
-    argv, env = launcher.build_command(config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")))
+    argv, env = launcher.build_command(
+        config_path,
+        options,
+        plan.gpu_count,
+        deepspeed=bool(config.get("deepspeed")),
+        patches=launcher.patches_for(plan.request.resumable),
+    )
     say(f"config kept at {config_path}")
 
     writes_manifest = options.node_rank == 0  # one record per run, on shared storage

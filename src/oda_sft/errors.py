@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,12 @@ class LaunchError(OdaSftError):
 OS_ERROR_EXIT = 6
 
 
+class StorageError(OdaSftError):
+    """The filesystem cannot hold or take what a run writes."""
+
+    exit_code = OS_ERROR_EXIT
+
+
 def debug_enabled() -> bool:
     return os.environ.get("ODA_SFT_DEBUG", "") not in ("", "0")
 
@@ -69,11 +76,12 @@ def handle_errors() -> Iterator[None]:
             raise
         print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug_enabled():
             raise
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise SystemExit(130) from None
+        signum = getattr(exc, "signum", signal.SIGINT)  # util/signals.Interrupted carries the signal
+        print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum) from None
     except OSError as exc:  # a full disk, a read-only mount, a permission: the user's to fix, not a bug
         if debug_enabled():
             raise

@@ -53,7 +53,7 @@ def test_occupied_dir_is_refused_without_force(data_dir: Path, tmp_path: Path) -
     plan.output_dir.mkdir(parents=True)
     (plan.output_dir / "model.safetensors").write_bytes(b"weights")
     before = snapshot(tmp_path / "saves")
-    with pytest.raises(RunStateError, match="Pass --force to move it aside"):
+    with pytest.raises(RunStateError, match=r"To move it aside \(nothing is deleted\) and train: `.* train .*--force`"):
         start_run(plan)
     assert snapshot(tmp_path / "saves") == before
 
@@ -85,7 +85,7 @@ def test_a_rerun_of_a_finished_run_with_another_config_says_what_differs(data_di
     (plan.output_dir / "all_results.json").write_text("{}")
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(dict(plan.config, cutoff_len=32768)))
     before = snapshot(tmp_path / "saves")
-    with pytest.raises(RunStateError, match=r"holds a finished run .*\(differs in: cutoff_len\): pass --force"):
+    with pytest.raises(RunStateError, match=r"holds a finished run .*\(differs in: cutoff_len\): .*`.* --force`"):
         start_run(plan, say=lambda _m: None)
     assert snapshot(tmp_path / "saves") == before
     # What only changes speed, not the math, is the same run: still skipped.

@@ -9,8 +9,12 @@ import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
+from oda_sft.errors import OdaSftError
+from oda_sft.train.hardware import visible_gpu_count
+from oda_sft.train.plan import resolve_preset
+from oda_sft.train.run import check_devices_for
+from oda_sft.train.sweep import WOULD_FAIL, format_summary, parse_list, parse_seeds, plan_grid, run_grid
 from oda_sft.train.sweep import dry_run as plan_table
-from oda_sft.train.sweep import format_summary, parse_list, parse_seeds, plan_grid, run_grid
 from oda_sft.util.console import say
 
 
@@ -25,11 +29,24 @@ def sweep(
     names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
     if captured(ctx, run, [replace(run.request, dataset=d, seed=s) for d in names for s in seed_list]):
         return
+    if not run.dry_run:  # before any dataset is measured: nothing is written for runs that cannot start
+        check_devices_for(resolve_preset(run.request.model), visible_gpu_count(), run.allow_no_gpu)
     grid = plan_grid(run.request, names, seed_list, measure=not run.dry_run)
     if run.dry_run:
-        typer.echo(format_summary(plan_table(grid)))
+        try:
+            check_devices_for(resolve_preset(run.request.model), visible_gpu_count(), run.allow_no_gpu)
+        except OdaSftError as exc:  # a dry run is how a login node shows a plan: warn only
+            say(f"warning: a real sweep on this node would stop: {exc}")
+        planned = plan_table(grid, force=run.force)
+        typer.echo(format_summary(planned))
+        failing = [c for c in planned if c.outcome in WOULD_FAIL]
+        if failing:
+            say(f"{len(failing)} of {len(planned)} runs would not start (see OUTPUT / REASON)")
+            raise typer.Exit(1)
         return
-    cells = run_grid(grid, force=run.force, tokenized_cache_on=run.tokenized_cache, say=say)
+    cells = run_grid(
+        grid, force=run.force, tokenized_cache_on=run.tokenized_cache, say=say, allow_no_gpu=run.allow_no_gpu
+    )
     typer.echo(format_summary(cells))
     if any(c.outcome == "interrupted" for c in cells):
         raise typer.Exit(next(c.exit_code or 130 for c in cells if c.outcome == "interrupted"))

@@ -58,6 +58,18 @@ def inspect_output_dir(path: Path) -> OutputState:
     return OutputState("fresh", path, checkpoints, contents)
 
 
+def continued_output_dir(output_dir: Path, model_path: Path) -> Path:
+    """Where a run that starts from weights inside its own output dir trains: a sibling named after them
+    (seed-42/checkpoint-8 -> seed-42.from-checkpoint-8). So continuing from a checkpoint is a new run
+    beside the old one, and nothing (not even --force) ever moves its own input away."""
+    try:
+        inside = model_path.resolve().relative_to(output_dir.resolve())
+    except ValueError:
+        return output_dir
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(inside.parts)) or "final"
+    return output_dir.with_name(f"{output_dir.name}.from-{label}")
+
+
 def checkpoint_is_full(checkpoint: Path) -> bool:
     """True when a checkpoint can resume training exactly: optimizer and scheduler state included.
 

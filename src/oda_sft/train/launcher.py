@@ -107,12 +107,20 @@ def build_command(
     return argv, env
 
 
-def run(argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None) -> int:
-    """Run the trainer: output streams through, INT/TERM/HUP reach its whole process group, and its
-    exit status (128+N for signal N) is returned. on_signal hears of every signal forwarded, so the
-    caller can tell an interruption from a crash."""
+def run(
+    argv: list[str],
+    env_changes: Mapping[str, str],
+    on_signal: Callable[[int], None] | None = None,
+    keep_fds: tuple[int, ...] = (),
+    on_start: Callable[[int], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> int:
+    """Run the trainer under its supervisor: output streams through, INT/TERM/HUP reach it (SIGINT as
+    SIGTERM; a second signal kills it at once), nothing of it outlives oda-sft, and its exit status
+    (128+N for signal N) is returned. on_signal hears of every signal, so the caller can tell an
+    interruption from a crash; keep_fds stay open as long as the trainer lives (the output-dir lock)."""
     try:
-        return subproc.run_streaming(argv, env_changes, on_signal)
+        return subproc.run_streaming(argv, env_changes, on_signal, keep_fds=keep_fds, on_start=on_start, say=say)
     except OSError as exc:
         raise LaunchError(
             f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "

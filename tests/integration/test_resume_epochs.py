@@ -177,9 +177,10 @@ def test_a_save_cut_short_and_a_resume_from_an_epoch_boundary_match_the_uninterr
     assert rc == 143, err[-3000:]
     assert not (ckpt / "trainer_state.json").exists()
     again = run_to_end(argv, tmp_path)
-    assert "checkpoint-16 was cut short while saving; moved to checkpoint-16.incomplete-" in again.stderr
+    assert "checkpoint-16 was cut short while saving; moved to incomplete.checkpoint-16." in again.stderr
     assert "continues from checkpoint-8" in again.stderr  # the boundary between epochs 1 and 2
-    assert [p.name.split(".")[1].split("-")[0] for p in run.glob("checkpoint-16.*")] == ["incomplete"]
+    kept = list(run.glob("incomplete.checkpoint-16.*"))  # kept, and not rotated away by save_total_limit
+    assert len(kept) == 1 and (kept[0] / "config.json").is_file()
     assert_same_losses(reference, losses(run))
 
 

@@ -38,7 +38,7 @@ def test_a_checkpoint_cut_short_is_moved_aside_and_the_previous_one_resumes(data
     (out / "oda_sft_config.yaml").write_text(yaml.safe_dump(plan.config))
     said: list[str] = []
     assert runner._check_resumable(plan, ("checkpoint-4", "checkpoint-6"), "d", said.append) == "checkpoint-4"
-    moved = [p.name for p in out.iterdir() if p.name.startswith("checkpoint-6.incomplete-")]
+    moved = [p.name for p in out.iterdir() if p.name.startswith("incomplete.checkpoint-6.")]
     assert len(moved) == 1 and (out / moved[0] / "model.safetensors").read_text() == "half"
     assert not (out / "checkpoint-6").exists() and "cut short" in said[0]
 

@@ -85,12 +85,24 @@ def checkpoint_is_complete(checkpoint: Path) -> bool:
 
 
 def set_aside(path: Path, label: str = "replaced") -> Path:
-    """Rename an earlier run (or checkpoint) to a sibling, so nothing is lost."""
+    """Rename an earlier run to a sibling (seed-42.replaced-<time>), so nothing is lost."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.{label}-{stamp}")
+    return _rename_unique(path, f"{path.name}.{label}-{stamp}")
+
+
+def set_aside_checkpoint(checkpoint: Path) -> Path:
+    """Move a checkpoint that was cut short while saving out of the trainer's way, keeping it:
+    incomplete.checkpoint-16.<time>. Not checkpoint-16.<anything>: the trainer's save_total_limit
+    rotation counts every `checkpoint-*` entry as a checkpoint of its own, and would delete it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _rename_unique(checkpoint, f"incomplete.{checkpoint.name}.{stamp}")
+
+
+def _rename_unique(path: Path, name: str) -> Path:
+    target = path.with_name(name)
     suffix = 1
     while target.exists():
         suffix += 1
-        target = path.with_name(f"{path.name}.{label}-{stamp}-{suffix}")
+        target = path.with_name(f"{name}-{suffix}")
     path.rename(target)
     return target

@@ -33,6 +33,7 @@ from oda_sft.runs.outdir import (
     checkpoint_is_full,
     inspect_output_dir,
     set_aside,
+    set_aside_checkpoint,
 )
 from oda_sft.train import launcher
 from oda_sft.train.advice import Rerun
@@ -177,8 +178,9 @@ def _set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Ca
     out of its way (it would pick the newest, broken one). Nothing is deleted."""
     names = list(checkpoints)
     while names and not checkpoint_is_complete(plan.output_dir / names[-1]):
-        moved = set_aside(plan.output_dir / names.pop(), label="incomplete")
-        say(f"{moved.name.split('.')[0]} was cut short while saving; moved to {moved.name}")
+        name = names.pop()
+        moved = set_aside_checkpoint(plan.output_dir / name)
+        say(f"{name} was cut short while saving; moved to {moved.name}")
     if not names:
         say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
         return None

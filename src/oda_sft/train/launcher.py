@@ -104,6 +104,10 @@ def build_command(
         elif options.nnodes > 1:
             # Every node must agree on the port; LLaMA-Factory would pick a random free one per node.
             env["MASTER_PORT"] = "29500"
+        if gpu_count == 0:
+            # CPU ranks: accelerate names each rank's device "cpu:0", and torch.load cannot map a resumed
+            # run's optimizer state onto "cpu:0" (only "cpu"). accelerate's own variable fixes the name.
+            env["ACCELERATE_TORCH_DEVICE"] = "cpu"
     return argv, env
 
 

@@ -46,8 +46,8 @@ from oda_sft.util.fs import atomic_write_text
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # Keys that may differ between attempts of one run without changing what it trains: oda-sft's
-# tokenized cache, and what --profile fast sets for speed alone.
-_NOT_THE_RECIPE = frozenset({"tokenized_path", *FAST_KEYS})
+# tokenized cache, what --profile fast sets for speed alone, and how many processes tokenize.
+_NOT_THE_RECIPE = frozenset({"tokenized_path", "preprocessing_num_workers", *FAST_KEYS})
 # How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
 # counts only when oda-sft sent it: otherwise it is the OOM killer, a failure.)
 _SIGNAL_EXITS = {128 + int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -56,8 +56,9 @@ _SIGNAL_EXITS = {128 + int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SI
 @dataclass(frozen=True)
 class RunResult:
     outcome: Outcome
-    exit_code: int
+    exit_code: int  # what oda-sft exits with: 0 finished or skipped, 128+N when signal N stopped it
     output_dir: Path
+    stopped: bool = False  # a signal asked oda-sft to stop (a sweep then starts no further run)
 
 
 def check_launchable(plan: TrainPlan) -> None:
@@ -236,7 +237,8 @@ def start_run(
 
 
 def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun, say: Callable[[str], None]) -> RunResult:
-    repaired = manifest.settle_finished(plan.output_dir)
+    with signals.critical():
+        repaired = manifest.settle_finished(plan.output_dir)
     if repaired:
         say(repaired)
     say(f"skipped: {state.describe()}. To train it again (the old run is moved aside, not deleted): "
@@ -289,45 +291,44 @@ def _launch(
     writes_manifest = options.node_rank == 0  # one record per run, on shared storage
     manifest_path = out / manifest.MANIFEST_NAME
     record: dict[str, Any] = {}
-    with signals.critical():  # the config and its manifest are written together, or neither
-        atomic_write_text(config_path, dump_yaml(config))
-        if writes_manifest:
-            nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
-            record = manifest.start(
-                manifest_path,
-                run={
-                    "model": {"preset": plan.preset.name, "path": config["model_name_or_path"]},
-                    "dataset": {
-                        "name": dataset.name,
-                        "dir": str(dataset.dir),
-                        "file": str(dataset.file) if dataset.file else None,
-                        "sha256": data_sha,
-                    },
-                    "mode": {
-                        "mode": plan.decision.mode,
-                        "source": plan.decision.source,
-                        "reason": plan.decision.reason,
-                    },
-                    "seed": plan.request.seed,
-                    "profile": plan.request.profile,
-                    "resumable": plan.request.resumable,
-                    "patches": list(patches),
-                    "config": {"path": str(plan.config_path), "sha256": file_sha256(plan.config_path)},
-                    "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
-                    "output_dir": str(out),
-                    "nnodes": options.nnodes,
-                    "rerun": rerun.command(),
-                },
-                launch_argv=argv,
-                launch_env=launcher.shown_env(env),
-                gpu_count=plan.gpu_count,
-                world_size=options.nnodes * nproc,
-                resumed_from=resumed_from,
-            )
-    say(f"config kept at {config_path}")
-
     signalled: list[int] = []
     try:
+        with signals.critical():  # the config and its manifest are written together, or neither
+            atomic_write_text(config_path, dump_yaml(config))
+            if writes_manifest:
+                nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
+                record = manifest.start(
+                    manifest_path,
+                    run={
+                        "model": {"preset": plan.preset.name, "path": config["model_name_or_path"]},
+                        "dataset": {
+                            "name": dataset.name,
+                            "dir": str(dataset.dir),
+                            "file": str(dataset.file) if dataset.file else None,
+                            "sha256": data_sha,
+                        },
+                        "mode": {
+                            "mode": plan.decision.mode,
+                            "source": plan.decision.source,
+                            "reason": plan.decision.reason,
+                        },
+                        "seed": plan.request.seed,
+                        "profile": plan.request.profile,
+                        "resumable": plan.request.resumable,
+                        "patches": list(patches),
+                        "config": {"path": str(plan.config_path), "sha256": file_sha256(plan.config_path)},
+                        "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
+                        "output_dir": str(out),
+                        "nnodes": options.nnodes,
+                        "rerun": rerun.command(),
+                    },
+                    launch_argv=argv,
+                    launch_env=launcher.shown_env(env),
+                    gpu_count=plan.gpu_count,
+                    world_size=options.nnodes * nproc,
+                    resumed_from=resumed_from,
+                )
+        say(f"config kept at {config_path}")
         status = launcher.run(
             argv,
             env,
@@ -336,12 +337,14 @@ def _launch(
             on_start=run_lock.record_supervisor,
             say=say,
         )
-    except signals.Interrupted as exc:
-        if writes_manifest:
-            manifest.finish(manifest_path, record, "interrupted", exc.exit_code)
+    except signals.Interrupted as exc:  # stopped before the trainer started: it never will
+        if record:
+            manifest.finish(
+                manifest_path, record, "interrupted", exc.exit_code, note="stopped before the trainer started"
+            )
         raise
     except BaseException:
-        if writes_manifest:  # never leave a run that did not start marked as running
+        if record:  # never leave a run that did not start marked as running
             manifest.finish(manifest_path, record, "failed", 127)
         raise
     return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
@@ -387,14 +390,16 @@ def _finish(
                 if drawn:
                     say(f"drew {drawn.name}, which LLaMA-Factory had not written before it was stopped")
     if outcome == "finished" and status != 0:
-        say(f"stopped after training had finished: {out} holds the complete run (exit status {status})")
+        say(f"stopped after training had finished: {out} holds the complete run")
     elif outcome == "interrupted":
         say(f"interrupted: {out} is kept as it is; {_after_interrupt(out, rerun)}")
     elif outcome == "failed":
         full = space.diagnose(out)
         cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
         say(f"failed with exit status {status}: {cause}; {manifest_path.name} records the run")
-    return RunResult(outcome, status, out)
+    # The person's signal decides the exit status (Ctrl-C: 130, even though the trainer got SIGTERM).
+    code = 0 if outcome == "finished" else 128 + signalled[0] if signalled else status
+    return RunResult(outcome, code, out, stopped=bool(signalled))
 
 
 def _point_kept_config_at(plan: TrainPlan, tokenized_path: str, record: dict[str, Any]) -> None:

@@ -134,7 +134,7 @@ def run_grid(
                 str(result.output_dir),
             )
         )
-        if result.outcome == "interrupted":
+        if result.outcome == "interrupted" or result.stopped:
             # Someone (a person, or Slurm preempting the job) asked everything to stop.
             say("sweep interrupted: the remaining runs were not started; run the same sweep again to go on")
             break

@@ -121,12 +121,14 @@ def test_four_nodes_every_flag(cli: Cli, tmp_path: Path, data_dir: Path, monkeyp
 
 def test_script_is_valid_bash(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    out = _render(cli, tmp_path, data_dir, "--nodes", "2", "--gpus-per-node", "8", train=[*TRAIN, "--", "x=a b'c"])
+    out = _render(
+        cli, tmp_path, data_dir, "--nodes", "2", "--gpus-per-node", "8", train=[*TRAIN, "--", "run_name=a b'c"]
+    )
     script = tmp_path / "job.sh"
     script.write_text(out)
     subprocess.run(["bash", "-n", str(script)], check=True)
     # The quoted override reaches the node script as one argument, unchanged.
-    assert out.rstrip("\n").endswith("-- 'x=a b'\"'\"'c'")
+    assert out.rstrip("\n").endswith("-- 'run_name=a b'\"'\"'c'")
 
 
 def test_user_values_are_quoted() -> None:

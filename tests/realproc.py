@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 # Not resolved: the venv's python is a symlink into the system interpreter's bin/.
 VENV_BIN = Path(os.path.abspath(sys.executable)).parent
@@ -105,3 +106,13 @@ def signal_all(pids: set[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def system_missing(reason: str) -> NoReturn:
+    """A system component a test needs is not there: skip locally, saying why; fail in CI (CI=true),
+    where .ci/run has installed it and its absence is a broken setup."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"{reason} (CI=true: this must not be missing in CI)")
+    pytest.skip(reason)

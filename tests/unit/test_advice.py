@@ -105,3 +105,28 @@ def test_sigterm_in_the_first_moments_stops_oda_sft_cleanly(delay: float, data_d
         pytest.skip(f"the dry run finished within {delay} s, before the signal")
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "error: interrupted by SIGTERM" and "Traceback" not in err
+
+
+def test_a_failed_run_on_a_full_disk_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(space, "disk_free", lambda _path: 5 * 1024**2)
+    assert "has only 5 MiB free, so a full disk is the likely cause" in space.diagnose(tmp_path)
+    monkeypatch.setattr(space, "disk_free", lambda _path: 50 * space.GIB)
+    assert space.diagnose(tmp_path) == ""
+
+
+def test_a_write_that_fails_for_space_names_its_path(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write() on a full disk raises ENOSPC without a file name: the one-line error still names it."""
+    import errno
+    import os
+
+    from oda_sft.util import fs
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fs.os, "fsync", full)
+    target = tmp_path / "run" / "oda_sft_run.json"
+    with pytest.raises(OSError) as raised:
+        fs.atomic_write_text(target, "{}")
+    assert raised.value.filename == str(target) and raised.value.errno == errno.ENOSPC
+    assert not target.exists() and not list(target.parent.glob(".*.tmp"))

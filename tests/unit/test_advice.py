@@ -114,7 +114,7 @@ def test_a_failed_run_on_a_full_disk_says_so(tmp_path: Path, monkeypatch: pytest
     assert space.diagnose(tmp_path) == ""
 
 
-def test_a_write_that_fails_for_space_names_its_path(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_that_fails_for_space_names_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """write() on a full disk raises ENOSPC without a file name: the one-line error still names it."""
     import errno
     import os

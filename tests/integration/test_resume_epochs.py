@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from oda_sft.runs.outdir import checkpoint_is_complete
 from realproc import descendants, kill_tree, signal_all
 
 from conftest import REPO
@@ -110,8 +111,9 @@ def interrupt(
     return proc.returncode, err_path.read_text()
 
 
-def complete(checkpoint: Path) -> Callable[[], bool]:
-    return lambda: (checkpoint / "trainer_state.json").is_file()
+def complete(checkpoint: Path, world: int = 1) -> Callable[[], bool]:
+    """Written to the end, by every rank: what a resume can start from."""
+    return lambda: checkpoint.is_dir() and checkpoint_is_complete(checkpoint, world)
 
 
 def assert_same_losses(reference: dict[int, float], resumed: dict[int, float]) -> None:
@@ -193,7 +195,7 @@ def test_two_ranks_resumed_inside_epoch_2_match_the_uninterrupted_run(data_dir: 
 
     argv = train_argv(data_dir, tmp_path / "saves", *common)
     run = tmp_path / "saves" / RUN
-    rc, err = interrupt(argv, tmp_path, run, complete(run / "checkpoint-6"))  # epoch 2, step 2 of 4
+    rc, err = interrupt(argv, tmp_path, run, complete(run / "checkpoint-6", 2))  # epoch 2, step 2 of 4
     assert rc == 143, err[-3000:]
     resumed = run_to_end(argv, tmp_path)
     assert "continues from checkpoint-6" in resumed.stderr

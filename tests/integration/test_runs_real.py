@@ -151,7 +151,7 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
 
     # A run that LLaMA-Factory itself rejects is recorded as failed, with its exit status.
     crash = oda_sft("train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
-                    "--output-root", "saves", "--seed", "3", "--", "lr_scheduler_type=nope", cwd=tmp_path)  # fmt: skip
+                    "--output-root", "saves", "--seed", "3", "--", "template=nope", cwd=tmp_path)  # fmt: skip
     assert crash.returncode != 0
     crashed = manifest(runs / "seed-3")
     assert crashed["status"] == "failed" and crashed["exit_code"] == crash.returncode
@@ -165,5 +165,6 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
     table = oda_sft("runs", "--output-root", "saves", cwd=tmp_path)
     assert table.returncode == 0 and table.stdout.splitlines()[0].startswith("MODEL")
     plotted = oda_sft("runs", "plot", "--output-root", "saves", "-o", "loss.png", cwd=tmp_path)
-    assert plotted.returncode == 0 and "2 runs" in plotted.stdout
+    assert plotted.returncode == 0 and "(2 of 3 runs)" in plotted.stdout
+    assert f"left out {runs / 'seed-3'}: no loss logged yet" in plotted.stderr
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

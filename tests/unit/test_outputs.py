@@ -92,3 +92,31 @@ def test_a_rerun_of_a_finished_run_with_another_config_says_what_differs(data_di
     fast_only = dict(plan.config, disable_gradient_checkpointing=True, tokenized_path="/elsewhere")
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(fast_only))
     assert start_run(plan, say=lambda _m: None).outcome == "skipped"
+
+
+def test_a_checkpoint_is_complete_only_when_every_file_was_written_to_the_end(tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    from oda_sft.runs.outdir import checkpoint_is_complete
+
+    ckpt = tmp_path / "checkpoint-6"
+    ckpt.mkdir()
+    for name in ("optimizer.pt", "rng_state_0.pth", "rng_state_1.pth"):
+        with zipfile.ZipFile(ckpt / name, "w") as archive:  # torch.save's format
+            archive.writestr("data.pkl", b"x" * 100)
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    (ckpt / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 16)
+    assert not checkpoint_is_complete(ckpt, 2)  # no trainer_state.json yet
+    (ckpt / "trainer_state.json").write_text('{"global_step": 6, "log_hist')  # cut off while written
+    assert not checkpoint_is_complete(ckpt, 2)
+    (ckpt / "trainer_state.json").write_text('{"global_step": 6}')
+    assert checkpoint_is_complete(ckpt, 2)
+    assert not checkpoint_is_complete(ckpt, 3)  # rank 2 never wrote its RNG state
+    whole = (ckpt / "rng_state_1.pth").read_bytes()
+    (ckpt / "rng_state_1.pth").write_bytes(whole[:-10])  # rank 1 killed while writing
+    assert not checkpoint_is_complete(ckpt, 2)
+    (ckpt / "rng_state_1.pth").write_bytes(whole)
+    weights = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(weights[:-4])
+    assert not checkpoint_is_complete(ckpt, 2)

@@ -118,9 +118,13 @@ def _recorded_command(out: Path) -> str | None:
     return rerun if isinstance(rerun, str) and rerun else None
 
 
-def _last_complete(out: Path, checkpoints: tuple[str, ...]) -> Path | None:
+def _world(plan: TrainPlan) -> int:
+    return plan.request.launch.world_size(plan.gpu_count)
+
+
+def _last_complete(out: Path, checkpoints: tuple[str, ...], world: int) -> Path | None:
     for name in reversed(checkpoints):
-        if checkpoint_is_complete(out / name):
+        if checkpoint_is_complete(out / name, world):
             return out / name
     return None
 
@@ -163,7 +167,7 @@ def decide_action(plan: TrainPlan, state: OutputState, force: bool, rerun: Rerun
                 f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): "
                 f"{resume}to start over with this config (the old run is moved aside): `{rerun.command(force=True)}`"
             )
-        last = _last_complete(plan.output_dir, state.checkpoints)
+        last = _last_complete(plan.output_dir, state.checkpoints, _world(plan))
         if last is not None and not checkpoint_is_full(last):
             raise RunStateError(
                 f"{state.describe()}, but {last.name} holds weights only (the recipe saves model-only checkpoints "
@@ -178,7 +182,7 @@ def _set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Ca
     """The checkpoint LLaMA-Factory will resume from, after moving checkpoints cut short while saving
     out of its way (it would pick the newest, broken one). Nothing is deleted."""
     names = list(checkpoints)
-    while names and not checkpoint_is_complete(plan.output_dir / names[-1]):
+    while names and not checkpoint_is_complete(plan.output_dir / names[-1], _world(plan)):
         name = names.pop()
         moved = set_aside_checkpoint(plan.output_dir / name)
         say(f"{name} was cut short while saving; moved to {moved.name}")
@@ -392,7 +396,7 @@ def _finish(
     if outcome == "finished" and status != 0:
         say(f"stopped after training had finished: {out} holds the complete run")
     elif outcome == "interrupted":
-        say(f"interrupted: {out} is kept as it is; {_after_interrupt(out, rerun)}")
+        say(f"interrupted: {out} is kept as it is; {_after_interrupt(out, rerun, _world(plan))}")
     elif outcome == "failed":
         full = space.diagnose(out)
         cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
@@ -416,10 +420,10 @@ def _point_kept_config_at(plan: TrainPlan, tokenized_path: str, record: dict[str
         record["config"] = {**record.get("config", {}), "sha256": file_sha256(kept)}
 
 
-def _after_interrupt(out: Path, rerun: Rerun) -> str:
+def _after_interrupt(out: Path, rerun: Rerun, world: int) -> str:
     """What the person can do next, as commands that work as printed."""
     state = inspect_output_dir(out)
-    last = _last_complete(out, state.checkpoints) if state.kind == "interrupted" else None
+    last = _last_complete(out, state.checkpoints, world) if state.kind == "interrupted" else None
     if last is None:
         return f"no checkpoint was saved, so running it again starts from step 0: `{rerun.command()}`"
     if checkpoint_is_full(last):

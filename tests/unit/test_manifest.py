@@ -84,7 +84,7 @@ def test_a_model_only_checkpoint_is_explained_not_resumed(data_dir: Path, tmp_pa
     plan = plan_train(TrainRequest(model="tiny", dataset="oda_demo", dataset_dir=data_dir, output_root=tmp_path))
     ckpt = plan.output_dir / "checkpoint-8"
     ckpt.mkdir(parents=True)
-    (ckpt / "model.safetensors").write_bytes(b"w")
+    (ckpt / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")  # complete, if empty
     (ckpt / "trainer_state.json").write_text("{}")
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(plan.config))
     with pytest.raises(RunStateError, match="holds weights only") as info:

@@ -228,9 +228,8 @@ def start_run(
     out = plan.output_dir
     # Refusals first, while nothing is written: a live trainer, then what the output dir holds.
     lock.refuse_if_busy(out, options.node_rank)
-    if decide_action(plan, inspect_output_dir(out), force, rerun) == "skip":
-        return _skip(plan, inspect_output_dir(out), rerun, say)
-    space.check(plan, inspect_output_dir(out))
+    if decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
+        space.check(plan, inspect_output_dir(out))
 
     with lock.acquire(out, options.node_rank, say=say) as run_lock:
         state = inspect_output_dir(out)  # again, now that no other oda-sft can change it

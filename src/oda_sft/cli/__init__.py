@@ -22,3 +22,6 @@ def main(argv: list[str] | None = None, obj: object = None) -> int:
 
         print(f"error: interrupted by {exc.name}", file=sys.stderr, flush=True)
         return exc.exit_code
+    finally:
+        if argv is None:
+            signals.ignore()  # the outcome is decided: a signal while exiting must not print a traceback

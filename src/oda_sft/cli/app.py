@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -77,9 +78,11 @@ def run(argv: list[str] | None = None, obj: object = None) -> int:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr, flush=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        return 130
+    except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt in its own code into Abort
+        cause = exc.__cause__ or exc.__context__
+        signum = cause.signum if isinstance(cause, Interrupted) else signal.SIGINT
+        print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+        return 128 + signum
     except Interrupted as exc:  # a signal outside any command's error handling (while parsing)
         print(f"error: interrupted by {exc.name}", file=sys.stderr, flush=True)
         return exc.exit_code

@@ -51,6 +51,12 @@ def install() -> None:
         signal.signal(sig, _on_signal)
 
 
+def ignore() -> None:
+    """INT/TERM/HUP ignored from now on: oda-sft is exiting with the status it has decided."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def pending() -> int | None:
     return _pending[0] if _pending else None
 

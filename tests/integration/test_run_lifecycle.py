@@ -107,7 +107,8 @@ def test_sigkill_of_oda_sft_leaves_no_trainer_and_a_live_run_is_never_trained_tw
             assert f"is being trained right now by oda-sft pid {proc.pid} on {host}" in errors[0]
             assert "config kept" not in second.stderr
         assert not marked(second_marker), "a second start left a process behind"
-        assert sorted(p.name for p in run.parent.iterdir()) == ["seed-42"], "--force moved the live run aside"
+        beside = sorted(p.name for p in run.parent.iterdir())
+        assert beside == [".seed-42.oda_sft.lock", "seed-42"], "--force moved the live run aside"
         assert rerun_plan(data_dir, root, tmp_path) == "busy"
 
         # SIGKILL: oda-sft can do nothing, and still no part of the trainer survives it for long.

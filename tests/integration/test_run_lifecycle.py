@@ -131,7 +131,7 @@ def test_sigkill_of_oda_sft_leaves_no_trainer_and_a_live_run_is_never_trained_tw
     again = oda(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert manifest(run)["status"] == "finished" and listed(root, tmp_path)["seed-42"] == "finished"
-    assert rerun_plan(data_dir, root, tmp_path) == "skip"
+    assert rerun_plan(data_dir, root, tmp_path, *args[9:]) == "skip"
     steps = [json.loads(line)["current_steps"] for line in (run / "trainer_log.jsonl").read_text().splitlines()]
     assert max(steps) == 12 and not list(root.rglob("*.replaced-*"))
 

@@ -177,7 +177,7 @@ def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path)
             assert manifest(run)["status"] == "interrupted"
             assert listed(root, tmp_path)["seed-42"] == "interrupted"
         assert not (run / "oda_sft_config.yaml").exists() or (run / "oda_sft_run.json").exists(), "a bare config"
-        assert rerun_plan(data_dir, root, tmp_path, "--resumable", "--save-steps", "8") in ("train", "resume")
+        assert rerun_plan(data_dir, root, tmp_path, *args[9:]) in ("train", "resume")
 
     # Final save: stopped while LLaMA-Factory writes the final weights (checkpoint-24 is complete).
     proc, err = start(args, tmp_path, "")
@@ -186,7 +186,7 @@ def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path)
     assert proc.wait(120) == 143
     no_traceback(err.read_text())
     assert manifest(run)["status"] == "interrupted" and listed(root, tmp_path)["seed-42"] == "interrupted"
-    assert rerun_plan(data_dir, root, tmp_path, "--resumable", "--save-steps", "8") == "resume"
+    assert rerun_plan(data_dir, root, tmp_path, *args[9:]) == "resume"
     printed = err.read_text().split("to resume from checkpoint-24: `", 1)[1].split("`", 1)[0]
     done = subprocess.run(printed, shell=True, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -206,7 +206,7 @@ def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path)
     assert "stopped after training had finished" in text
     assert manifest(other_run)["status"] == "finished" and listed(other, tmp_path)["seed-42"] == "finished"
     assert (other_run / "training_loss.png").read_bytes()[:4] == b"\x89PNG"
-    assert rerun_plan(data_dir, other, tmp_path) == "skip"
+    assert rerun_plan(data_dir, other, tmp_path, *args[9:]) == "skip"
 
 
 def test_ctrl_c_stops_two_ranks_with_one_line_and_twice_kills_at_once(data_dir: Path, tmp_path: Path) -> None:

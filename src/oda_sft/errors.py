@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from oda_sft.util.signals import received as received_signal
+
 
 class OdaSftError(Exception):
     """A problem the user can fix. The message names the problem and the fix."""
@@ -82,14 +84,25 @@ def handle_errors() -> Iterator[None]:
         signum = getattr(exc, "signum", signal.SIGINT)  # util/signals.Interrupted carries the signal
         print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
         raise SystemExit(128 + signum) from None
-    except OSError as exc:  # a full disk, a read-only mount, a permission: the user's to fix, not a bug
+    except Exception as exc:
         if debug_enabled():
             raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(
-            f"error: {exc.strerror or exc}{where}: check that the path exists, is writable and has space; "
-            "ODA_SFT_DEBUG=1 shows where it happened",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise SystemExit(OS_ERROR_EXIT) from None
+        asked = received_signal()
+        if asked is not None:  # a library turned our Interrupted into its own error: we were asked to stop
+            print(f"error: interrupted by {signal.Signals(asked).name}", file=sys.stderr, flush=True)
+            raise SystemExit(128 + asked) from None
+        if not isinstance(exc, OSError):
+            raise
+        _os_error(exc)
+
+
+def _os_error(exc: OSError) -> None:
+    """A full disk, a read-only mount, a permission: the user's to fix, not a bug."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    print(
+        f"error: {exc.strerror or exc}{where}: check that the path exists, is writable and has space; "
+        "ODA_SFT_DEBUG=1 shows where it happened",
+        file=sys.stderr,
+        flush=True,
+    )
+    raise SystemExit(OS_ERROR_EXIT) from None

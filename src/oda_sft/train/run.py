@@ -348,7 +348,13 @@ def _launch(
         raise
     except BaseException:
         if record:  # never leave a run that did not start marked as running
-            manifest.finish(manifest_path, record, "failed", 127)
+            asked = signals.received()
+            if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
+                manifest.finish(
+                    manifest_path, record, "interrupted", 128 + asked, note="stopped before the trainer started"
+                )
+            else:
+                manifest.finish(manifest_path, record, "failed", 127)
         raise
     return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
 

@@ -36,13 +36,21 @@ class Interrupted(KeyboardInterrupt):
 
 _depth = 0
 _pending: list[int] = []
+_received: list[int] = []
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    _received.append(signum)
     if _depth > 0:
         _pending.append(signum)
         return
     raise Interrupted(signum)
+
+
+def received() -> int | None:
+    """The first stop signal oda-sft itself received, if any. A library that catches the Interrupted
+    raised inside it (transformers turns it into an import error) cannot hide that it was asked to stop."""
+    return _received[0] if _received else None
 
 
 def install() -> None:

@@ -141,18 +141,36 @@ def _freeze_then_term(proc: subprocess.Popen[bytes], run: Path, when: Callable[[
     """Freeze the trainer the moment `when()` holds; if `still()` holds while it is frozen, send oda-sft
     `sig` and thaw the trainer, so the signal lands in that window. Otherwise thaw and wait on."""
     lock = run.with_name(f".{run.name}.oda_sft.lock")
+
+    def supervisor() -> int | None:
+        try:
+            pid = json.loads(lock.read_text().strip() or "{}").get("supervisor_pid")
+        except (OSError, ValueError):
+            return None
+        return pid if isinstance(pid, int) and descendants(pid) else None
+
+    wait_for("the trainer to start", lambda: supervisor() is not None, proc, err)
+    sup = supervisor()
+    assert sup is not None
+    trainer = descendants(sup)  # one rank: llamafactory-cli itself, the same process until it ends
+    deadline = time.monotonic() + TIMEOUT_S
     while True:
-        wait_for("the window", when, proc, err)
-        supervisor = json.loads(lock.read_text().strip())["supervisor_pid"]
-        tree = descendants(supervisor)
+        if proc.poll() is not None:
+            pytest.fail("oda-sft ended before the window was caught:\n" + err.read_text()[-3000:])
+        assert time.monotonic() < deadline, "timed out waiting for the window"
+        if not when():
+            time.sleep(0.001)
+            continue
+        signal_all(trainer, signal.SIGSTOP)  # first, at once: the window may be milliseconds wide
+        tree = trainer | descendants(sup)
         signal_all(tree, signal.SIGSTOP)
         if still():
             proc.send_signal(sig)
-            time.sleep(0.3)
+            time.sleep(0.3)  # oda-sft forwards the signal to the frozen trainer, pending until it thaws
             signal_all(tree, signal.SIGCONT)
             return
         signal_all(tree, signal.SIGCONT)
-        time.sleep(0.01)
+        pytest.fail("the window closed before the trainer could be frozen in it")
 
 
 def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path) -> None:
@@ -181,7 +199,8 @@ def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path)
 
     # Final save: stopped while LLaMA-Factory writes the final weights (checkpoint-24 is complete).
     proc, err = start(args, tmp_path, "")
-    _freeze_then_term(proc, run, when=lambda: (run / "model.safetensors").exists(),
+    # The final save_model writes config.json first (the checkpoints have their own), all_results.json after.
+    _freeze_then_term(proc, run, when=lambda: (run / "config.json").exists(),
                       still=lambda: not (run / "all_results.json").exists(), err=err)  # fmt: skip
     assert proc.wait(120) == 143
     no_traceback(err.read_text())

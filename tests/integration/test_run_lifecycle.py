@@ -229,13 +229,13 @@ def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path)
 
 
 def test_ctrl_c_stops_two_ranks_with_one_line_and_twice_kills_at_once(data_dir: Path, tmp_path: Path) -> None:
-    root = tmp_path / "saves"
-    run = root / RUN
-    args = ["train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir), "--output-root",
-            str(root), "--nproc-per-node", "2", "--", "logging_steps=1"]  # fmt: skip
     for times in (1, 2):
+        root = tmp_path / f"saves-{times}"
+        run = root / RUN
+        args = ["train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
+                "--output-root", str(root), "--nproc-per-node", "2", "--", "logging_steps=1"]  # fmt: skip
         marker = uuid.uuid4().hex
-        proc, err = start(args if times == 1 else [*args[:-2], "--force", *args[-2:]], tmp_path, marker)
+        proc, err = start(args, tmp_path, marker)
         wait_for("the first logged step", lambda: (run / "trainer_log.jsonl").is_file(), proc, err)
         for _ in range(times):
             proc.send_signal(signal.SIGINT)

@@ -236,7 +236,8 @@ def test_ctrl_c_stops_two_ranks_with_one_line_and_twice_kills_at_once(data_dir: 
                 "--output-root", str(root), "--nproc-per-node", "2", "--", "logging_steps=1"]  # fmt: skip
         marker = uuid.uuid4().hex
         proc, err = start(args, tmp_path, marker)
-        wait_for("the first logged step", lambda: (run / "trainer_log.jsonl").is_file(), proc, err)
+        log = run / "trainer_log.jsonl"
+        wait_for("the first logged step", log.is_file, proc, err)
         for _ in range(times):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.2)

@@ -3,6 +3,8 @@
 #   bash scripts/dev.sh demo   # train the embedded tiny model on the demo dataset
 #   bash scripts/dev.sh test   # ruff, mypy and the whole pytest suite (what CI runs)
 #   bash scripts/dev.sh setup  # only set up .venv
+# It installs nothing outside .venv: the real-Slurm test needs slurm-wlm and munge (and root), which
+# .ci/install_system.sh installs in CI; without them that test is skipped, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

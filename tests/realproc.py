@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 # Not resolved: the venv's python is a symlink into the system interpreter's bin/.
 VENV_BIN = Path(os.path.abspath(sys.executable)).parent
@@ -58,3 +59,60 @@ def tail(path: Path, lines: int = 40) -> str:
     if not path.is_file():
         return f"({path} does not exist)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def descendants(root: int) -> set[int]:
+    """Live descendants of root, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def marked(marker: str) -> set[int]:
+    """Live processes (not zombies) whose environment holds MARK=marker: a test's trainer tree, whichever
+    session or parent each process ended up in."""
+    found = set()
+    needle = f"ODA_SFT_TEST_MARK={marker}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z":
+                continue
+            if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.add(int(entry))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def signal_all(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def system_missing(reason: str) -> NoReturn:
+    """A system component a test needs is not there: skip locally, saying why; fail in CI (CI=true),
+    where .ci/run has installed it and its absence is a broken setup."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"{reason} (CI=true: this must not be missing in CI)")
+    pytest.skip(reason)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from oda_sft.util.signals import received as received_signal
 
 
 class OdaSftError(Exception):
@@ -47,6 +50,12 @@ class LaunchError(OdaSftError):
 OS_ERROR_EXIT = 6
 
 
+class StorageError(OdaSftError):
+    """The filesystem cannot hold or take what a run writes."""
+
+    exit_code = OS_ERROR_EXIT
+
+
 def debug_enabled() -> bool:
     return os.environ.get("ODA_SFT_DEBUG", "") not in ("", "0")
 
@@ -69,19 +78,31 @@ def handle_errors() -> Iterator[None]:
             raise
         print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug_enabled():
             raise
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise SystemExit(130) from None
-    except OSError as exc:  # a full disk, a read-only mount, a permission: the user's to fix, not a bug
+        signum = getattr(exc, "signum", signal.SIGINT)  # util/signals.Interrupted carries the signal
+        print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum) from None
+    except Exception as exc:
         if debug_enabled():
             raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(
-            f"error: {exc.strerror or exc}{where}: check that the path exists, is writable and has space; "
-            "ODA_SFT_DEBUG=1 shows where it happened",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise SystemExit(OS_ERROR_EXIT) from None
+        asked = received_signal()
+        if asked is not None:  # a library turned our Interrupted into its own error: we were asked to stop
+            print(f"error: interrupted by {signal.Signals(asked).name}", file=sys.stderr, flush=True)
+            raise SystemExit(128 + asked) from None
+        if not isinstance(exc, OSError):
+            raise
+        _os_error(exc)
+
+
+def _os_error(exc: OSError) -> None:
+    """A full disk, a read-only mount, a permission: the user's to fix, not a bug."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    print(
+        f"error: {exc.strerror or exc}{where}: check that the path exists, is writable and has space; "
+        "ODA_SFT_DEBUG=1 shows where it happened",
+        file=sys.stderr,
+        flush=True,
+    )
+    raise SystemExit(OS_ERROR_EXIT) from None

@@ -46,9 +46,11 @@ def test_unknown_length_defaults_to_standard_and_says_so(cli: Cli, data_dir: Pat
     (data_dir / "dataset_info.json").write_text(json.dumps(info))
     r = cli("train", "-m", "llama", "-d", "plain", "--dry-run", "--dataset-dir", str(data_dir),
             "--output-root", str(tmp_path))  # fmt: skip
-    assert r.code == 0
     assert yaml.safe_load(r.out)["cutoff_len"] == 4096
     assert "length of plain is unknown (no data file), so standard is assumed" in r.err
+    # The dry run shows the config, and fails as the real run would: the registered file is missing (item 15).
+    assert r.code == 2 and "registered with file" in r.err and "which does not exist" in r.err
+    assert not (tmp_path / "llama3.1-8b").exists()
 
 
 def test_overrides_land_in_the_config_and_are_flagged(cli: Cli, data_dir: Path, tmp_path: Path) -> None:

@@ -121,12 +121,14 @@ def test_four_nodes_every_flag(cli: Cli, tmp_path: Path, data_dir: Path, monkeyp
 
 def test_script_is_valid_bash(cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    out = _render(cli, tmp_path, data_dir, "--nodes", "2", "--gpus-per-node", "8", train=[*TRAIN, "--", "x=a b'c"])
+    out = _render(
+        cli, tmp_path, data_dir, "--nodes", "2", "--gpus-per-node", "8", train=[*TRAIN, "--", "run_name=a b'c"]
+    )
     script = tmp_path / "job.sh"
     script.write_text(out)
     subprocess.run(["bash", "-n", str(script)], check=True)
     # The quoted override reaches the node script as one argument, unchanged.
-    assert out.rstrip("\n").endswith("-- 'x=a b'\"'\"'c'")
+    assert out.rstrip("\n").endswith("-- 'run_name=a b'\"'\"'c'")
 
 
 def test_user_values_are_quoted() -> None:
@@ -236,4 +238,40 @@ def test_submit_without_sbatch(cli: Cli, tmp_path: Path, data_dir: Path, monkeyp
     r = cli("slurm", "--nodes", "1", "--gpus-per-node", "0", "--submit", "--", *TRAIN, "--dataset-dir", str(data_dir))
     assert r.code == 2
     assert r.err.strip().splitlines()[-1].startswith("error: sbatch is not on PATH")
+    assert snapshot(tmp_path) == before
+
+
+def test_two_submissions_in_one_second_write_two_scripts(
+    cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(slurm_cli.shutil, "which", lambda name: f"/usr/bin/{name}")
+    submitted: list[str] = []
+    monkeypatch.setattr(slurm_cli.subproc, "run_inherited", lambda argv: submitted.append(argv[-1]) or 0)
+    args = ["slurm", "--nodes", "1", "--gpus-per-node", "0", "--submit", "--", *TRAIN, "--dataset-dir", str(data_dir),
+            "--output-root", str(tmp_path / "saves")]  # fmt: skip
+    for _ in range(3):
+        r = cli(*args)
+        assert r.code == 0, r.err
+    assert len(set(submitted)) == 3 and all(Path(p).is_file() for p in submitted)
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (["--dataset", "DeepMath-103K"], "is not registered"),
+        (["--dataset", "oda_demo", "--", "learning_rate=nan"], "is not a finite number"),
+        (["--dataset", "oda_demo", "--", "resume_from_checkpoint=/x"], "resume_from_checkpoint= is not allowed"),
+    ],
+)
+def test_slurm_refuses_what_train_would_refuse_and_writes_nothing(
+    cli: Cli, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, tail: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    where = ["--dataset-dir", str(data_dir), "--output-root", str(tmp_path / "saves")]
+    *options, sep, override = tail if "--" in tail else [*tail, "", ""]
+    train = ["train", "--model", "llama", *options, *where, *([sep, override] if sep else [])]
+    r = cli("slurm", "--nodes", "2", "--gpus-per-node", "8", "-o", str(tmp_path / "job.sbatch"), "--", *train)
+    assert r.code == 2 and message in r.err.strip().splitlines()[-1], r.err
     assert snapshot(tmp_path) == before

@@ -62,7 +62,12 @@ def test_two_nodes_train_one_run_together(tmp_path: Path, data_dir: Path) -> Non
         *sorted(run_dir.glob("checkpoint-*")),
     ]
     assert len(list(run_dir.glob("checkpoint-*"))) == 1  # save_total_limit: 1
-    assert [p.name for p in run_dir.parent.iterdir()] == ["seed-42"]  # nothing moved aside
+    # Nothing moved aside; beside the run, each node rank's lock.
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == [
+        ".seed-42.oda_sft.lock",
+        ".seed-42.oda_sft.node-1.lock",
+        "seed-42",
+    ]
     assert not list(run_dir.glob(".*.tmp"))  # no torn atomic writes left behind
     state = json.loads((run_dir / "trainer_state.json").read_text())
     assert state["epoch"] == 3.0 and state["global_step"] > 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 RUN = Path("tiny/full/sft-oda_demo")
 QUICK = ["--model", "tiny", "--resumable", "--save-steps", "2", "--", "logging_steps=1"]
@@ -141,6 +142,9 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
     assert "2 of 4 runs failed" in first.stderr
     runs = tmp_path / "saves" / RUN
     assert manifest(runs / "seed-1")["tokenized_cache"]["hit"] is False
+    # The kept config names the cache entry the staging copy became, not the staging copy (gone by now).
+    kept = yaml.safe_load((runs / "seed-1" / "oda_sft_config.yaml").read_text())["tokenized_path"]
+    assert "staging" not in kept and Path(kept).is_dir() and Path(kept).parent == home / "tokenized"
     assert manifest(runs / "seed-2")["tokenized_cache"]["hit"] is True  # the second seed did not tokenize
     assert "Expecting value: fix the file" in summary(first.stdout)[2][5]  # caught before LLaMA-Factory started
     assert not list((home / "tokenized").glob("*.staging-*")), "a failed run leaves no half-written cache"
@@ -151,7 +155,7 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
 
     # A run that LLaMA-Factory itself rejects is recorded as failed, with its exit status.
     crash = oda_sft("train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
-                    "--output-root", "saves", "--seed", "3", "--", "lr_scheduler_type=nope", cwd=tmp_path)  # fmt: skip
+                    "--output-root", "saves", "--seed", "3", "--", "template=nope", cwd=tmp_path)  # fmt: skip
     assert crash.returncode != 0
     crashed = manifest(runs / "seed-3")
     assert crashed["status"] == "failed" and crashed["exit_code"] == crash.returncode
@@ -165,5 +169,6 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
     table = oda_sft("runs", "--output-root", "saves", cwd=tmp_path)
     assert table.returncode == 0 and table.stdout.splitlines()[0].startswith("MODEL")
     plotted = oda_sft("runs", "plot", "--output-root", "saves", "-o", "loss.png", cwd=tmp_path)
-    assert plotted.returncode == 0 and "2 runs" in plotted.stdout
+    assert plotted.returncode == 0 and "(2 of 3 runs)" in plotted.stdout
+    assert f"left out {runs / 'seed-3'}: no loss logged yet" in plotted.stderr
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,9 @@
 """`oda-sft slurm --submit` on a real Slurm: Debian's slurm-wlm, one node, started for this module.
 
-tests/integration/slurm/start_slurm.sh installs and starts munged, slurmctld and slurmd; stop_slurm.sh stops
-them by their pid files. When this machine cannot run them, the tests fail and say why.
+The test changes nothing on the machine: .ci/run installs slurm-wlm and munge (CI runs it as root on a
+clean machine). tests/integration/slurm/start_slurm.sh starts a private munged, slurmctld and slurmd
+whose keys, sockets, state and logs live in a temporary directory; stop_slurm.sh stops them by their
+pid files. Without Slurm, or without root, the tests skip with the reason; with CI=true they fail.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,16 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from realproc import ODA_SFT, env_without_venv, free_port, tail
+from realproc import ODA_SFT, env_without_venv, free_port, system_missing, tail
 
 HERE = Path(__file__).resolve().parent / "slurm"
+TOOLS = ("slurmd", "slurmctld", "munged", "munge", "unmunge", "sbatch", "scontrol", "sinfo", "scancel")
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL"}
 
 
 @pytest.fixture(scope="module")
 def slurm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        system_missing(f"Slurm is not installed ({', '.join(missing)} missing): .ci/run installs slurm-wlm and munge")
     if os.geteuid() != 0:
-        pytest.fail(f"a real Slurm needs root to start slurmd (this test runs as uid {os.geteuid()})")
+        system_missing(f"a real Slurm needs root to start slurmd (this test runs as uid {os.geteuid()})")
     state = tmp_path_factory.mktemp("slurm")
     # Ports of our own: another test session on this machine may be running its Slurm right now.
     ports = {"SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}

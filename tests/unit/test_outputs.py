@@ -53,7 +53,7 @@ def test_occupied_dir_is_refused_without_force(data_dir: Path, tmp_path: Path) -
     plan.output_dir.mkdir(parents=True)
     (plan.output_dir / "model.safetensors").write_bytes(b"weights")
     before = snapshot(tmp_path / "saves")
-    with pytest.raises(RunStateError, match="Pass --force to move it aside"):
+    with pytest.raises(RunStateError, match=r"To move it aside \(nothing is deleted\) and train: `.* train .*--force`"):
         start_run(plan)
     assert snapshot(tmp_path / "saves") == before
 
@@ -85,10 +85,38 @@ def test_a_rerun_of_a_finished_run_with_another_config_says_what_differs(data_di
     (plan.output_dir / "all_results.json").write_text("{}")
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(dict(plan.config, cutoff_len=32768)))
     before = snapshot(tmp_path / "saves")
-    with pytest.raises(RunStateError, match=r"holds a finished run .*\(differs in: cutoff_len\): pass --force"):
+    with pytest.raises(RunStateError, match=r"holds a finished run .*\(differs in: cutoff_len\): .*`.* --force`"):
         start_run(plan, say=lambda _m: None)
     assert snapshot(tmp_path / "saves") == before
     # What only changes speed, not the math, is the same run: still skipped.
     fast_only = dict(plan.config, disable_gradient_checkpointing=True, tokenized_path="/elsewhere")
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(fast_only))
     assert start_run(plan, say=lambda _m: None).outcome == "skipped"
+
+
+def test_a_checkpoint_is_complete_only_when_every_file_was_written_to_the_end(tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    from oda_sft.runs.outdir import checkpoint_is_complete
+
+    ckpt = tmp_path / "checkpoint-6"
+    ckpt.mkdir()
+    for name in ("optimizer.pt", "rng_state_0.pth", "rng_state_1.pth"):
+        with zipfile.ZipFile(ckpt / name, "w") as archive:  # torch.save's format
+            archive.writestr("data.pkl", b"x" * 100)
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    (ckpt / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 16)
+    assert not checkpoint_is_complete(ckpt, 2)  # no trainer_state.json yet
+    (ckpt / "trainer_state.json").write_text('{"global_step": 6, "log_hist')  # cut off while written
+    assert not checkpoint_is_complete(ckpt, 2)
+    (ckpt / "trainer_state.json").write_text('{"global_step": 6}')
+    assert checkpoint_is_complete(ckpt, 2)
+    assert not checkpoint_is_complete(ckpt, 3)  # rank 2 never wrote its RNG state
+    whole = (ckpt / "rng_state_1.pth").read_bytes()
+    (ckpt / "rng_state_1.pth").write_bytes(whole[:-10])  # rank 1 killed while writing
+    assert not checkpoint_is_complete(ckpt, 2)
+    (ckpt / "rng_state_1.pth").write_bytes(whole)
+    weights = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(weights[:-4])
+    assert not checkpoint_is_complete(ckpt, 2)

@@ -25,8 +25,10 @@ def _plan(data_dir: Path, root: Path, **extra: object) -> TrainPlan:
 
 def _full_checkpoint(path: Path) -> None:
     path.mkdir(parents=True)
-    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"):
-        (path / name).write_text("x")
+    for name in ("optimizer.pt", "scheduler.pt"):
+        (path / name).write_text("x")  # torch's legacy format: not checked further
+    (path / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")  # an empty safetensors file
+    (path / "trainer_state.json").write_text("{}")
 
 
 def test_a_checkpoint_cut_short_is_moved_aside_and_the_previous_one_resumes(data_dir: Path, tmp_path: Path) -> None:
@@ -38,7 +40,7 @@ def test_a_checkpoint_cut_short_is_moved_aside_and_the_previous_one_resumes(data
     (out / "oda_sft_config.yaml").write_text(yaml.safe_dump(plan.config))
     said: list[str] = []
     assert runner._check_resumable(plan, ("checkpoint-4", "checkpoint-6"), "d", said.append) == "checkpoint-4"
-    moved = [p.name for p in out.iterdir() if p.name.startswith("checkpoint-6.incomplete-")]
+    moved = [p.name for p in out.iterdir() if p.name.startswith("incomplete.checkpoint-6.")]
     assert len(moved) == 1 and (out / moved[0] / "model.safetensors").read_text() == "half"
     assert not (out / "checkpoint-6").exists() and "cut short" in said[0]
 

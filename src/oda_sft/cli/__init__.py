@@ -1,86 +1,27 @@
-"""The oda-sft command line. This module only registers commands; each lives in its own module."""
+"""The oda-sft command line. `main` is the program's entry point; the app lives in cli/app.py.
+
+Kept light on purpose: the program installs its signal handlers before importing anything heavy,
+so a SIGTERM in its first moments stops it cleanly (one line, exit 143) instead of killing it.
+"""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-import click
-import typer
-
-from oda_sft import __version__
-from oda_sft.cli import data
-from oda_sft.cli.bench import bench
-from oda_sft.cli.estimate import estimate
-from oda_sft.cli.list_datasets import list_datasets
-from oda_sft.cli.options import new_app
-from oda_sft.cli.preflight import preflight
-from oda_sft.cli.runs import list_runs, plot_runs
-from oda_sft.cli.slurm import slurm
-from oda_sft.cli.sweep import sweep
-from oda_sft.cli.train import train
-from oda_sft.errors import handle_errors, one_line
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-app = new_app("oda-sft", "Train the OpenDataArena SFT recipe with LLaMA-Factory.")
-
-
-def _errors_to_exit_codes(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with handle_errors():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"oda-sft {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
-) -> None:
-    """Train the OpenDataArena SFT recipe with LLaMA-Factory."""
-
-
-app.command("train")(_errors_to_exit_codes(train))
-app.command("sweep")(_errors_to_exit_codes(sweep))
-app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
-app.add_typer(data.build_app(_errors_to_exit_codes), name="data")
-app.command("slurm")(_errors_to_exit_codes(slurm))
-app.command("preflight")(_errors_to_exit_codes(preflight))
-app.command("bench")(_errors_to_exit_codes(bench))
-app.command("estimate")(_errors_to_exit_codes(estimate))
-
-runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=False, invoke_without_command=True)
-runs_app.callback()(_errors_to_exit_codes(list_runs))
-runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
-app.add_typer(runs_app, name="runs")
-
 
 def main(argv: list[str] | None = None, obj: object = None) -> int:
-    """Entry point; usage errors become one line, like every other error.
+    """Run oda-sft. With argv None this is the program itself (sys.argv), and takes over INT/TERM/HUP."""
+    from oda_sft.util import signals
 
-    `obj` becomes the command's context object (cli/workload.py parses a workload with it)."""
+    if argv is None:
+        signals.install()
     try:
-        result = app(args=argv, prog_name="oda-sft", standalone_mode=False, obj=obj)
-    except click.exceptions.UsageError as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `oda-sft` or `oda-sft data` alone: show the help as is
-            print(exc.format_message(), file=sys.stderr, flush=True)
-            return exc.exit_code
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr, flush=True)
+        from oda_sft.cli.app import run
+
+        return run(argv, obj)
+    except signals.Interrupted as exc:  # while importing, before any command ran
+        import sys
+
+        print(f"error: interrupted by {exc.name}", file=sys.stderr, flush=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        return 130
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return result if isinstance(result, int) else 0
+    finally:
+        if argv is None:
+            signals.ignore()  # the outcome is decided: a signal while exiting must not print a traceback

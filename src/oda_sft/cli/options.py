@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from oda_sft.catalog import PRESET_HELP
 from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
@@ -41,6 +43,7 @@ class RunOptions:
     dry_run: bool
     tokenized_cache: bool
     fetch: bool = False  # fetch and convert unregistered catalog datasets first (once, before anything starts)
+    allow_no_gpu: bool = False
 
 
 def _run_options(
@@ -94,6 +97,13 @@ def _run_options(
     profile: Annotated[
         Profile, typer.Option(help="default: the recipe exactly. fast: same math, faster (docs/performance.md).")
     ] = "default",
+    allow_no_gpu: Annotated[
+        bool,
+        typer.Option(
+            help="Launch a GPU preset even where no GPU is visible (it then needs CPU-capable overrides).",
+            rich_help_panel=LAUNCH,
+        ),
+    ] = False,
 ) -> RunOptions:
     request = TrainRequest(
         model=model,
@@ -108,7 +118,7 @@ def _run_options(
         resumable=resumable,
         save_steps=save_steps,
     )
-    return RunOptions(request, force, dry_run, tokenized_cache, fetch)
+    return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu)
 
 
 def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -131,6 +141,30 @@ def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def _unescape(formatter: click.HelpFormatter) -> None:
+    # Typer escapes "[" for rich markup whenever rich is installed, even with rich_markup_mode=None,
+    # so plain help would show a literal "\\[required]" and "\\[default: 42]".
+    formatter.buffer[:] = [part.replace("\\[", "[") for part in formatter.buffer]
+
+
+class PlainHelpCommand(TyperCommand):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        _unescape(formatter)
+
+
+class PlainHelpGroup(TyperGroup):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        _unescape(formatter)
+
+
+class _App(typer.Typer):
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", PlainHelpCommand)
+        return super().command(*args, **kwargs)
+
+
 def new_app(name: str, help: str, **settings: Any) -> typer.Typer:
     """A Typer app or sub-app with oda-sft's settings: plain help text, errors handled by oda-sft."""
     defaults: dict[str, Any] = {
@@ -138,5 +172,6 @@ def new_app(name: str, help: str, **settings: Any) -> typer.Typer:
         "add_completion": False,
         "pretty_exceptions_enable": False,
         "rich_markup_mode": None,
+        "cls": PlainHelpGroup,
     }
-    return typer.Typer(name=name, help=help, **{**defaults, **settings})
+    return _App(name=name, help=help, **{**defaults, **settings})

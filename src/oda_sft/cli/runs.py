@@ -45,7 +45,9 @@ def plot_runs(
     target = output or output_root / "runs_loss.png"
     if target.suffix.lower() != ".png":
         raise UsageError(f"--output {target} must end in .png")
-    drawn = plot(runs, target)
-    if drawn == 0:
+    result = plot(runs, target)
+    if not result.drawn:
         raise UsageError(f"no run under {output_root} has logged a loss yet: nothing to plot")
-    typer.echo(f"wrote {target} ({drawn} runs)")
+    typer.echo(f"wrote {target} ({len(result.drawn)} of {len(runs)} runs)")
+    for run, reason in result.left_out:
+        typer.echo(f"left out {run.path}: {reason}", err=True)

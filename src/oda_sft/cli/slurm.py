@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shlex
 import shutil
 import sys
@@ -119,7 +121,7 @@ def slurm(
     if output is None and not submit:
         typer.echo(script, nl=False)
         return
-    target = output or log_root / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.sbatch"
+    target = output or _new_script_path(log_root, name)
     atomic_write_text(target, script)
     say(f"script written to {target}")
     if sbatch is None:
@@ -138,6 +140,21 @@ def _without_fetch(args: tuple[str, ...]) -> tuple[str, ...]:
     """The node arguments: --fetch ran here, once, before the job was written; no node fetches."""
     cut = args.index("--") if "--" in args else len(args)
     return tuple(a for a in args[:cut] if a != "--fetch") + args[cut:]
+
+
+def _new_script_path(log_root: Path, name: str) -> Path:
+    """A script name nobody has taken: two submissions in the same second get -2, -3, ... (the name is
+    claimed with O_EXCL, so two oda-sft processes never write the same file)."""
+    log_root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in itertools.count(1):
+        candidate = log_root / f"{name}-{stamp}{'' if n == 1 else f'-{n}'}.sbatch"
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
 
 
 def _called_as_slurm() -> bool:

@@ -12,9 +12,11 @@ from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
 from oda_sft.data.fetch import fetch_missing
 from oda_sft.errors import OdaSftError
-from oda_sft.train.plan import TrainPlan
+from oda_sft.train.hardware import visible_gpu_count
+from oda_sft.train.plan import TrainPlan, resolve_preset
 from oda_sft.train.request import TrainRequest
-from oda_sft.train.sweep import Cell, format_summary, parse_list, parse_seeds, plan_grid, run_grid
+from oda_sft.train.run import check_devices_for
+from oda_sft.train.sweep import WOULD_FAIL, Cell, format_summary, parse_list, parse_seeds, plan_grid, run_grid
 from oda_sft.train.sweep import dry_run as plan_table
 from oda_sft.util.console import say
 
@@ -32,13 +34,25 @@ def sweep(
         return
     if run.fetch:
         fetch_missing(names, run.request.dataset_dir, say, dry_run=run.dry_run)
+    if not run.dry_run:  # before any dataset is measured: nothing is written for runs that cannot start
+        check_devices_for(resolve_preset(run.request.model), visible_gpu_count(), run.allow_no_gpu)
     grid = plan_grid(run.request, names, seed_list, measure=not run.dry_run)
     if run.dry_run:
-        cells = plan_table(grid)
-        typer.echo(format_summary(cells))
-        _print_total(run, grid, cells)
+        try:
+            check_devices_for(resolve_preset(run.request.model), visible_gpu_count(), run.allow_no_gpu)
+        except OdaSftError as exc:  # a dry run is how a login node shows a plan: warn only
+            say(f"warning: a real sweep on this node would stop: {exc}")
+        planned = plan_table(grid, force=run.force)
+        typer.echo(format_summary(planned))
+        _print_total(run, grid, planned)
+        failing = [c for c in planned if c.outcome in WOULD_FAIL]
+        if failing:
+            say(f"{len(failing)} of {len(planned)} runs would not start (see OUTPUT / REASON)")
+            raise typer.Exit(1)
         return
-    cells = run_grid(grid, force=run.force, tokenized_cache_on=run.tokenized_cache, say=say)
+    cells = run_grid(
+        grid, force=run.force, tokenized_cache_on=run.tokenized_cache, say=say, allow_no_gpu=run.allow_no_gpu
+    )
     typer.echo(format_summary(cells))
     if any(c.outcome == "interrupted" for c in cells):
         raise typer.Exit(next(c.exit_code or 130 for c in cells if c.outcome == "interrupted"))
@@ -52,7 +66,6 @@ def _print_total(run: RunOptions, grid: list[tuple[TrainRequest, TrainPlan | str
     """The grid's total cost (issue 13), on stderr: stdout stays the table."""
     from oda_sft.cost import table as throughput
     from oda_sft.cost.grid import grid_total
-    from oda_sft.train.hardware import visible_gpu_count
 
     try:
         table = throughput.load()

@@ -11,23 +11,45 @@ import typer
 from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
 from oda_sft.data.fetch import fetch_missing
+from oda_sft.errors import OdaSftError
+from oda_sft.runs import lock
 from oda_sft.train import launcher
 from oda_sft.train.plan import TrainPlan, plan_train, settle_mode
 from oda_sft.train.render import dump_yaml
-from oda_sft.train.run import start_run
+from oda_sft.train.run import check_devices, check_launchable, launch_config_path, start_run
 from oda_sft.util.console import say
 
 
 def render_dry_run(plan: TrainPlan) -> str:
     """The config as YAML, followed by the command and environment as comments: still valid YAML."""
+    config_path = launch_config_path(plan)  # node rank > 0 launches from its own file
     argv, env = launcher.build_command(
-        plan.config_path, plan.request.launch, plan.gpu_count, deepspeed=bool(plan.config.get("deepspeed"))
+        config_path,
+        plan.request.launch,
+        plan.gpu_count,
+        deepspeed=bool(plan.config.get("deepspeed")),
+        patches=launcher.patches_for(plan.request.resumable),
     )
-    lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {plan.config_path}"]
+    lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {config_path}"]
     lines.append(f"# command: {shlex.join(argv)}")
     for key, value in launcher.shown_env(env).items():
-        lines.append(f"# env: {key}={value if key == 'PATH' else shlex.quote(value)}")
+        lines.append(f"# env: {key}={value if key in ('PATH', 'PYTHONPATH') else shlex.quote(value)}")
     return "\n".join(lines)
+
+
+def dry_run_checks(plan: TrainPlan, allow_no_gpu: bool) -> None:
+    """What the real run would refuse before launching: raised (exit code and all) after the config is
+    shown. Warnings only for a node without a GPU (a dry run is how a login node shows a config) and for
+    a catalog dataset not registered yet (the plan's notes already say it must be)."""
+    try:
+        check_devices(plan, allow_no_gpu)
+    except OdaSftError as exc:
+        say(f"warning: a real run on this node would stop: {exc}")
+    holder = lock.probe(plan.output_dir, plan.request.launch.node_rank)
+    if holder is not None:
+        say(f"warning: {plan.output_dir} is being trained right now by oda-sft {holder.describe()}")
+    if plan.dataset.registered or plan.dataset.catalog is None:
+        check_launchable(plan)
 
 
 @takes_run_options
@@ -45,12 +67,16 @@ def train(
         fetch_missing([dataset], request.dataset_dir, say, dry_run=run.dry_run)
     plan = plan_train(request)
     if not run.dry_run:
+        # Before measuring the data: nothing is written for a run that cannot start.
+        check_launchable(plan)
+        check_devices(plan, run.allow_no_gpu)
         plan = settle_mode(plan)
     for note in plan.notes:
         say(note)
     if run.dry_run:
         typer.echo(render_dry_run(plan))
+        dry_run_checks(plan, run.allow_no_gpu)
         return
-    result = start_run(plan, force=run.force, tokenized_cache_on=run.tokenized_cache)
+    result = start_run(plan, force=run.force, tokenized_cache_on=run.tokenized_cache, allow_no_gpu=run.allow_no_gpu)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -17,7 +17,7 @@ from oda_sft.train.cards import CARDS, Card, card_of_device
 from oda_sft.train.hardware import gpu_names
 from oda_sft.train.plan import TrainPlan
 
-COUNTED = ("train", "resume")  # cells that would start a run (a resumed one costs at most a whole run)
+COUNTED = ("train", "replace", "resume")  # cells that would start a run (a resumed one costs at most a whole run)
 
 
 @dataclass

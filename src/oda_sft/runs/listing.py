@@ -1,13 +1,20 @@
-"""Find the runs under an output root and summarise them from their manifests and logs."""
+"""Find the runs under an output root and summarise them from their manifests and logs.
+
+A manifest is written by oda-sft, but a person, a full disk or a kill can leave anything in it: every
+field is read for its type, and a run whose manifest cannot be read is listed as `unreadable`, never
+dropped or allowed to stop the listing.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.runs import lock
 from oda_sft.runs.manifest import MANIFEST_NAME, read
 from oda_sft.util import tables
 
@@ -40,19 +47,55 @@ def find_manifests(root: Path) -> list[Path]:
     return found
 
 
-def _status(manifest: dict[str, Any]) -> str:
-    status = str(manifest.get("status", "unknown"))
-    attempts = manifest.get("attempts") or [{}]
-    pid = attempts[-1].get("pid")
-    # A run killed with SIGKILL (or a lost node) never updates its manifest.
-    if status == "running" and manifest.get("host") == socket.gethostname() and isinstance(pid, int):
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _seed(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def run_status(run_dir: Path, manifest: dict[str, Any]) -> str:
+    """The manifest's status, corrected by what is alive: while a trainer holds the output dir's lock
+    (runs/lock.py) the run is `running`, whatever the manifest says; a manifest left at running with
+    nobody holding the lock is `stale`."""
+    status = _text(manifest.get("status")) or "unknown"
+    if lock.probe(run_dir) is not None:
+        return "running"
+    if status != "running":
+        return status
+    if lock.lock_path(run_dir).exists():
+        return "stale"  # the lock exists and nobody holds it: whoever wrote `running` is gone
+    # A run from before the lock: judge by its pid, on its own host only.
+    attempts = manifest.get("attempts")
+    last = _dict(attempts[-1]) if isinstance(attempts, list) and attempts else {}
+    pid = last.get("pid")
+    if manifest.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return "stale"
-        except PermissionError:
+        except (PermissionError, OverflowError):
             pass
     return status
+
+
+def _unreadable(path: Path) -> RunSummary:
+    return RunSummary(str(path.parent), "", "", None, "", "", "unreadable", None, None, None, None)
 
 
 def summarise(root: Path) -> list[RunSummary]:
@@ -60,21 +103,22 @@ def summarise(root: Path) -> list[RunSummary]:
     for path in find_manifests(root):
         m = read(path)
         if m is None:
+            runs.append(_unreadable(path))
             continue
-        results = m.get("results") or {}
+        results = _dict(m.get("results"))
         runs.append(
             RunSummary(
                 path=str(path.parent),
-                model=str((m.get("model") or {}).get("preset", "")),
-                dataset=str((m.get("dataset") or {}).get("name", "")),
-                seed=m.get("seed"),
-                mode=str((m.get("mode") or {}).get("mode", "")),
-                profile=str(m.get("profile", "default")),
-                status=_status(m),
-                final_loss=results.get("final_loss"),
-                train_runtime=results.get("train_runtime"),
-                tokens_per_second=results.get("tokens_per_second"),
-                started_at=m.get("started_at"),
+                model=_text(_dict(m.get("model")).get("preset")),
+                dataset=_text(_dict(m.get("dataset")).get("name")),
+                seed=_seed(m.get("seed")),
+                mode=_text(_dict(m.get("mode")).get("mode")),
+                profile=_text(m.get("profile")) or "default",
+                status=run_status(path.parent, m),
+                final_loss=_number(results.get("final_loss")),
+                train_runtime=_number(results.get("train_runtime")),
+                tokens_per_second=_number(results.get("tokens_per_second")),
+                started_at=_text(m.get("started_at")) or None,
             )
         )
     return sorted(runs, key=lambda r: (r.model, r.dataset, r.seed if r.seed is not None else -1, r.path))

@@ -69,17 +69,24 @@ def start(
 
 
 def finish(
-    path: Path, manifest: dict[str, Any], status: Status, exit_code: int, dataset_tokens: int | None = None
+    path: Path,
+    manifest: dict[str, Any],
+    status: Status,
+    exit_code: int,
+    dataset_tokens: int | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """Record how the attempt ended and what LLaMA-Factory reported.
 
     dataset_tokens (real, unpadded tokens in one epoch) turns runtime into tokens/s when
-    LLaMA-Factory does not report it itself.
+    LLaMA-Factory does not report it itself. note says something unusual about the ending.
     """
     ended = now()
     manifest = {**manifest, "status": status, "exit_code": exit_code, "ended_at": ended}
     attempts = list(manifest["attempts"])
     attempts[-1] = {**attempts[-1], "status": status, "exit_code": exit_code, "ended_at": ended}
+    if note:
+        attempts[-1]["note"] = note
     manifest["attempts"] = attempts
     results = training_results(path.parent)
     if dataset_tokens and "tokens_per_second" not in results and results.get("train_runtime"):
@@ -108,3 +115,46 @@ def training_results(output_dir: Path) -> dict[str, Any]:
     if speeds and "tokens_per_second" not in results:
         results["tokens_per_second"] = speeds[-1]
     return results
+
+
+def settle_finished(output_dir: Path) -> str | None:
+    """A finished run (LLaMA-Factory wrote all_results.json) whose manifest says otherwise, because it
+    was stopped after its results were written: make the manifest say finished, and draw the loss plot
+    it did not get to. Returns what was done, or None when nothing needed it. Call it under the run's lock."""
+    path = output_dir / MANIFEST_NAME
+    record = read(path)
+    done: list[str] = []
+    if record is not None and record.get("status") != "finished":
+        was = record.get("status", "unknown")
+        record = {**record, "status": "finished", "results": training_results(output_dir)}
+        attempts = list(record.get("attempts") or [])
+        if attempts and isinstance(attempts[-1], dict):
+            note = f"recorded as {was}; LLaMA-Factory had written its results, so the run is finished"
+            attempts[-1] = {**attempts[-1], "status": "finished", "note": note}
+            record["attempts"] = attempts
+        atomic_write_json(path, record)
+        done.append(f"{MANIFEST_NAME} said {was}; the run had finished, and it now says so")
+    drawn = draw_missing_plot(output_dir)
+    if drawn is not None:
+        done.append(f"drew the missing {drawn.name}")
+    return "; ".join(done) or None
+
+
+def draw_missing_plot(output_dir: Path) -> Path | None:
+    """training_loss.png from trainer_log.jsonl when the run asked for it (plot_loss) and it is missing."""
+    target = output_dir / "training_loss.png"
+    if target.exists() or not _wants_plot(output_dir):
+        return None
+    from oda_sft.runs.plot import plot_run  # matplotlib: only when drawing
+
+    return target if plot_run(output_dir, target) else None
+
+
+def _wants_plot(output_dir: Path) -> bool:
+    import yaml
+
+    try:
+        config = yaml.safe_load((output_dir / "oda_sft_config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(config, dict) and bool(config.get("plot_loss"))

@@ -5,6 +5,8 @@ oda-sft never deletes a run. --force moves an earlier run aside instead.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +60,18 @@ def inspect_output_dir(path: Path) -> OutputState:
     return OutputState("fresh", path, checkpoints, contents)
 
 
+def continued_output_dir(output_dir: Path, model_path: Path) -> Path:
+    """Where a run that starts from weights inside its own output dir trains: a sibling named after them
+    (seed-42/checkpoint-8 -> seed-42.from-checkpoint-8). So continuing from a checkpoint is a new run
+    beside the old one, and nothing (not even --force) ever moves its own input away."""
+    try:
+        inside = model_path.resolve().relative_to(output_dir.resolve())
+    except ValueError:
+        return output_dir
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(inside.parts)) or "final"
+    return output_dir.with_name(f"{output_dir.name}.from-{label}")
+
+
 def checkpoint_is_full(checkpoint: Path) -> bool:
     """True when a checkpoint can resume training exactly: optimizer and scheduler state included.
 
@@ -67,18 +81,76 @@ def checkpoint_is_full(checkpoint: Path) -> bool:
     return has_optimizer and (checkpoint / "trainer_state.json").is_file()
 
 
-def checkpoint_is_complete(checkpoint: Path) -> bool:
-    """Trainer writes trainer_state.json last; without it the save was cut short."""
-    return (checkpoint / "trainer_state.json").is_file()
+def checkpoint_is_complete(checkpoint: Path, world_size: int = 1) -> bool:
+    """Whether a checkpoint was written to the end. The trainer writes trainer_state.json last on rank 0,
+    so a save cut short leaves it missing or cut off; but every other rank writes its own RNG state
+    alongside, at its own pace, so each rank's file must be there too. Files torch saves are zip
+    archives whose last record is written last, and a safetensors file says how long it must be:
+    both are checked, so a kill in the middle of any of them is caught."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(state, dict):
+        return False
+    if world_size > 1 and any(not (checkpoint / f"rng_state_{rank}.pth").is_file() for rank in range(world_size)):
+        return False
+    for file in checkpoint.iterdir():
+        if file.suffix in (".pt", ".pth", ".bin") and not _torch_file_complete(file):
+            return False
+        if file.suffix == ".safetensors" and not _safetensors_complete(file):
+            return False
+    return True
+
+
+def _torch_file_complete(path: Path) -> bool:
+    """torch.save's zip format ends with the end-of-central-directory record (PK\\x05\\x06, 22 bytes)."""
+    try:
+        with path.open("rb") as handle:
+            if handle.read(2) != b"PK":
+                return True  # torch's legacy format: nothing to check it against
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            if size < 22:
+                return False
+            handle.seek(size - 22)
+            return handle.read(4) == b"PK\x05\x06"
+    except OSError:
+        return False
+
+
+def _safetensors_complete(path: Path) -> bool:
+    """A safetensors file: 8 bytes of header length, the JSON header, then the tensors it lists."""
+    try:
+        with path.open("rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+            size = path.stat().st_size
+    except (OSError, ValueError):
+        return False
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    return size == 8 + header_len + max(ends, default=0)
 
 
 def set_aside(path: Path, label: str = "replaced") -> Path:
-    """Rename an earlier run (or checkpoint) to a sibling, so nothing is lost."""
+    """Rename an earlier run to a sibling (seed-42.replaced-<time>), so nothing is lost."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.{label}-{stamp}")
+    return _rename_unique(path, f"{path.name}.{label}-{stamp}")
+
+
+def set_aside_checkpoint(checkpoint: Path) -> Path:
+    """Move a checkpoint that was cut short while saving out of the trainer's way, keeping it:
+    incomplete.checkpoint-16.<time>. Not checkpoint-16.<anything>: the trainer's save_total_limit
+    rotation counts every `checkpoint-*` entry as a checkpoint of its own, and would delete it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _rename_unique(checkpoint, f"incomplete.{checkpoint.name}.{stamp}")
+
+
+def _rename_unique(path: Path, name: str) -> Path:
+    target = path.with_name(name)
     suffix = 1
     while target.exists():
         suffix += 1
-        target = path.with_name(f"{path.name}.{label}-{stamp}-{suffix}")
+        target = path.with_name(f"{name}-{suffix}")
     path.rename(target)
     return target

@@ -1,8 +1,12 @@
-"""One PNG with the loss curves of many runs (matplotlib is imported only here, when asked to draw)."""
+"""Loss curves: one PNG with many runs (`runs plot`), or one run's training_loss.png when LLaMA-Factory
+was stopped before it drew it. matplotlib is imported only here, when asked to draw."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from oda_sft.runs import trainer_log
 from oda_sft.runs.listing import RunSummary
@@ -10,33 +14,88 @@ from oda_sft.runs.listing import RunSummary
 
 def _curve(run_dir: Path) -> tuple[list[int], list[float]]:
     losses = trainer_log.losses(trainer_log.read(run_dir / trainer_log.LOG_NAME))
-    return list(losses), list(losses.values())
+    points = [(s, v) for s, v in losses.items() if math.isfinite(v)]
+    return [s for s, _ in points], [v for _, v in points]
 
 
-def plot(runs: list[RunSummary], target: Path) -> int:
-    """One PNG with every run's loss curve; returns how many curves it drew."""
-    curves = [(run, *_curve(Path(run.path))) for run in runs]
-    curves = [c for c in curves if c[1]]
-    if not curves:
-        return 0  # nothing to draw: leave any existing file alone
+def label(run: RunSummary) -> str:
+    """model, dataset, seed and status; and the directory's name when it is not plain seed-N (a run moved
+    aside, or one continued from a checkpoint), so that no two curves share a label."""
+    name = Path(run.path).name
+    text = f"{run.model} {run.dataset} seed {run.seed}"
+    if name != f"seed-{run.seed}":
+        text += f" [{name}]"
+    return f"{text} ({run.status})"
+
+
+@dataclass
+class PlotResult:
+    drawn: list[RunSummary] = field(default_factory=list)
+    left_out: list[tuple[RunSummary, str]] = field(default_factory=list)  # with the reason
+
+
+def _save(fig: Any, target: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial.png")
+    try:
+        fig.savefig(partial, dpi=120, bbox_inches="tight")
+        partial.replace(target)
+    finally:
+        plt.close(fig)
+        partial.unlink(missing_ok=True)
+
+
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a cluster node
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot(runs: list[RunSummary], target: Path) -> PlotResult:
+    """One PNG with every run's loss curve; says which runs it drew and which it left out, and why."""
+    result = PlotResult()
+    curves = []
+    for run in runs:
+        if run.status == "unreadable":
+            result.left_out.append((run, f"its {Path(run.path).name}/oda_sft_run.json cannot be read"))
+            continue
+        steps, losses = _curve(Path(run.path))
+        if not steps:
+            result.left_out.append((run, "no loss logged yet"))
+            continue
+        curves.append((run, steps, losses))
+        result.drawn.append(run)
+    if not curves:
+        return result  # nothing to draw: leave any existing file alone
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 6))
     for run, steps, losses in curves:
-        ax.plot(steps, losses, label=f"{run.model} {run.dataset} seed {run.seed} ({run.status})", linewidth=1.2)
-    drawn = len(curves)
+        ax.plot(steps, losses, label=label(run), linewidth=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_title("oda-sft runs: training loss")
     ax.grid(alpha=0.3)
-    if drawn:
-        ax.legend(fontsize=8)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial.png")
-    fig.savefig(partial, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    partial.replace(target)
-    return drawn
+    ax.legend(fontsize=8)
+    _save(fig, target)
+    return result
+
+
+def plot_run(run_dir: Path, target: Path) -> bool:
+    """One run's loss curve, as LLaMA-Factory's training_loss.png shows it; False when nothing is logged."""
+    steps, losses = _curve(run_dir)
+    if not steps:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    ax.plot(steps, losses, color="#1f77b4", alpha=0.4, label="original")
+    ax.set_title(f"training loss of {run_dir}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    _save(fig, target)
+    return True

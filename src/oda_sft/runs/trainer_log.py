@@ -35,6 +35,12 @@ def losses(rows: list[dict[str, Any]]) -> dict[int, float]:
     out: dict[int, float] = {}
     for row in rows:
         step, loss = row.get("current_steps"), row.get("loss")
-        if isinstance(step, int) and not isinstance(step, bool) and isinstance(loss, int | float):
+        if (
+            isinstance(step, int)
+            and not isinstance(step, bool)
+            and 0 <= step < 2**53  # a float can hold it: anything larger is not a step
+            and isinstance(loss, int | float)
+            and not isinstance(loss, bool)
+        ):
             out[step] = float(loss)
     return dict(sorted(out.items()))

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from oda_sft.errors import LaunchError, UsageError
+from oda_sft.train import patches as trainer_patches
 from oda_sft.train.request import LaunchOptions
 from oda_sft.util import subproc
 
@@ -35,11 +36,26 @@ def require_launcher() -> None:
         )
 
 
+def patches_for(resumable: bool) -> tuple[str, ...]:
+    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch."""
+    return ("resume_epoch",) if resumable else ()
+
+
+def check_patches(names: Sequence[str]) -> None:
+    """Refuse, before anything is written, to launch with a patch on versions it was not written for."""
+    for name in names:
+        mismatch = trainer_patches.version_mismatch(name)
+        if mismatch is not None:
+            raise LaunchError(f"{mismatch}: {trainer_patches.fix_hint(name)}")
+
+
 def shown_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The launcher's environment as shown and recorded: only oda-sft's own PATH prefix, not the caller's PATH."""
+    """The launcher's environment as shown and recorded: only oda-sft's own prefix of PATH and
+    PYTHONPATH, not the caller's."""
     shown = dict(env)
-    if "PATH" in shown:
-        shown["PATH"] = shown["PATH"].split(os.pathsep, 1)[0] + os.pathsep + "$PATH"
+    for key in ("PATH", "PYTHONPATH"):
+        if key in shown and os.pathsep in shown[key]:
+            shown[key] = shown[key].split(os.pathsep, 1)[0] + os.pathsep + "$" + key
     return shown
 
 
@@ -49,11 +65,14 @@ def build_command(
     gpu_count: int,
     base_path: str | None = None,
     deepspeed: bool = False,
+    patches: Sequence[str] = (),
+    base_pythonpath: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """(argv, environment changes) for `llamafactory-cli train <config>`.
 
     The environment changes are what oda-sft adds to its own environment; they are
-    shown by --dry-run and recorded, so only launcher settings belong here.
+    shown by --dry-run and recorded, so only launcher settings belong here. `patches` names the
+    trainer-side corrections to enable (train/patches/): every process of the trainer then loads them.
     """
     argv = [launcher_path(), "train", str(config_path)]
     # torchrun and llamafactory-cli must come from oda-sft's own environment, even when
@@ -63,6 +82,8 @@ def build_command(
     env: dict[str, str] = {}
     if bin_dir not in current.split(os.pathsep):
         env["PATH"] = os.pathsep.join(p for p in (bin_dir, current) if p)
+    pythonpath = os.environ.get("PYTHONPATH") if base_pythonpath is None else base_pythonpath
+    env.update(trainer_patches.launch_env(patches, pythonpath))
     if options.uses_torchrun(gpu_count, deepspeed):
         if any(c.isspace() for c in str(config_path)):
             # LLaMA-Factory joins and re-splits the torchrun arguments on spaces.
@@ -83,15 +104,27 @@ def build_command(
         elif options.nnodes > 1:
             # Every node must agree on the port; LLaMA-Factory would pick a random free one per node.
             env["MASTER_PORT"] = "29500"
+        if gpu_count == 0:
+            # CPU ranks: accelerate names each rank's device "cpu:0", and torch.load cannot map a resumed
+            # run's optimizer state onto "cpu:0" (only "cpu"). accelerate's own variable fixes the name.
+            env["ACCELERATE_TORCH_DEVICE"] = "cpu"
     return argv, env
 
 
-def run(argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None) -> int:
-    """Run the trainer: output streams through, INT/TERM/HUP reach its whole process group, and its
-    exit status (128+N for signal N) is returned. on_signal hears of every signal forwarded, so the
-    caller can tell an interruption from a crash."""
+def run(
+    argv: list[str],
+    env_changes: Mapping[str, str],
+    on_signal: Callable[[int], None] | None = None,
+    keep_fds: tuple[int, ...] = (),
+    on_start: Callable[[int], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> int:
+    """Run the trainer under its supervisor: output streams through, INT/TERM/HUP reach it (SIGINT as
+    SIGTERM; a second signal kills it at once), nothing of it outlives oda-sft, and its exit status
+    (128+N for signal N) is returned. on_signal hears of every signal, so the caller can tell an
+    interruption from a crash; keep_fds stay open as long as the trainer lives (the output-dir lock)."""
     try:
-        return subproc.run_streaming(argv, env_changes, on_signal)
+        return subproc.run_streaming(argv, env_changes, on_signal, keep_fds=keep_fds, on_start=on_start, say=say)
     except OSError as exc:
         raise LaunchError(
             f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "

@@ -25,7 +25,7 @@ from oda_sft.data.length_rule import Rule
 from oda_sft.data.registry import DatasetDir, ResolvedDataset, builtin_names
 from oda_sft.data.token_counter import tokenizer_ident
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
-from oda_sft.runs.outdir import CONFIG_NAME
+from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
 from oda_sft.train.hardware import visible_gpu_count
 from oda_sft.train.mode import ModeDecision, decide_mode
 from oda_sft.train.profile import apply_profile, known_sample_count
@@ -138,6 +138,14 @@ def _render_plan(
             overrides=overrides,
         )
     )
+    if request.model_path is not None:
+        continued = continued_output_dir(Path(config["output_dir"]), request.model_path.expanduser())
+        if str(continued) != config["output_dir"]:
+            notes.append(
+                f"--model-path is inside this run's own output dir: the new run trains from those weights "
+                f"into {continued}, and the run it came from stays as it is"
+            )
+            config["output_dir"] = str(continued)
     notes.append(f"mode: {decision.mode} ({decision.reason})")
     if decision.warning:
         notes.append(f"warning: {decision.warning}")

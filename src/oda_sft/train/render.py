@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 
 from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.errors import ConfigError, UsageError
+from oda_sft.train.overrides import check as check_override
 from oda_sft.util.paths import train_config_dir
 from oda_sft.util.secrets import is_secret_name
 
@@ -71,8 +73,13 @@ def output_dir_for(output_root: Path, preset: ModelPreset, dataset: str, seed: i
 
 
 def cpu_fallback(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with bf16, liger kernels and DeepSpeed off: what a CPU can train."""
-    return {**{k: v for k, v in config.items() if k not in _CPU_DROPPED}, **_CPU_OFF}
+    """The config with bf16, liger kernels and DeepSpeed off: what a CPU can train; and no more
+    preprocessing workers than the machine has cores (the recipe's 16 would crowd a laptop)."""
+    fallback = {**{k: v for k, v in config.items() if k not in _CPU_DROPPED}, **_CPU_OFF}
+    workers = fallback.get("preprocessing_num_workers")
+    if isinstance(workers, int):
+        fallback["preprocessing_num_workers"] = max(1, min(workers, os.cpu_count() or 1))
+    return fallback
 
 
 def render(spec: RenderSpec) -> dict[str, Any]:
@@ -140,7 +147,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
                 f"override {key}= looks like a secret, which would be kept in the run's config: "
                 "pass it through the environment instead (e.g. HF_TOKEN)"
             )
-        overrides[key] = parse_value(value)
+        # Type, range and the keys oda-sft must keep: checked against LLaMA-Factory's own fields.
+        overrides[key] = check_override(key, parse_value(value), value)
     return overrides
 
 

@@ -1,11 +1,19 @@
 """Start a planned run: guard the output_dir, keep the rendered config and a manifest, launch.
 
 Nothing here deletes a run. A run is finished, skipped, failed or interrupted; the manifest says which.
+
+In order: every check that needs nothing written (the dataset, the launcher, the devices, the disk,
+a live trainer, the output dir's state); then the output dir's lock (runs/lock.py), held until the
+trainer and everything it started are gone; under it the same decision again, the config and manifest
+written together, the trainer launched under its supervisor (util/subproc.py), and the manifest
+finished however the trainer ended. Every suggestion printed is a whole command (train/advice.py).
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,32 +22,44 @@ from typing import Any, Literal
 import yaml
 
 from oda_sft import tiny_model
+from oda_sft.catalog import ModelPreset
 from oda_sft.data import hashing, tokenized_cache
 from oda_sft.data.fetch import add_command
 from oda_sft.data.hashing import file_sha256
-from oda_sft.errors import DatasetError, RunStateError
-from oda_sft.runs import manifest
-from oda_sft.runs.outdir import checkpoint_is_complete, checkpoint_is_full, inspect_output_dir, set_aside
+from oda_sft.errors import DatasetError, RunStateError, UsageError
+from oda_sft.runs import lock, manifest, space
+from oda_sft.runs.outdir import (
+    OutputState,
+    checkpoint_is_complete,
+    checkpoint_is_full,
+    inspect_output_dir,
+    set_aside,
+    set_aside_checkpoint,
+)
 from oda_sft.train import launcher
+from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan
 from oda_sft.train.profile import FAST_KEYS, recipe_equivalent
 from oda_sft.train.render import dump_yaml
+from oda_sft.util import signals
 from oda_sft.util.console import say as _say
 from oda_sft.util.fs import atomic_write_text
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # Keys that may differ between attempts of one run without changing what it trains: oda-sft's
-# tokenized cache, and what --profile fast sets for speed alone.
-_NOT_THE_RECIPE = frozenset({"tokenized_path", *FAST_KEYS})
-# How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP.
+# tokenized cache, what --profile fast sets for speed alone, and how many processes tokenize.
+_NOT_THE_RECIPE = frozenset({"tokenized_path", "preprocessing_num_workers", *FAST_KEYS})
+# How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
+# counts only when oda-sft sent it: otherwise it is the OOM killer, a failure.)
 _SIGNAL_EXITS = {128 + int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 
 
 @dataclass(frozen=True)
 class RunResult:
     outcome: Outcome
-    exit_code: int
+    exit_code: int  # what oda-sft exits with: 0 finished or skipped, 128+N when signal N stopped it
     output_dir: Path
+    stopped: bool = False  # a signal asked oda-sft to stop (a sweep then starts no further run)
 
 
 def check_launchable(plan: TrainPlan) -> None:
@@ -52,11 +72,30 @@ def check_launchable(plan: TrainPlan) -> None:
         )
         raise DatasetError(f"dataset {dataset.name} is not registered in {dataset.info_path}: {fix}")
     launcher.require_launcher()
+    launcher.check_patches(launcher.patches_for(plan.request.resumable))
     if dataset.file is not None and not dataset.file.exists():
         raise DatasetError(
             f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: "
             "restore the file or register the dataset again"
         )
+
+
+def check_devices(plan: TrainPlan, allow_no_gpu: bool = False) -> None:
+    """A real preset on a node without a visible GPU would fail inside LLaMA-Factory seconds later
+    (bf16 and DeepSpeed need GPUs): refuse before anything is written, unless told to launch anyway."""
+    check_devices_for(plan.preset, plan.gpu_count, allow_no_gpu)
+
+
+def check_devices_for(preset: ModelPreset, gpu_count: int, allow_no_gpu: bool = False) -> None:
+    if gpu_count > 0 or preset.embedded or allow_no_gpu:
+        return
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    why = f"CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else "no NVIDIA driver devices"
+    raise UsageError(
+        f"no GPU is visible on {socket.gethostname()} ({why}), and the {preset.name} recipe trains in bf16 "
+        "with DeepSpeed on GPUs: run it on a GPU node (`oda-sft slurm` writes the job), or add --allow-no-gpu "
+        "to launch it anyway"
+    )
 
 
 def _config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -71,72 +110,170 @@ def _kept_config_changes(plan: TrainPlan) -> list[str]:
     kept = plan.config_path
     if not kept.is_file():
         return []
-    return _config_changes(yaml.safe_load(kept.read_text(encoding="utf-8")) or {}, plan.config)
+    try:
+        before = yaml.safe_load(kept.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        before = {"(unreadable oda_sft_config.yaml)": True}
+    return _config_changes(before if isinstance(before, dict) else {}, plan.config)
+
+
+def _recorded_command(out: Path) -> str | None:
+    record = manifest.read(out / manifest.MANIFEST_NAME) or {}
+    rerun = record.get("rerun")
+    return rerun if isinstance(rerun, str) and rerun else None
+
+
+def _world(plan: TrainPlan) -> int:
+    return plan.request.launch.world_size(plan.gpu_count)
+
+
+def _last_complete(out: Path, checkpoints: tuple[str, ...], world: int) -> Path | None:
+    for name in reversed(checkpoints):
+        if checkpoint_is_complete(out / name, world):
+            return out / name
+    return None
+
+
+def _weights_only_advice(rerun: Rerun, checkpoint: Path) -> str:
+    return (
+        f"to start over (the partial run is moved aside, nothing is deleted): `{rerun.command(force=True)}`; "
+        f"to train on from {checkpoint.name}'s weights as a new run (its own output dir, not the recipe's math): "
+        f"`{rerun.command(model_path=checkpoint)}`; add --resumable next time for checkpoints a run can resume from"
+    )
+
+
+Action = Literal["skip", "train", "resume", "replace"]
+
+
+def decide_action(plan: TrainPlan, state: OutputState, force: bool, rerun: Rerun) -> Action:
+    """What to do with the output dir as it is; raises for what must be refused. Reads only."""
+    if force:
+        return "train" if state.kind == "fresh" else "replace"
+    if state.kind == "finished":
+        changed = _kept_config_changes(plan)
+        if changed:
+            raise RunStateError(
+                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): to "
+                f"train it again with this config (the old run is moved aside, not deleted): "
+                f"`{rerun.command(force=True)}`; or choose another --output-root"
+            )
+        return "skip"
+    if state.kind == "occupied":
+        raise RunStateError(
+            f"{state.describe()}: LLaMA-Factory cannot start there. To move it aside (nothing is deleted) and "
+            f"train: `{rerun.command(force=True)}`; or choose another --output-root"
+        )
+    if state.kind == "interrupted":
+        changed = _kept_config_changes(plan)
+        if changed:
+            recorded = _recorded_command(plan.output_dir)
+            resume = f"to resume it, run the command it was started with: `{recorded}`; " if recorded else ""
+            raise RunStateError(
+                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): "
+                f"{resume}to start over with this config (the old run is moved aside): `{rerun.command(force=True)}`"
+            )
+        last = _last_complete(plan.output_dir, state.checkpoints, _world(plan))
+        if last is not None and not checkpoint_is_full(last):
+            raise RunStateError(
+                f"{state.describe()}, but {last.name} holds weights only (the recipe saves model-only checkpoints "
+                "once per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
+                f"not be the same training. {_weights_only_advice(rerun, last)}"
+            )
+        return "resume"
+    return "train"
+
+
+def _set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Callable[[str], None]) -> str | None:
+    """The checkpoint LLaMA-Factory will resume from, after moving checkpoints cut short while saving
+    out of its way (it would pick the newest, broken one). Nothing is deleted."""
+    names = list(checkpoints)
+    while names and not checkpoint_is_complete(plan.output_dir / names[-1], _world(plan)):
+        name = names.pop()
+        moved = set_aside_checkpoint(plan.output_dir / name)
+        say(f"{name} was cut short while saving; moved to {moved.name}")
+    if not names:
+        say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
+        return None
+    return names[-1]
 
 
 def _check_resumable(
     plan: TrainPlan, checkpoints: tuple[str, ...], description: str, say: Callable[[str], None]
 ) -> str | None:
     """The checkpoint LLaMA-Factory will resume from, after refusing what cannot resume exactly."""
-    changed = _kept_config_changes(plan)
-    if changed:
-        raise RunStateError(
-            f"{description} trained with a different config (differs in: {', '.join(changed)}): "
-            "rerun with the same options to resume, or pass --force to move it aside and start over"
-        )
-    names = list(checkpoints)
-    while names and not checkpoint_is_complete(plan.output_dir / names[-1]):
-        # Killed while saving: LLaMA-Factory would pick this newest, broken one. Keep it, out of the way.
-        moved = set_aside(plan.output_dir / names.pop(), label="incomplete")
-        say(f"{moved.name.split('.')[0]} was cut short while saving; moved to {moved.name}")
-    if not names:
-        say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
-        return None
-    last = plan.output_dir / names[-1]
-    if not checkpoint_is_full(last):
-        raise RunStateError(
-            f"{description}, but {last.name} holds weights only (the recipe saves model-only checkpoints once "
-            "per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
-            f"not be the same training. Choose: --force to start over (the partial run is moved aside); or "
-            f"--model-path {last} to train on from those weights as a new run (not the recipe's math); and "
-            "pass --resumable next time for full checkpoints every --save-steps steps"
-        )
-    return last.name
+    state = OutputState("interrupted", plan.output_dir, checkpoints)
+    decide_action(plan, state, False, Rerun(plan.request))
+    return _set_aside_incomplete(plan, checkpoints, say)
+
+
+def launch_config_path(plan: TrainPlan) -> Path:
+    """Node rank 0 keeps the run's config. Other nodes launch from their own file: a node's render can
+    differ (--profile fast weighs its own free memory), and one shared file would be last-writer-wins."""
+    rank = plan.request.launch.node_rank
+    return plan.config_path if rank == 0 else plan.output_dir / f"oda_sft_config.node-{rank}.yaml"
 
 
 def start_run(
-    plan: TrainPlan, force: bool = False, say: Callable[[str], None] = _say, tokenized_cache_on: bool = True
+    plan: TrainPlan,
+    force: bool = False,
+    say: Callable[[str], None] = _say,
+    tokenized_cache_on: bool = True,
+    allow_no_gpu: bool = False,
 ) -> RunResult:
     """Run the plan. Returns how it ended; the trainer's exit status is in exit_code."""
+    rerun = Rerun(plan.request, tokenized_cache_on, allow_no_gpu)
     check_launchable(plan)
-    if force and plan.request.launch.nnodes > 1:
+    check_devices(plan, allow_no_gpu)
+    options = plan.request.launch
+    if force and options.nnodes > 1:
         raise RunStateError(
             "--force with --nnodes > 1 would have every node move the run aside at once: move the earlier run "
             "aside yourself first (or choose another --output-root), then start the nodes without --force"
         )
     out = plan.output_dir
-    state = inspect_output_dir(out)
+    # Refusals first, while nothing is written: a live trainer, then what the output dir holds.
+    lock.refuse_if_busy(out, options.node_rank)
+    if decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
+        space.check(plan, inspect_output_dir(out))
+
+    with lock.acquire(out, options.node_rank, say=say) as run_lock:
+        state = inspect_output_dir(out)  # again, now that no other oda-sft can change it
+        action = decide_action(plan, state, force, rerun)
+        if action == "skip":
+            return _skip(plan, state, rerun, say)
+        return _launch(plan, state, action, rerun, run_lock, say, tokenized_cache_on)
+
+
+def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun, say: Callable[[str], None]) -> RunResult:
+    with signals.critical():
+        repaired = manifest.settle_finished(plan.output_dir)
+    if repaired:
+        say(repaired)
+    say(f"skipped: {state.describe()}. To train it again (the old run is moved aside, not deleted): "
+        f"`{rerun.command(force=True)}`")  # fmt: skip
+    return RunResult("skipped", 0, plan.output_dir)
+
+
+def _launch(
+    plan: TrainPlan,
+    state: OutputState,
+    action: Action,
+    rerun: Rerun,
+    run_lock: lock.RunLock,
+    say: Callable[[str], None],
+    tokenized_cache_on: bool,
+) -> RunResult:
+    out = plan.output_dir
+    options = plan.request.launch
     resumed_from = None
-    if state.kind == "finished" and not force:
-        changed = _kept_config_changes(plan)
-        if changed:
-            raise RunStateError(
-                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): pass "
-                "--force to move it aside and train with this one, or choose another --output-root"
-            )
-        say(f"skipped: {state.describe()}. Pass --force to train again; the old run is then moved aside, not deleted")
-        return RunResult("skipped", 0, out)
-    if state.kind == "occupied" and not force:
-        raise RunStateError(
-            f"{state.describe()}: LLaMA-Factory cannot start there. Pass --force to move it aside "
-            "(nothing is deleted), or choose another --output-root"
-        )
-    if state.kind == "interrupted" and not force:
-        resumed_from = _check_resumable(plan, state.checkpoints, state.describe(), say)
+    if action == "resume":
+        resumed_from = _set_aside_incomplete(plan, state.checkpoints, say)
         if resumed_from:
             say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
-    if force and state.kind != "fresh":
-        say(f"--force: moved the earlier run to {set_aside(out)}")
+    if action == "replace":
+        with signals.critical():
+            moved = set_aside(out)
+        say(f"--force: moved the earlier run to {moved}")
 
     if plan.needs_tiny_model and not tiny_model.is_built():
         say("building the tiny model (first use; cached afterwards)")
@@ -146,7 +283,7 @@ def start_run(
     dataset = plan.dataset
     data_sha = dataset.sha256
     cache = None
-    if tokenized_cache_on and plan.request.launch.nnodes > 1:
+    if tokenized_cache_on and options.nnodes > 1:
         # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
         say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
     elif tokenized_cache_on and dataset.identity is not None:
@@ -159,80 +296,162 @@ def start_run(
             hit = "hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"
             say(f"tokenized cache {cache.key}: {hit}")
 
-    options = plan.request.launch
-    # Node rank 0 keeps the run's config. Other nodes launch from their own file: a node's render can
-    # differ (--profile fast weighs its own free memory), and one shared file would be last-writer-wins.
-    config_path = plan.config_path
-    if options.node_rank > 0:
-        config_path = plan.output_dir / f"oda_sft_config.node-{options.node_rank}.yaml"
-    atomic_write_text(config_path, dump_yaml(config))
-    argv, env = launcher.build_command(config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")))
-    say(f"config kept at {config_path}")
-
+    config_path = launch_config_path(plan)
+    patches = launcher.patches_for(plan.request.resumable)
+    argv, env = launcher.build_command(
+        config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")), patches=patches
+    )
     writes_manifest = options.node_rank == 0  # one record per run, on shared storage
     manifest_path = out / manifest.MANIFEST_NAME
     record: dict[str, Any] = {}
-    if writes_manifest:
-        nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
-        record = manifest.start(
-            manifest_path,
-            run={
-                "model": {"preset": plan.preset.name, "path": config["model_name_or_path"]},
-                "dataset": {
-                    "name": dataset.name,
-                    "dir": str(dataset.dir),
-                    "file": str(dataset.file) if dataset.file else None,
-                    "sha256": data_sha,
-                    "revision": dataset.revision,  # the source commit a fetched catalog dataset was converted from
-                },
-                "mode": {"mode": plan.decision.mode, "source": plan.decision.source, "reason": plan.decision.reason},
-                "seed": plan.request.seed,
-                "profile": plan.request.profile,
-                "resumable": plan.request.resumable,
-                "config": {"path": str(plan.config_path), "sha256": file_sha256(plan.config_path)},
-                "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
-                "output_dir": str(out),
-                "nnodes": options.nnodes,
-            },
-            launch_argv=argv,
-            launch_env=launcher.shown_env(env),
-            gpu_count=plan.gpu_count,
-            world_size=options.nnodes * nproc,
-            resumed_from=resumed_from,
-        )
-
-    signals: list[int] = []
+    signalled: list[int] = []
     try:
-        status = launcher.run(argv, env, on_signal=signals.append)
-    except BaseException:
-        if writes_manifest:  # never leave a run that did not start marked as running
-            manifest.finish(manifest_path, record, "failed", 127)
+        with signals.critical():  # the config and its manifest are written together, or neither
+            atomic_write_text(config_path, dump_yaml(config))
+            if writes_manifest:
+                nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
+                record = manifest.start(
+                    manifest_path,
+                    run={
+                        "model": {"preset": plan.preset.name, "path": config["model_name_or_path"]},
+                        "dataset": {
+                            "name": dataset.name,
+                            "dir": str(dataset.dir),
+                            "file": str(dataset.file) if dataset.file else None,
+                            "sha256": data_sha,
+                            # the source commit a fetched catalog dataset was converted from
+                            "revision": dataset.revision,
+                        },
+                        "mode": {
+                            "mode": plan.decision.mode,
+                            "source": plan.decision.source,
+                            "reason": plan.decision.reason,
+                        },
+                        "seed": plan.request.seed,
+                        "profile": plan.request.profile,
+                        "resumable": plan.request.resumable,
+                        "patches": list(patches),
+                        "config": {"path": str(plan.config_path), "sha256": file_sha256(plan.config_path)},
+                        "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
+                        "output_dir": str(out),
+                        "nnodes": options.nnodes,
+                        "rerun": rerun.command(),
+                    },
+                    launch_argv=argv,
+                    launch_env=launcher.shown_env(env),
+                    gpu_count=plan.gpu_count,
+                    world_size=options.nnodes * nproc,
+                    resumed_from=resumed_from,
+                )
+        say(f"config kept at {config_path}")
+        status = launcher.run(
+            argv,
+            env,
+            on_signal=signalled.append,
+            keep_fds=run_lock.pass_fds(),
+            on_start=run_lock.record_supervisor,
+            say=say,
+        )
+    except signals.Interrupted as exc:  # stopped before the trainer started: it never will
+        if record:
+            manifest.finish(
+                manifest_path, record, "interrupted", exc.exit_code, note="stopped before the trainer started"
+            )
         raise
+    except BaseException:
+        if record:  # never leave a run that did not start marked as running
+            asked = signals.received()
+            if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
+                manifest.finish(
+                    manifest_path, record, "interrupted", 128 + asked, note="stopped before the trainer started"
+                )
+            else:
+                manifest.finish(manifest_path, record, "failed", 127)
+        raise
+    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
+
+
+def _finish(
+    plan: TrainPlan,
+    record: dict[str, Any],
+    status: int,
+    signalled: list[int],
+    cache: tokenized_cache.CacheEntry | None,
+    writes_manifest: bool,
+    rerun: Rerun,
+    say: Callable[[str], None],
+) -> RunResult:
+    out = plan.output_dir
+    manifest_path = out / manifest.MANIFEST_NAME
+    trained = inspect_output_dir(out).kind == "finished"
     outcome: manifest.Status
-    if status == 0:
+    if status == 0 or (trained and (signalled or status in _SIGNAL_EXITS)):
+        # Stopped after LLaMA-Factory wrote its results (while it plotted the loss, say): the training
+        # is complete, and the manifest, `runs` and a rerun all say finished.
         outcome = "finished"
-    elif signals or status in _SIGNAL_EXITS:
+    elif signalled or status in _SIGNAL_EXITS:
         outcome = "interrupted"
     else:
         outcome = "failed"
-    identity, file = dataset.identity, dataset.file
-    if writes_manifest and identity is not None and file is not None and hashing.current_stamp(file) != identity.stamp:
-        say(f"warning: {file} changed while the run used it; the manifest's sha256 is what it held at start")
-        record["dataset"] = {**record["dataset"], "changed_during_run": True}
-    if cache is not None and writes_manifest:
-        kept = tokenized_cache.promote(cache)  # only if the data file is still what the key was made from
-        if kept.saved:
-            say(f"tokenized cache {cache.key} saved for later runs")
-        elif kept.note is not None:
-            say(f"warning: {kept.note}")
-            record["tokenized_cache"] = {**(record.get("tokenized_cache") or {}), "discarded": kept.note}
-    if writes_manifest:
-        tokens = None
-        if cache is not None and tokenized_cache.is_complete(cache.path) and outcome == "finished":
-            tokens = tokenized_cache.count_tokens(cache.path)
-        manifest.finish(manifest_path, record, outcome, status, dataset_tokens=tokens)
-    if outcome == "interrupted":
-        say(f"interrupted: {out} is kept as it is; run the same command again to resume")
+    with signals.critical():
+        identity, file = plan.dataset.identity, plan.dataset.file
+        if writes_manifest and identity is not None and file is not None:
+            if hashing.current_stamp(file) != identity.stamp:
+                say(f"warning: {file} changed while the run used it; the manifest's sha256 is what it held at start")
+                record["dataset"] = {**record["dataset"], "changed_during_run": True}
+        if cache is not None and writes_manifest:
+            kept = tokenized_cache.promote(cache)  # only if the data file is still what the key was made from
+            if kept.saved:
+                say(f"tokenized cache {cache.key} saved for later runs")
+            elif kept.note is not None:
+                say(f"warning: {kept.note}")
+                record["tokenized_cache"] = {**(record.get("tokenized_cache") or {}), "discarded": kept.note}
+            if tokenized_cache.is_complete(cache.path) and not cache.hit:
+                # The kept config named the staging copy, which is gone now: name the entry it became.
+                _point_kept_config_at(plan, str(cache.path), record)
+        if writes_manifest:
+            tokens = None
+            if cache is not None and tokenized_cache.is_complete(cache.path) and outcome == "finished":
+                tokens = tokenized_cache.count_tokens(cache.path)
+            note = "stopped after training had finished" if outcome == "finished" and status != 0 else None
+            manifest.finish(manifest_path, record, outcome, status, dataset_tokens=tokens, note=note)
+            if outcome == "finished":
+                drawn = manifest.draw_missing_plot(out)
+                if drawn:
+                    say(f"drew {drawn.name}, which LLaMA-Factory had not written before it was stopped")
+    if outcome == "finished" and status != 0:
+        say(f"stopped after training had finished: {out} holds the complete run")
+    elif outcome == "interrupted":
+        say(f"interrupted: {out} is kept as it is; {_after_interrupt(out, rerun, _world(plan))}")
     elif outcome == "failed":
-        say(f"failed with exit status {status}: see the log above; {manifest_path.name} records the run")
-    return RunResult(outcome, status, out)
+        full = space.diagnose(out)
+        cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
+        say(f"failed with exit status {status}: {cause}; {manifest_path.name} records the run")
+    # The person's signal decides the exit status (Ctrl-C: 130, even though the trainer got SIGTERM).
+    code = 0 if outcome == "finished" else 128 + signalled[0] if signalled else status
+    return RunResult(outcome, code, out, stopped=bool(signalled))
+
+
+def _point_kept_config_at(plan: TrainPlan, tokenized_path: str, record: dict[str, Any]) -> None:
+    kept = plan.config_path
+    try:
+        config = yaml.safe_load(kept.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return
+    if not isinstance(config, dict) or config.get("tokenized_path") == tokenized_path:
+        return
+    config["tokenized_path"] = tokenized_path
+    atomic_write_text(kept, dump_yaml(config))
+    if record:
+        record["config"] = {**record.get("config", {}), "sha256": file_sha256(kept)}
+
+
+def _after_interrupt(out: Path, rerun: Rerun, world: int) -> str:
+    """What the person can do next, as commands that work as printed."""
+    state = inspect_output_dir(out)
+    last = _last_complete(out, state.checkpoints, world) if state.kind == "interrupted" else None
+    if last is None:
+        return f"no checkpoint was saved, so running it again starts from step 0: `{rerun.command()}`"
+    if checkpoint_is_full(last):
+        return f"to resume from {last.name}: `{rerun.command()}`"
+    return f"{last.name} holds weights only, so the run cannot resume exactly; {_weights_only_advice(rerun, last)}"

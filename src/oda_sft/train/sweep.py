@@ -8,10 +8,12 @@ from dataclasses import dataclass, replace
 
 from oda_sft.data.registry import DatasetDir
 from oda_sft.errors import OdaSftError, UsageError, one_line
+from oda_sft.runs import lock
 from oda_sft.runs.outdir import inspect_output_dir
+from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan, check_request, plan_train, settle_mode
 from oda_sft.train.request import TrainRequest
-from oda_sft.train.run import RunResult, check_launchable, start_run
+from oda_sft.train.run import RunResult, check_launchable, decide_action, start_run
 from oda_sft.util import tables
 
 
@@ -72,22 +74,31 @@ def plan_grid(
     return grid
 
 
-def dry_run(grid: list[tuple[TrainRequest, TrainPlan | str]]) -> list[Cell]:
+# What a dry run says each cell would do. Cells whose outcome is in WOULD_FAIL make `sweep --dry-run` exit 1.
+WOULD_FAIL = ("error", "busy")
+
+
+def dry_run(grid: list[tuple[TrainRequest, TrainPlan | str]], force: bool = False) -> list[Cell]:
+    """What each cell would do if the sweep ran now: train, skip, resume, replace (--force), or why it
+    would fail (error), or that a trainer is live on it right now (busy). Reads only."""
     cells = []
-    verb = {"fresh": "train", "finished": "skip", "interrupted": "resume", "occupied": "refuse"}
     for request, plan in grid:
         if isinstance(plan, str):
             cells.append(Cell(request.dataset, request.seed, outcome="error", where=plan))
             continue
+        mode = plan.decision.mode
         try:
             check_launchable(plan)
+            holder = lock.probe(plan.output_dir)
+            if holder is not None:
+                where = f"{plan.output_dir} is being trained right now by oda-sft {holder.describe()}"
+                cells.append(Cell(request.dataset, request.seed, mode, "busy", None, where))
+                continue
+            action = decide_action(plan, inspect_output_dir(plan.output_dir), force, Rerun(plan.request))
         except OdaSftError as exc:
-            cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "error", None, one_line(str(exc))))
+            cells.append(Cell(request.dataset, request.seed, mode, "error", None, one_line(str(exc))))
             continue
-        state = inspect_output_dir(plan.output_dir)
-        cells.append(
-            Cell(request.dataset, request.seed, plan.decision.mode, verb[state.kind], None, str(plan.output_dir))
-        )
+        cells.append(Cell(request.dataset, request.seed, mode, action, None, str(plan.output_dir)))
     return cells
 
 
@@ -96,6 +107,7 @@ def run_grid(
     force: bool,
     tokenized_cache_on: bool,
     say: Callable[[str], None],
+    allow_no_gpu: bool = False,
 ) -> list[Cell]:
     cells: list[Cell] = []
     for index, (request, plan) in enumerate(grid, 1):
@@ -106,7 +118,9 @@ def run_grid(
             continue
         say(f"{label}: {plan.decision.mode} -> {plan.output_dir}")
         try:
-            result: RunResult = start_run(plan, force=force, say=say, tokenized_cache_on=tokenized_cache_on)
+            result: RunResult = start_run(
+                plan, force=force, say=say, tokenized_cache_on=tokenized_cache_on, allow_no_gpu=allow_no_gpu
+            )
         except OdaSftError as exc:
             cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "failed", None, one_line(str(exc))))
             continue
@@ -120,17 +134,26 @@ def run_grid(
                 str(result.output_dir),
             )
         )
-        if result.outcome == "interrupted":
+        if result.outcome == "interrupted" or result.stopped:
             # Someone (a person, or Slurm preempting the job) asked everything to stop.
             say("sweep interrupted: the remaining runs were not started; run the same sweep again to go on")
             break
     return cells
 
 
-def format_summary(cells: list[Cell]) -> str:
-    headers = ("DATASET", "SEED", "MODE", "OUTCOME", "EXIT", "OUTPUT / REASON")
-    rows = [
-        (c.dataset, str(c.seed), c.mode, c.outcome, "" if c.exit_code is None else str(c.exit_code), c.where)
-        for c in cells
-    ]
-    return tables.format_table(headers, rows)
+# The summary's columns, in order: (header, value of a cell). Add a column by adding a line here.
+SUMMARY_COLUMNS: list[tuple[str, Callable[[Cell], str]]] = [
+    ("DATASET", lambda c: c.dataset),
+    ("SEED", lambda c: str(c.seed)),
+    ("MODE", lambda c: c.mode),
+    ("OUTCOME", lambda c: c.outcome),
+    ("EXIT", lambda c: "" if c.exit_code is None else str(c.exit_code)),
+    ("OUTPUT / REASON", lambda c: c.where),
+]
+
+
+def format_summary(cells: list[Cell], footer: list[str] | None = None) -> str:
+    """The sweep's table; footer lines (totals, say) follow it."""
+    headers = [h for h, _ in SUMMARY_COLUMNS]
+    rows = [[value(c) for _, value in SUMMARY_COLUMNS] for c in cells]
+    return "\n".join([tables.format_table(headers, rows), *(footer or [])])

@@ -10,6 +10,17 @@ from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to path atomically. An OSError always names path (a full disk's ENOSPC from write()
+    would name nothing)."""
+    try:
+        _atomic_write_text(path, text)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -1,5 +1,5 @@
-"""The one module that starts subprocesses: the trainer (streamed, signals forwarded), short
-queries, and logged bench runs. Argument lists only, never a shell.
+"""The one module that starts subprocesses: the trainer (streamed, signals forwarded, under a
+supervisor that outlives nothing), short queries, and logged bench runs. Argument lists only, never a shell.
 
 Tests replace functions here, at the seam, rather than patching subprocess globally.
 """
@@ -7,9 +7,12 @@ Tests replace functions here, at the seam, rather than patching subprocess globa
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,33 +22,81 @@ TIMED_OUT = 124  # what coreutils `timeout` returns, so scripts read it the same
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+SUPERVISOR = Path(__file__).with_name("supervise.py")
+# What the trainer is sent when oda-sft is asked to stop. SIGINT becomes SIGTERM: the trainer then stops
+# the same way as under Slurm's preemption, without a KeyboardInterrupt traceback from every process.
+_SENT: dict[int, int] = {signal.SIGINT: signal.SIGTERM, signal.SIGTERM: signal.SIGTERM, signal.SIGHUP: signal.SIGHUP}
+
+
 def run_streaming(
-    argv: list[str], env_changes: Mapping[str, str], on_signal: Callable[[int], None] | None = None
+    argv: list[str],
+    env_changes: Mapping[str, str],
+    on_signal: Callable[[int], None] | None = None,
+    keep_fds: tuple[int, ...] = (),
+    on_start: Callable[[int], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> int:
-    """Run argv in its own process group with output streaming through; forward INT/TERM/HUP to the
-    whole group (torchrun and its workers, dataloader workers). Returns the exit status, 128+N for
-    signal N. Raises OSError when argv[0] cannot be started."""
+    """Run argv under the supervisor (util/supervise.py) with output streaming through, and return its
+    exit status, 128+N for signal N. Raises OSError when the supervisor cannot be started.
+
+    INT/TERM/HUP go to the supervisor's process group (llamafactory-cli, torchrun; torchrun passes them
+    on to its ranks), SIGINT as SIGTERM; a second one asks the supervisor to kill the whole tree now.
+    If oda-sft dies, however, the supervisor stops the tree. keep_fds (the output-dir lock) stay open in
+    the supervisor for as long as it lives; on_start hears its pid."""
+    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    if program is None or not (os.path.isfile(program) and os.access(program, os.X_OK)):
+        # Checked here: the supervisor could only say so in its exit status.
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
     child: subprocess.Popen[bytes] | None = None
-    early: list[int] = []  # signals that came before the child existed: delivered once it does
+    received: list[int] = []  # every signal, in order; those before the child existed are delivered once it does
+    delivered: list[int] = []
+
+    def deliver(signum: int) -> None:
+        assert child is not None
+        with contextlib.suppress(ProcessLookupError):
+            if delivered:
+                os.kill(child.pid, signal.SIGUSR1)  # asked again: the supervisor kills everything now
+            else:
+                os.killpg(child.pid, _SENT.get(signum, signum))
+        delivered.append(signum)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
         if on_signal is not None:
             on_signal(signum)
-        if child is None:
-            early.append(signum)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signum)
+        if say is not None:
+            name = signal.Signals(signum).name
+            say(
+                f"{name}: stopping the trainer; send it again to kill it at once"
+                if len(received) == 1
+                else f"{name} again: killing the trainer now"
+            )
+        if child is not None:
+            deliver(signum)
 
     # Handlers first, child second: a signal in between must not kill oda-sft and orphan the trainer.
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    watch_read, watch_write = os.pipe()  # the supervisor sees end-of-file on it when oda-sft is gone
     try:
-        child = subprocess.Popen(argv, env={**os.environ, **env_changes}, start_new_session=True)
-        for signum in early:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signum)
+        if received:  # stopped before anything started: start nothing
+            os.close(watch_read)
+            return 128 + received[0]
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-I", str(SUPERVISOR), str(watch_read), "--", *argv],
+                env={**os.environ, **env_changes},
+                start_new_session=True,
+                pass_fds=(watch_read, *keep_fds),
+            )
+        finally:
+            os.close(watch_read)
+        if on_start is not None:
+            on_start(child.pid)
+        for signum in list(received):
+            deliver(signum)
         status = child.wait()
     finally:
+        os.close(watch_write)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 - status if status < 0 else status

@@ -2,10 +2,11 @@
 # Start a private one-node Slurm (munged, slurmctld, slurmd) for the oda-sft tests.
 #
 # Usage: [SLURMCTLD_PORT=N SLURMD_PORT=M] start_slurm.sh STATE_DIR
-# Writes STATE_DIR/slurm.conf and keeps pid files, logs and spool there; clients use it
-# through SLURM_CONF=STATE_DIR/slurm.conf. Installs Debian's slurm-wlm and munge when absent.
-# Needs root (slurmd runs jobs as their user). On failure: one line on stderr saying what
-# failed, the tail of the daemon log, and a non-zero exit.
+# Writes STATE_DIR/slurm.conf and keeps the munge key and socket, pid files, logs and spool there;
+# clients use it through SLURM_CONF=STATE_DIR/slurm.conf. Changes nothing outside STATE_DIR: it
+# installs nothing (.ci/run installs slurm-wlm and munge; the test skips without them) and uses
+# neither /etc/munge nor the system munged. Needs root (slurmd runs jobs as their user). On
+# failure: one line on stderr saying what failed, the tail of the daemon log, and a non-zero exit.
 set -euo pipefail
 
 state=${1:?usage: start_slurm.sh STATE_DIR}
@@ -22,13 +23,9 @@ fail() {
 
 [ "$(id -u)" = 0 ] || fail "must run as root: slurmd starts job steps as their owner (running as uid $(id -u))"
 
-if ! command -v slurmd >/dev/null || ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null \
-    || ! command -v sbatch >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >"$state/apt.log" 2>&1 || fail "apt-get update failed (see $state/apt.log)"
-    apt-get install -y -qq slurm-wlm munge >>"$state/apt.log" 2>&1 \
-        || fail "apt-get install slurm-wlm munge failed (see $state/apt.log)"
-fi
+for tool in slurmd slurmctld munged munge unmunge sbatch scontrol sinfo; do
+    command -v "$tool" >/dev/null || fail "$tool is not installed (.ci/run installs slurm-wlm and munge)"
+done
 
 host=$(hostname -s)
 # Ports of this cluster: distinct per test session, so two sessions on one machine never talk
@@ -50,6 +47,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
+# This cluster's own munged (below), not the system's.
+AuthInfo=socket=$state/munge/munge.socket
 MpiDefault=none
 # No cgroups in a container: track processes by parentage, and bind nothing.
 ProctrackType=proctrack/linuxproc
@@ -75,26 +74,17 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF=$state/slurm.conf
 
-# munged: the Debian package made /etc/munge/munge.key; make one if it is missing.
-mkdir -p /run/munge /var/log/munge /var/lib/munge
-if [ ! -s /etc/munge/munge.key ]; then
-    mkdir -p /etc/munge
-    dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
-fi
-chown -R munge:munge /etc/munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true
-chmod 0700 /etc/munge && chmod 0400 /etc/munge/munge.key
-if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
-    if id munge >/dev/null 2>&1; then
-        su -s /bin/sh munge -c "munged --pid-file=/run/munge/munged.pid" >"$state/munged.log" 2>&1 \
-            || munged --force --pid-file=/run/munge/munged.pid >>"$state/munged.log" 2>&1 \
-            || fail "munged did not start (see $state/munged.log)"
-    else
-        munged --force --pid-file=/run/munge/munged.pid >"$state/munged.log" 2>&1 \
-            || fail "munged did not start (see $state/munged.log)"
-    fi
-    cp /run/munge/munged.pid "$state/munged.pid" 2>/dev/null || true
-fi
-munge -n </dev/null | unmunge >/dev/null 2>&1 || fail "munge credentials do not round-trip: munged is not working"
+# A private munged: its key, socket, seed and log live in STATE_DIR, so the system's munge (its key in
+# /etc/munge, its daemon) is neither needed nor touched.
+mkdir -p "$state/munge"
+chmod 0700 "$state/munge"
+dd if=/dev/urandom of="$state/munge/munge.key" bs=1 count=1024 status=none
+chmod 0400 "$state/munge/munge.key"
+munged --force --socket="$state/munge/munge.socket" --key-file="$state/munge/munge.key" \
+    --pid-file="$state/munged.pid" --log-file="$state/munged.log" --seed-file="$state/munge/munge.seed" \
+    >>"$state/munged.out" 2>&1 || fail "munged did not start (see $state/munged.log)"
+munge --socket="$state/munge/munge.socket" -n </dev/null | unmunge --socket="$state/munge/munge.socket" \
+    >/dev/null 2>&1 || fail "munge credentials do not round-trip: the private munged is not working"
 
 # -D keeps each daemon in the foreground of its own background job; the pid files are how
 # stop_slurm.sh finds them.

@@ -6,7 +6,8 @@ after the first N, so backward recomputes N layers instead of all of them. A che
 recomputes exactly the forward it discarded, so which layers are checkpointed changes speed and
 memory only (tests/integration/test_profile_math.py proves it on the tiny model).
 
-Enabled by ODA_SFT_CHECKPOINT_LAYERS=N in the trainer's environment, with checkpointing on.
+Enabled by name (`partial_checkpointing`, see train/patches/__init__.py) with ODA_SFT_CHECKPOINT_LAYERS=N
+in the trainer's environment, with checkpointing on.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from oda_sft.train.patches._hook import on_import
-
 ENV = "ODA_SFT_CHECKPOINT_LAYERS"
+WRITTEN_FOR = {"llamafactory": "0.9.4", "transformers": "4.57.1"}
 TARGET = "llamafactory.model.model_utils.checkpointing"
+FIX_HINT = (
+    "install the versions LLaMA-Factory 0.9.4 pins (pip install 'transformers==4.57.1'), or train with "
+    "--profile default"
+)
 
 
-def apply() -> None:
+def install(module: ModuleType) -> None:
     raw = os.environ.get(ENV, "").strip()
-    if not raw:
-        return
     if not raw.isdigit():
         raise SystemExit(f"oda-sft: {ENV}={raw!r} must be a number of layers")
-    on_import(TARGET, lambda module: _patch(module, int(raw)))
+    _patch(module, int(raw))
 
 
 def _patch(module: ModuleType, checkpointed: int) -> None:

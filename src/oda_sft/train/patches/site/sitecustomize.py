@@ -1,32 +1,32 @@
-"""Applies the trainer patches named in ODA_SFT_TRAINER_PATCHES (see oda_sft.train.patches).
+"""Runs at start-up in every Python process of a trainer that oda-sft launched (this directory is
+first on its PYTHONPATH): enables the patches named in ODA_SFT_PATCHES, then runs the
+sitecustomize this file shadows, if there is one. See oda_sft/train/patches/__init__.py."""
 
-Python imports `sitecustomize` at start-up from the first directory on sys.path that has one;
-this directory goes first on the trainer's PYTHONPATH. A sitecustomize that was there before
-(the interpreter's own) is still run, so nothing else changes.
-"""
-
-import importlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 
-_here = os.path.dirname(os.path.abspath(__file__))
+
+def _enable() -> None:
+    if not os.environ.get("ODA_SFT_PATCHES"):
+        return
+    try:
+        from oda_sft.train import patches
+    except ImportError:  # oda-sft runs from a source tree the trainer's sys.path does not name
+        sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 4)))
+        from oda_sft.train import patches
+    patches.apply_from_env()
 
 
-def _chain_previous() -> None:
-    # Run the sitecustomize this one shadows, if any (e.g. a distribution's).
-    import importlib.util
-
-    for entry in sys.path:
-        if not entry or os.path.abspath(entry) == _here:
-            continue
-        candidate = os.path.join(entry, "sitecustomize.py")
-        if os.path.isfile(candidate):
-            spec = importlib.util.spec_from_file_location("_oda_sft_previous_sitecustomize", candidate)
-            if spec is not None and spec.loader is not None:
-                spec.loader.exec_module(importlib.util.module_from_spec(spec))
-            return
+def _chain() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is not None and spec.loader is not None:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
 
 
-_chain_previous()
-for _name in filter(None, (n.strip() for n in os.environ.get("ODA_SFT_TRAINER_PATCHES", "").split(","))):
-    importlib.import_module(f"oda_sft.train.patches.{_name}").apply()
+_enable()
+_chain()

@@ -1,0 +1,93 @@
+"""The oda-sft app: this module only registers commands; each lives in its own module."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import typer
+
+from oda_sft import __version__
+from oda_sft.cli import data
+from oda_sft.cli.bench import bench
+from oda_sft.cli.estimate import estimate
+from oda_sft.cli.list_datasets import list_datasets
+from oda_sft.cli.options import new_app
+from oda_sft.cli.preflight import preflight
+from oda_sft.cli.runs import list_runs, plot_runs
+from oda_sft.cli.slurm import slurm
+from oda_sft.cli.sweep import sweep
+from oda_sft.cli.train import train
+from oda_sft.errors import handle_errors, one_line
+from oda_sft.util.signals import Interrupted
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = new_app("oda-sft", "Train the OpenDataArena SFT recipe with LLaMA-Factory.")
+
+
+def _errors_to_exit_codes(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with handle_errors():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"oda-sft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Train the OpenDataArena SFT recipe with LLaMA-Factory."""
+
+
+app.command("train")(_errors_to_exit_codes(train))
+app.command("sweep")(_errors_to_exit_codes(sweep))
+app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
+app.add_typer(data.build_app(_errors_to_exit_codes), name="data")
+app.command("slurm")(_errors_to_exit_codes(slurm))
+app.command("preflight")(_errors_to_exit_codes(preflight))
+app.command("bench")(_errors_to_exit_codes(bench))
+app.command("estimate")(_errors_to_exit_codes(estimate))
+
+runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=False, invoke_without_command=True)
+runs_app.callback()(_errors_to_exit_codes(list_runs))
+runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
+app.add_typer(runs_app, name="runs")
+
+
+def run(argv: list[str] | None = None, obj: object = None) -> int:
+    """Run one command; usage errors become one line, like every other error.
+
+    `obj` becomes the command's context object (cli/workload.py parses a workload with it)."""
+    try:
+        result = app(args=argv, prog_name="oda-sft", standalone_mode=False, obj=obj)
+    except click.exceptions.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `oda-sft` or `oda-sft data` alone: show the help as is
+            print(exc.format_message(), file=sys.stderr, flush=True)
+            return exc.exit_code
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        print(f"error: {one_line(exc.format_message())}{hint}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt in its own code into Abort
+        cause = exc.__cause__ or exc.__context__
+        signum = cause.signum if isinstance(cause, Interrupted) else signal.SIGINT
+        print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+        return 128 + signum
+    except Interrupted as exc:  # a signal outside any command's error handling (while parsing)
+        print(f"error: interrupted by {exc.name}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,211 @@
+"""One trainer per output dir: a lock the kernel releases when its holders die.
+
+The lock is flock(2) on a small file beside the output dir (`.seed-42.oda_sft.lock` next to
+`seed-42/`), so moving a run aside (`--force`) never moves its lock. oda-sft takes it before it touches
+the output dir and hands the descriptor to the trainer's supervisor (util/supervise.py): the lock is
+held while either lives, which is as long as any process of the trainer lives, and no stale lock can
+outlive them (a crash, a SIGKILL, a lost node: the kernel, or the NFS server when the client's lease
+ends, drops it).
+
+Shared storage: Linux's NFS client turns flock into an NFS byte-range lock, which the other nodes see.
+On Lustre it needs the `flock` mount option (`localflock` makes it node-local); where the filesystem
+cannot lock at all, oda-sft says so once and runs without the lock. Each node rank of a multi-node
+run locks its own file, so the nodes of one run do not exclude each other; rank 0's lock is the run's.
+
+The holder writes who it is (host, pid, start time) into the file, so whoever is refused can name it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oda_sft.errors import RunStateError
+from oda_sft.util.clock import utc_now
+
+_RECORD_BYTES = 512  # written with one pwrite, always this long: a reader never sees half a record
+_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+_RETRY_S = 2.0  # a `runs` listing may hold the lock shared for a moment: wait that out
+_TEARDOWN_S = 20.0  # a dead oda-sft's supervisor still stopping its trainer on this host: wait for it
+
+
+@dataclass(frozen=True)
+class Holder:
+    host: str
+    pid: int | None
+    started_at: str
+    supervisor_pid: int | None = None
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid else "a process"
+        return f"{who} on {self.host or 'an unknown host'}" + (f" (since {self.started_at})" if self.started_at else "")
+
+    def alive_here(self) -> bool | None:
+        """Whether its oda-sft process still runs: None when that cannot be told from this host."""
+        if self.host != socket.gethostname() or not self.pid:
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def lock_path(output_dir: Path, node_rank: int = 0) -> Path:
+    suffix = "" if node_rank == 0 else f".node-{node_rank}"
+    return output_dir.with_name(f".{output_dir.name}.oda_sft{suffix}.lock")
+
+
+def _read_holder(fd: int) -> Holder:
+    try:
+        raw = os.pread(fd, _RECORD_BYTES, 0).decode("utf-8", "replace").strip()
+        data: Any = json.loads(raw) if raw else {}
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    pid, sup = data.get("pid"), data.get("supervisor_pid")
+    return Holder(
+        host=str(data.get("host", "")),
+        pid=pid if isinstance(pid, int) else None,
+        started_at=str(data.get("started_at", "")),
+        supervisor_pid=sup if isinstance(sup, int) else None,
+    )
+
+
+class RunLock:
+    """A held lock on one output dir (or, where the filesystem cannot lock, a note that it is not held)."""
+
+    def __init__(self, path: Path, fd: int | None, holder: Holder | None) -> None:
+        self.path, self.fd, self.holder = path, fd, holder
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def pass_fds(self) -> tuple[int, ...]:
+        """The descriptor the trainer's supervisor inherits, so the lock lasts as long as the trainer."""
+        return (self.fd,) if self.fd is not None else ()
+
+    def record_supervisor(self, pid: int) -> None:
+        if self.fd is not None and self.holder is not None:
+            self.holder = Holder(self.holder.host, self.holder.pid, self.holder.started_at, pid)
+            _write_holder(self.fd, self.holder)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # the supervisor's copy is closed by then: the kernel drops the lock
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def _write_holder(fd: int, holder: Holder) -> None:
+    record = json.dumps(
+        {
+            "host": holder.host,
+            "pid": holder.pid,
+            "started_at": holder.started_at,
+            "supervisor_pid": holder.supervisor_pid,
+        }
+    ).encode()
+    os.pwrite(fd, record.ljust(_RECORD_BYTES)[:_RECORD_BYTES], 0)
+
+
+def _busy(output_dir: Path, holder: Holder) -> RunStateError:
+    host = holder.host or "its host"
+    stop = f"`kill {holder.pid}` on {host}" if holder.pid else "stop that trainer"
+    return RunStateError(
+        f"{output_dir} is being trained right now by oda-sft {holder.describe()}: a second trainer would delete "
+        f"the first one's checkpoints; wait for it to end, or stop it ({stop}) and run this again"
+    )
+
+
+def acquire(output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | None = None) -> RunLock:
+    """Take the lock of output_dir for this process, or raise RunStateError naming the live holder."""
+    path = lock_path(output_dir, node_rank)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    waited_for_teardown = False
+    deadline = time.monotonic() + _RETRY_S
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in _UNSUPPORTED:
+                os.close(fd)
+                if say is not None:
+                    say(f"warning: the filesystem of {path.parent} cannot lock files ({exc.strerror}): nothing stops "
+                        "a second trainer from starting on this run")  # fmt: skip
+                return RunLock(path, None, None)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                os.close(fd)
+                raise
+            holder = _read_holder(fd)
+            os.close(fd)
+            if holder.alive_here() is False and not waited_for_teardown:
+                # Its oda-sft died; its supervisor is stopping the trainer and will let go within seconds.
+                waited_for_teardown = True
+                deadline = time.monotonic() + _TEARDOWN_S
+                if say is not None:
+                    say(f"waiting for the trainer that oda-sft {holder.describe()} left behind to stop")
+            if time.monotonic() >= deadline:
+                raise _busy(output_dir, holder) from None
+            time.sleep(0.1)
+            continue
+        # The file may have been replaced between open and flock: hold the lock of the one at the path.
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        holder = Holder(socket.gethostname(), os.getpid(), utc_now())
+        _write_holder(fd, holder)
+        return RunLock(path, fd, holder)
+
+
+def probe(output_dir: Path, node_rank: int = 0) -> Holder | None:
+    """Who holds output_dir's lock right now, or None when nobody does (or it cannot be told).
+
+    Takes the lock shared for an instant and writes nothing."""
+    path = lock_path(output_dir, node_rank)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return _read_holder(fd)
+            return None
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def refuse_if_busy(output_dir: Path, node_rank: int = 0) -> None:
+    """Fail with the holder's name when a trainer is live on output_dir; writes nothing."""
+    holder = probe(output_dir, node_rank)
+    if holder is not None and holder.alive_here() is not False:
+        raise _busy(output_dir, holder)

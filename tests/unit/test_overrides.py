@@ -1,0 +1,79 @@
+"""`-- key=value` overrides: types and ranges from LLaMA-Factory's own fields, and the keys that would
+take a run's state out of oda-sft's hands, refused with the reason and nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from oda_sft.errors import UsageError
+from oda_sft.train import overrides
+from oda_sft.train.render import parse_overrides
+from oda_sft.util.paths import train_config_dir
+
+from conftest import Cli, snapshot
+
+REFUSED = [
+    ("deepspeed=/etc/passwd", "use one of the configs oda-sft ships"),
+    ("deepspeed=../../ds.json", "use one of the configs oda-sft ships"),
+    ("resume_from_checkpoint=/etc", "oda-sft decides how a run resumes"),
+    ("overwrite_output_dir=true", "oda-sft never lets LLaMA-Factory delete a run"),
+    ("output_dir=/tmp/x", "use --output-root instead"),
+    ("save_steps=3", "--resumable --save-steps N"),
+    ("save_total_limit=10", "checkpointing is the recipe's"),
+    ("num_train_epochs=1e400", "is not a finite number"),
+    ("learning_rate=nan", "is not a finite number"),
+    ("learning_rate=inf", "is not a finite number"),
+    ("learning_rate=0", "is out of range"),
+    ("warmup_ratio=1.5", "is out of range"),
+    ("per_device_train_batch_size=0", "is out of range"),
+    ("gradient_accumulation_steps=-4", "is out of range"),
+    ("cutoff_len=99999999999999999999999", "out of range"),
+    ("cutoff_len=1.5", "must be an integer"),
+    ("bf16=maybe", "must be true or false"),
+    ("lr_scheduler_type=nope", "is not one of its values: constant"),
+    ("stage=dpo", "oda-sft trains stage=sft only"),
+    ("finetuning_type=lora", "trains finetuning_type=full only"),
+    ("logging_stepz=1", "unknown override logging_stepz=1 (did you mean logging_steps"),
+]
+
+
+@pytest.mark.parametrize(("item", "message"), REFUSED)
+def test_refused_overrides_name_the_reason(item: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("?", r"\?")):
+        parse_overrides([item])
+
+
+def test_values_are_typed_as_llamafactory_declares_them() -> None:
+    parsed = parse_overrides(["logging_steps=1", "report_to=none", "run_name=1", "max_grad_norm=0.5",
+                              "warmup_ratio=0", "deepspeed=ds_z3_config.json", "packing=null",
+                              "lr_scheduler_type=linear", "preprocessing_num_workers=2"])  # fmt: skip
+    assert parsed == {
+        "logging_steps": 1,
+        "report_to": "none",
+        "run_name": "1",  # a text field gets the text, not the number YAML would make of it
+        "max_grad_norm": 0.5,
+        "warmup_ratio": 0,
+        "deepspeed": str(train_config_dir() / "ds_z3_config.json"),  # the shipped file, by absolute path
+        "packing": None,
+        "lr_scheduler_type": "linear",
+        "preprocessing_num_workers": 2,
+    }
+    assert parse_overrides(["deepspeed=null"]) == {"deepspeed": None}
+
+
+def test_the_table_covers_what_the_recipe_sets() -> None:
+    recipe = yaml.safe_load((train_config_dir() / "llama_long_config.yaml").read_text())
+    known = overrides.fields()
+    assert not [k for k in recipe if k not in known], "a recipe key is not a LLaMA-Factory field"
+    assert len(known) > 300
+
+
+def test_a_refused_override_writes_nothing(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(data_dir), "--output-root",
+            str(tmp_path / "saves"), "--", "resume_from_checkpoint=/etc")  # fmt: skip
+    assert r.code == 2 and r.err.count("\n") == 1 and "resume_from_checkpoint= is not allowed" in r.err
+    assert snapshot(tmp_path) == before

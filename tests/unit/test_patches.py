@@ -1,0 +1,108 @@
+"""Trainer-side patches: the post-import hook, the version guard, sitecustomize, and resume_epoch
+itself, against the real accelerate DataLoaderShard and SeedableRandomSampler the Trainer uses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oda_sft.errors import LaunchError
+from oda_sft.train import launcher, patches
+from oda_sft.train.patches import resume_epoch
+from oda_sft.train.request import LaunchOptions
+
+
+def _loader(epoch: int) -> Any:
+    """A prepared training loader as accelerate builds it for the Trainer: shuffled by a seeded sampler."""
+    import torch
+    from accelerate.data_loader import DataLoaderShard, SeedableRandomSampler
+
+    data = list(range(32))
+    sampler = SeedableRandomSampler(data, data_seed=42)
+    batches = torch.utils.data.BatchSampler(sampler, batch_size=4, drop_last=False)
+    loader = DataLoaderShard(data, batch_sampler=batches)
+    loader.set_epoch(epoch)
+    return loader
+
+
+def _batches(loader: Any) -> list[list[int]]:
+    return [[int(x) for x in batch] for batch in loader]
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_unpatched_skip_replays_epoch_0_and_the_patch_keeps_the_epoch(epoch: int) -> None:
+    from accelerate.data_loader import skip_first_batches
+
+    whole = _batches(_loader(epoch))
+    assert whole != _batches(_loader(0))  # each epoch has its own order
+    # What Trainer does on a resume 3 batches into `epoch`:
+    assert _batches(skip_first_batches(_loader(epoch), 3)) == _batches(_loader(0))[3:]  # the upstream bug
+    assert _batches(resume_epoch.keep_epoch(skip_first_batches)(_loader(epoch), 3)) == whole[3:]
+
+
+def test_the_patch_is_a_no_op_in_the_first_epoch() -> None:
+    from accelerate.data_loader import skip_first_batches
+
+    fixed = resume_epoch.keep_epoch(skip_first_batches)
+    assert _batches(fixed(_loader(0), 5)) == _batches(skip_first_batches(_loader(0), 5)) == _batches(_loader(0))[5:]
+
+
+def test_installed_versions_are_the_ones_the_patch_was_written_for() -> None:
+    # If this fails, LLaMA-Factory's pins moved: re-check the upstream fix and the patch, then update WRITTEN_FOR.
+    assert patches.version_mismatch("resume_epoch") is None
+    launcher.check_patches(("resume_epoch",))
+
+
+def test_a_version_mismatch_refuses_before_launch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(resume_epoch.WRITTEN_FOR, "accelerate", "0.0.1")
+    message = patches.version_mismatch("resume_epoch")
+    assert message is not None and "written for accelerate 0.0.1" in message and "this environment has" in message
+    with pytest.raises(LaunchError, match=r"resume_epoch was written for accelerate 0\.0\.1.*without --resumable"):
+        launcher.check_patches(("resume_epoch",))
+
+
+def test_only_resumable_runs_carry_the_patch() -> None:
+    assert launcher.patches_for(resumable=False) == ()
+    _, env = launcher.build_command(Path("/r/c.yaml"), LaunchOptions(), 0, base_path="/usr/bin", base_pythonpath="")
+    assert "PYTHONPATH" not in env and patches.ENV_VAR not in env
+    _, env = launcher.build_command(
+        Path("/r/c.yaml"), LaunchOptions(), 0, base_path="/usr/bin", patches=("resume_epoch",), base_pythonpath="/mine"
+    )
+    assert env[patches.ENV_VAR] == "resume_epoch"
+    assert env["PYTHONPATH"] == f"{patches.site_dir()}{os.pathsep}/mine"  # first, the caller's path kept after it
+    assert launcher.shown_env(env)["PYTHONPATH"] == f"{patches.site_dir()}{os.pathsep}$PYTHONPATH"
+    with pytest.raises(KeyError, match="unknown oda-sft patch"):
+        patches.launch_env(["nope"], None)
+
+
+def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_inside_the_trainer_a_version_mismatch_stops_it_with_one_line(tmp_path: Path) -> None:
+    src = Path(patches.__file__).resolve().parents[3]
+    fake = tmp_path / "fake"  # a module named like the target, so no heavy import is needed
+    fake.mkdir()
+    (fake / "lookalike.py").write_text("skip_first_batches = lambda loader, n=0: loader\n")
+    code = """
+        from oda_sft.train import patches
+        from oda_sft.train.patches import resume_epoch
+        resume_epoch.WRITTEN_FOR["accelerate"] = "0.0.1"
+        resume_epoch.TARGET = "lookalike"
+        patches.apply(["resume_epoch"])
+        import lookalike
+        print("not reached")
+        """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(fake)])}
+    done = _python(code, env, tmp_path)
+    assert done.returncode == patches.REFUSED_EXIT
+    assert "not reached" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: oda-sft patch resume_epoch was written for accelerate 0.0.1")

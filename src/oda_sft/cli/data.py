@@ -6,25 +6,22 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from oda_sft.catalog import DATASETS, PRESET_NAMES
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
-from oda_sft.data import alpaca, analysis, fetch
-from oda_sft.data.add import AddRequest, AddResult, add_dataset
-from oda_sft.data.fetch import FetchRequest
-from oda_sft.data.length_rule import Rule
-from oda_sft.data.lengths import LONG_CUTOFF, LengthReport
-from oda_sft.data.registry import DatasetDir
-from oda_sft.data.sources import SourceSpec
-from oda_sft.data.token_counter import LengthCounter
+from oda_sft.data.alpaca import DEFAULT_SHOWN
 from oda_sft.errors import DatasetError, UsageError
-from oda_sft.train.plan import resolve_preset
 from oda_sft.util.console import say
 from oda_sft.util.names import suggest
 from oda_sft.util.paths import ensure_user_dataset_dir
+
+# The work is imported inside the commands: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.data.add import AddResult
+    from oda_sft.data.lengths import LengthReport
 
 RULE = "Decision rule"
 
@@ -60,7 +57,7 @@ def add(
         bool, typer.Option(help="Leave out records that cannot be converted, and report how many and why.")
     ] = False,
     force: Annotated[bool, typer.Option(help="Replace a registered dataset of the same name.")] = False,
-    shown: ShownOpt = alpaca.DEFAULT_SHOWN,
+    shown: ShownOpt = DEFAULT_SHOWN,
     revision: Annotated[
         str | None,
         typer.Option(help="Catalog datasets: the branch, tag or commit to fetch [default: main].", show_default=False),
@@ -73,6 +70,11 @@ def add(
 
     A catalog dataset needs no SOURCE: `oda-sft data add OpenR1-Math-220k` fetches it and converts it as the
     catalog declares (docs/data.md)."""
+    from oda_sft.data import fetch
+    from oda_sft.data.add import AddRequest, add_dataset
+    from oda_sft.data.fetch import FetchRequest
+    from oda_sft.data.sources import SourceSpec
+
     local = _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
     if local is not None or (source is None and name in DATASETS):
         request = FetchRequest(name, dataset_dir, revision=revision, local=local, force=force)
@@ -202,9 +204,15 @@ def inspect(
     ] = None,
     cache: Annotated[bool, typer.Option(help="Store the result in dataset_info.json for `train --mode auto`.")] = True,
     as_json: JsonOpt = False,
-    shown: ShownOpt = alpaca.DEFAULT_SHOWN,
+    shown: ShownOpt = DEFAULT_SHOWN,
 ) -> None:
     """Measure token lengths under the default template and decide standard or long-CoT."""
+    from oda_sft.data import analysis
+    from oda_sft.data.length_rule import Rule
+    from oda_sft.data.registry import DatasetDir
+    from oda_sft.data.token_counter import LengthCounter
+    from oda_sft.train.plan import resolve_preset
+
     preset = resolve_preset(model)
     rule = Rule.parse(long_tokens, long_percent)
     datasets = DatasetDir.load(dataset_dir)
@@ -233,6 +241,8 @@ def inspect(
 
 
 def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
+    from oda_sft.data.lengths import LONG_CUTOFF
+
     t = r.rule.threshold
     rows = [
         ("dataset", f"{name}: {r.count:,} samples in {r.file} (sha256 {r.sha256[:12]})"),

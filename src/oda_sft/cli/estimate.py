@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, ModelOpt
-from oda_sft.cost import table as throughput
-from oda_sft.cost.estimate import format_duration
-from oda_sft.cost.runner import PlanEstimate, estimate_plan, token_stats
-from oda_sft.train.cards import CARD_NAMES, card
-from oda_sft.train.plan import plan_train, settle_mode
+from oda_sft.train.cards import CARD_NAMES
 from oda_sft.train.request import RequestedMode, TrainRequest
 from oda_sft.util.console import say
+
+# The work is imported inside the command: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.cost.runner import PlanEstimate
 
 
 def estimate(
@@ -31,6 +31,11 @@ def estimate(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict a run's tokens, optimizer steps, wall-clock and GPU-hours, for the default and fast profiles."""
+    from oda_sft.cost import table as throughput
+    from oda_sft.cost.runner import estimate_plan, token_stats
+    from oda_sft.train.cards import card
+    from oda_sft.train.plan import plan_train, settle_mode
+
     chosen = card(gpu)
     request = TrainRequest(model=model, dataset=dataset, mode=mode, model_path=model_path, dataset_dir=dataset_dir)
     plan = settle_mode(plan_train(request))
@@ -44,6 +49,8 @@ def estimate(
 
 
 def render(e: PlanEstimate) -> str:
+    from oda_sft.cost.estimate import format_duration
+
     d, f = e.default, e.fast
     rows = [
         ("micro-batch x accumulation", *(f"{c.settings.micro_batch} x {c.settings.accumulation}" for c in (d, f))),

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oda_sft.cli.workload import parse_workload
-from oda_sft.cluster.plan import plan_job
-from oda_sft.cluster.preflight import PreflightSpec, node_label, run_preflight
 from oda_sft.errors import OdaSftError, one_line
-from oda_sft.train.hardware import visible_gpu_count
-from oda_sft.train.plan import TrainPlan
 from oda_sft.util.paths import cache_dir
+
+# The checks are imported inside the command: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.train.plan import TrainPlan
 
 
 def preflight(
@@ -33,6 +33,10 @@ def preflight(
     ] = None,
 ) -> None:
     """Check this node before a multi-node run: GPUs, shared paths, MASTER_ADDR, NCCL settings."""
+    from oda_sft.cluster.plan import plan_job
+    from oda_sft.cluster.preflight import PreflightSpec, node_label, run_preflight
+    from oda_sft.train.hardware import visible_gpu_count
+
     if node_rank is None and os.environ.get("SLURM_NODEID", "").isdigit():
         node_rank = int(os.environ["SLURM_NODEID"])
     node = node_label(node_rank, socket.gethostname())

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oda_sft.cli.options import JsonOpt
 from oda_sft.errors import UsageError
-from oda_sft.runs.listing import RunSummary, format_table, summarise
+
+# The work is imported inside the commands: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.runs.listing import RunSummary
 
 RootOpt = Annotated[Path, typer.Option("--output-root", help="Where the runs are.")]
 
 
 def _runs_under(output_root: Path) -> list[RunSummary]:
+    from oda_sft.runs.listing import summarise
+
     if not output_root.is_dir():
         raise UsageError(f"output root {output_root} does not exist: pass --output-root with the runs' root")
     return summarise(output_root)
@@ -23,6 +28,8 @@ def _runs_under(output_root: Path) -> list[RunSummary]:
 
 def list_runs(ctx: typer.Context, output_root: RootOpt = Path("saves"), as_json: JsonOpt = False) -> None:
     """List the runs under an output root: status, final loss, runtime, tokens/s."""
+    from oda_sft.runs.listing import format_table
+
     if ctx.invoked_subcommand is not None:
         return
     runs = _runs_under(output_root)

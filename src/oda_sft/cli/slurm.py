@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from oda_sft.cli.workload import parse_workload
-from oda_sft.cluster.plan import plan_job
 from oda_sft.cluster.slurm import (
     DEFAULT_TERM_BEFORE,
     JobSpec,
@@ -72,6 +71,8 @@ def slurm(
     submit: Annotated[bool, typer.Option(help="Submit with sbatch and print the job id.")] = False,
 ) -> None:
     """Render an sbatch script that runs train (or sweep) on every node of a Slurm job."""
+    from oda_sft.cluster.plan import plan_job  # the planner, only when a script is made
+
     options = SlurmOptions(
         nodes=nodes,
         gpus_per_node=gpus_per_node,

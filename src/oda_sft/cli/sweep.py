@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
-from oda_sft.data.fetch import fetch_missing
 from oda_sft.errors import OdaSftError
-from oda_sft.train.hardware import visible_gpu_count
-from oda_sft.train.plan import TrainPlan, resolve_preset
-from oda_sft.train.request import TrainRequest
-from oda_sft.train.run import check_devices_for
-from oda_sft.train.sweep import WOULD_FAIL, Cell, format_summary, parse_list, parse_seeds, plan_grid, run_grid
-from oda_sft.train.sweep import dry_run as plan_table
 from oda_sft.util.console import say
+
+# The work is imported inside the command: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.train.plan import TrainPlan
+    from oda_sft.train.request import TrainRequest
+    from oda_sft.train.sweep import Cell
 
 
 @takes_run_options
@@ -29,6 +28,13 @@ def sweep(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "42",
 ) -> None:
     """Train every dataset x seed, one run after another; skip finished runs, go on past failures."""
+    from oda_sft.data.fetch import fetch_missing
+    from oda_sft.train.hardware import visible_gpu_count
+    from oda_sft.train.plan import resolve_preset
+    from oda_sft.train.run import check_devices_for
+    from oda_sft.train.sweep import WOULD_FAIL, format_summary, parse_list, parse_seeds, plan_grid, run_grid
+    from oda_sft.train.sweep import dry_run as plan_table
+
     names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
     if captured(ctx, run, [replace(run.request, dataset=d, seed=s) for d in names for s in seed_list]):
         return
@@ -66,6 +72,7 @@ def _print_total(run: RunOptions, grid: list[tuple[TrainRequest, TrainPlan | str
     """The grid's total cost (issue 13), on stderr: stdout stays the table."""
     from oda_sft.cost import table as throughput
     from oda_sft.cost.grid import grid_total
+    from oda_sft.train.hardware import visible_gpu_count
 
     try:
         table = throughput.load()

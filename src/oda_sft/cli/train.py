@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
 from oda_sft.cli.workload import captured
-from oda_sft.data.fetch import fetch_missing
 from oda_sft.errors import OdaSftError
-from oda_sft.runs import lock
-from oda_sft.train import launcher
-from oda_sft.train.plan import TrainPlan, plan_train, settle_mode
-from oda_sft.train.render import dump_yaml
-from oda_sft.train.run import check_devices, check_launchable, launch_config_path, start_run
 from oda_sft.util.console import say
+
+# The work is imported inside the command: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.train.plan import TrainPlan
 
 
 def render_dry_run(plan: TrainPlan) -> str:
     """The config as YAML, followed by the command and environment as comments: still valid YAML."""
+    from oda_sft.train import launcher
+    from oda_sft.train.render import dump_yaml
+    from oda_sft.train.run import launch_config_path
+
     config_path = launch_config_path(plan)  # node rank > 0 launches from its own file
     argv, env = launcher.build_command(
         config_path,
@@ -41,6 +43,9 @@ def dry_run_checks(plan: TrainPlan, allow_no_gpu: bool) -> None:
     """What the real run would refuse before launching: raised (exit code and all) after the config is
     shown. Warnings only for a node without a GPU (a dry run is how a login node shows a config) and for
     a catalog dataset not registered yet (the plan's notes already say it must be)."""
+    from oda_sft.runs import lock
+    from oda_sft.train.run import check_devices, check_launchable
+
     try:
         check_devices(plan, allow_no_gpu)
     except OdaSftError as exc:
@@ -60,6 +65,10 @@ def train(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 42,
 ) -> None:
     """Train one dataset with the ODA recipe."""
+    from oda_sft.data.fetch import fetch_missing
+    from oda_sft.train.plan import plan_train, settle_mode
+    from oda_sft.train.run import check_devices, check_launchable, start_run
+
     request = replace(run.request, dataset=dataset, seed=seed)
     if captured(ctx, run, [request]):
         return

@@ -395,10 +395,10 @@ def _finish(
         outcome = "failed"
     with signals.critical():
         identity, file = plan.dataset.identity, plan.dataset.file
-        if writes_manifest and identity is not None and file is not None:
-            if hashing.current_stamp(file) != identity.stamp:
-                say(f"warning: {file} changed while the run used it; the manifest's sha256 is what it held at start")
-                record["dataset"] = {**record["dataset"], "changed_during_run": True}
+        moved = identity is not None and file is not None and hashing.current_stamp(file) != identity.stamp
+        if writes_manifest and moved:
+            say(f"warning: {file} changed while the run used it; the manifest's sha256 is what it held at start")
+            record["dataset"] = {**record["dataset"], "changed_during_run": True}
         if cache is not None and writes_manifest:
             kept = tokenized_cache.promote(cache)  # only if the data file is still what the key was made from
             if kept.saved:

@@ -48,6 +48,23 @@ def test_a_same_size_edit_with_the_old_mtime_restored_is_seen(tmp_path: Path, mo
     assert now == hashlib.sha256(bytes(data)).hexdigest() != first
 
 
+def test_a_listing_trusts_only_the_exact_stamp_it_hashed_under(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """list-datasets looks a hash up by stat alone (hashing.listed): size, mtime, ctime, inode, device. An edit
+    that keeps the size and puts the mtime back still moves ctime, which no tool can set back."""
+    monkeypatch.setattr(hashing, "RACY_NS", 0)
+    f = _big(tmp_path / "d.json")
+    sha = hashing.file_sha256(f)
+    assert hashing.listed(f) == sha
+    st = f.stat()
+    data = bytearray(f.read_bytes())
+    data[hashing.SAMPLE_BLOCK + 10] = ord("b")
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert hashing.listed(f) is None  # not trusted: the caller hashes it (identify), which sees the new content
+    assert hashing.file_sha256(f) == hashlib.sha256(bytes(data)).hexdigest()
+    assert hashing.listed(tmp_path / "missing.json") is None
+
+
 def test_a_sampled_block_that_differs_means_a_full_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hashing, "RACY_NS", 0)
     f = _big(tmp_path / "d.json")

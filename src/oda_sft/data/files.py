@@ -19,21 +19,27 @@ from oda_sft.errors import DatasetError
 
 def describe(path: Path | str) -> str | None:
     """None for an existing regular file (or a link to one); otherwise what the path is, for a message."""
+    return examine(path)[1]
+
+
+def examine(path: Path | str) -> tuple[os.stat_result | None, str | None]:
+    """(its stat, None) for a regular file (or a link to one); otherwise (None, what the path is)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
-            return f"a dangling symbolic link (to {os.readlink(path)}, which does not exist)"
-        return "missing (it does not exist)"
+            return None, f"a dangling symbolic link (to {os.readlink(path)}, which does not exist)"
+        return None, "missing (it does not exist)"
     except NotADirectoryError:
-        return "missing (a part of the path is not a directory)"
+        return None, "missing (a part of the path is not a directory)"
     except PermissionError:
-        return "unreadable (permission denied on the path)"
+        return None, "unreadable (permission denied on the path)"
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return "a symbolic link loop"
-        return f"unreadable ({exc.strerror})"
-    return _kind(st.st_mode)
+            return None, "a symbolic link loop"
+        return None, f"unreadable ({exc.strerror})"
+    kind = _kind(st.st_mode)
+    return (st if kind is None else None), kind
 
 
 def _kind(mode: int) -> str | None:

@@ -150,8 +150,9 @@ def _full(fd: int) -> str:
     return digest.hexdigest()
 
 
-def _trusted(hit: list[object] | None, stamp: list[int], sample: str) -> str | None:
-    if hit is None or hit[5] != sample or hit[:5] != stamp or not isinstance(hit[6], str):
+def _trusted(hit: list[object] | None, stamp: list[int], sample: str | None) -> str | None:
+    """The remembered sha256 when the stamp (and the sampled blocks, unless sample is None) agree."""
+    if hit is None or (sample is not None and hit[5] != sample) or hit[:5] != stamp or not isinstance(hit[6], str):
         return None
     started = hit[7]
     # A write in the same timestamp tick as the last change, after the read began, would leave the
@@ -159,6 +160,24 @@ def _trusted(hit: list[object] | None, stamp: list[int], sample: str) -> str | N
     if not isinstance(started, int) or started - max(stamp[1], stamp[2]) < RACY_NS:
         return None
     return hit[6]
+
+
+def listed(path: Path | str, st: os.stat_result | None = None) -> str | None:
+    """For listings only: the remembered sha256 when the file's stamp (size, mtime, ctime, inode,
+    device) is the one it was hashed under, without opening the file; else None. ctime cannot be set
+    back by any tool (`touch -r`, `cp -p`), so this shows what a stored analysis decided for the
+    content last seen; whatever trains or is recorded goes through `identify`, which also compares
+    sampled blocks and re-hashes when in doubt."""
+    key = os.path.abspath(path)
+    if st is None:  # the caller may pass the stat it just took
+        try:
+            st = os.stat(key)
+        except OSError:
+            return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size <= SMALL:
+        return None
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+    return _trusted(_the_cache().entries.get(key), stamp, None)
 
 
 @overload

@@ -256,15 +256,18 @@ class DatasetDir:
         local = isinstance(entry, dict) and not any(k in entry for k in REMOTE_KEYS)
         if local and isinstance(file_name, str) and file_name:
             path = os.path.join(self.path, file_name)
-        kind: str | Literal[False] | None = files.describe(path) if path is not None else False
+        st: os.stat_result | None = None
+        kind: str | Literal[False] | None = False  # False: no local file to look at
+        if path is not None:
+            st, kind = files.examine(path)
         if entry_problem(name, entry, self.path, kind) is not None:
             return "invalid"  # `train` says why, in one line
         assert isinstance(entry, dict)
         meta = entry.get(META_KEY)
         meta = meta if isinstance(meta, dict) else {}
         if path is not None and kind is None:
-            try:
-                sha = hashing.identify(path, checked=True).sha256
+            try:  # a stamp the cache knows is enough for a listing; anything else is hashed (hashing.listed)
+                sha = hashing.listed(path, st) or hashing.identify(path, checked=True).sha256
             except DatasetError:
                 return "invalid"
             stored = meta.get(ANALYSES_KEY)

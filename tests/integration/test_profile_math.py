@@ -34,7 +34,6 @@ def _train(
         profile,
         "--",
         "logging_steps=1",
-        "save_strategy=no",
         *extra,
     ]
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})}

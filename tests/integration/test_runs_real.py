@@ -170,5 +170,6 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
     assert table.returncode == 0 and table.stdout.splitlines()[0].startswith("MODEL")
     plotted = oda_sft("runs", "plot", "--output-root", "saves", "-o", "loss.png", cwd=tmp_path)
     assert plotted.returncode == 0 and "(2 of 3 runs)" in plotted.stdout
-    assert f"left out {runs / 'seed-3'}: no loss logged yet" in plotted.stderr
+    # The path is the one the user named (--output-root saves), not an absolute one.
+    assert f"left out {Path('saves/tiny/full/sft-oda_demo/seed-3')}: no loss logged yet" in plotted.stderr
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -38,7 +38,6 @@ def bench_knobs(spec: BenchSpec, data: str) -> dict[str, Any]:
     knobs: dict[str, Any] = {
         "max_steps": spec.steps,
         "logging_steps": 1,
-        "save_strategy": "no",  # saving a random model measures the disk, not training
         "report_to": "none",
         # Preprocessing is outside the measured window; more workers than cores only slows it.
         "preprocessing_num_workers": max(1, min(16, os.cpu_count() or 1)),
@@ -51,6 +50,9 @@ def bench_knobs(spec: BenchSpec, data: str) -> dict[str, Any]:
 def measurement_knobs(run_dir: Path) -> dict[str, Any]:
     """What makes a run measurable; set on the final config, since oda-sft reserves tokenized_path."""
     return {
+        # Saving a random model measures the disk, not training (and checkpointing is not an override
+        # `oda-sft train` takes, so it is set here, on every variant's final config alike).
+        "save_strategy": "no",
         # Counts attention_mask: exact real tokens, except the padding of packed rows (corrected below).
         "include_num_input_tokens_seen": "non_padding",
         # Kept to count real tokens and attention spans per row, exactly as LLaMA-Factory built them.

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 import typer
+import typer.main
 
 from oda_sft import __version__
 from oda_sft.cli import data
@@ -67,12 +68,19 @@ runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
 app.add_typer(runs_app, name="runs")
 
 
+@functools.cache
+def _command() -> click.Command:
+    """The Click tree, built once per process. Typer rebuilds all of it on every call (about 50 ms
+    here), which in-process callers pay again: the workload parser, and every CLI test."""
+    return typer.main.get_command(app)
+
+
 def run(argv: list[str] | None = None, obj: object = None) -> int:
     """Run one command; usage errors become one line, like every other error.
 
     `obj` becomes the command's context object (cli/workload.py parses a workload with it)."""
     try:
-        result = app(args=argv, prog_name="oda-sft", standalone_mode=False, obj=obj)
+        result = _command().main(args=argv, prog_name="oda-sft", standalone_mode=False, obj=obj)
     except click.exceptions.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `oda-sft` or `oda-sft data` alone: show the help as is
             print(exc.format_message(), file=sys.stderr, flush=True)

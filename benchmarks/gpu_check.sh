@@ -19,7 +19,6 @@ set -uo pipefail
 
 T0=$SECONDS
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-KIT=${GPU_KIT:-$ROOT/.gpu-kit}
 OUT=${OUT:-/tmp/gpu_check}
 SHAPE=${BENCH_SHAPE:-qwen2.5-0.5b}
 STEPS=${BENCH_STEPS:-15}
@@ -29,22 +28,8 @@ exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 log() { echo "[gpu_check +$((SECONDS - T0))s] $*"; }
 die() { log "FATAL: $*"; exit 1; }
 
-[ -d "$KIT/.whl" ] || die "$KIT/.whl not found: copy ../shared/gpu-kit to .gpu-kit and run make-wheels.sh"
-
-log "installing $(ls "$KIT"/.whl/*.whl | wc -l) kit wheels and oda-sft into /tmp/site"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-  "$KIT"/.whl/*.whl || die "pip install of the kit failed"
-export PYTHONPATH=$ROOT/src:/tmp/site
-export PATH=/tmp/site/bin:$PATH
-export DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-export HF_HOME=/tmp/hf_home ODA_SFT_HOME=/tmp/oda_sft_home WANDB_MODE=disabled PYTHONUNBUFFERED=1
-# torchrun is what LLaMA-Factory calls for more than one GPU; give it one if the image has none.
-if ! command -v torchrun >/dev/null 2>&1; then
-  printf '#!/bin/sh\nexec python3 -m torch.distributed.run "$@"\n' > /tmp/site/bin/torchrun
-  chmod +x /tmp/site/bin/torchrun
-fi
-
-nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version --format=csv || log "nvidia-smi failed"
+# shellcheck source=benchmarks/gpu_kit_env.sh
+source "$ROOT/benchmarks/gpu_kit_env.sh"
 python3 - <<'PY' || die "imports failed"
 import importlib.metadata as md
 import torch

@@ -30,7 +30,6 @@ case "$PRESET" in
   *) echo "usage: $0 llama|qwen" >&2; exit 2 ;;
 esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-KIT=${GPU_KIT:-$ROOT/.gpu-kit}
 OUT=${OUT:-/tmp/gpu_check_8b}/$PRESET
 BUDGET_S=${CHECK_BUDGET_S:-530}     # the whole call; the device tool's limit is 600 s
 STEPS=${BENCH_STEPS:-10}
@@ -41,20 +40,8 @@ exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 log() { echo "[gpu_check_8b +$((SECONDS - T0))s] $*"; }
 die() { log "FATAL: $*"; exit 1; }
 
-[ -d "$KIT/.whl" ] || die "$KIT/.whl not found: copy ../shared/gpu-kit to .gpu-kit and run make-wheels.sh"
-
-log "installing $(ls "$KIT"/.whl/*.whl | wc -l) kit wheels into /tmp/site"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-  "$KIT"/.whl/*.whl || die "pip install of the kit failed"
-export PYTHONPATH=$ROOT/src:/tmp/site
-export PATH=/tmp/site/bin:$PATH
-export DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-export HF_HOME=/tmp/hf_home ODA_SFT_HOME=/tmp/oda_sft_home WANDB_MODE=disabled PYTHONUNBUFFERED=1
-if ! command -v torchrun >/dev/null 2>&1; then
-  printf '#!/bin/sh\nexec python3 -m torch.distributed.run "$@"\n' > /tmp/site/bin/torchrun
-  chmod +x /tmp/site/bin/torchrun
-fi
-nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version --format=csv || log "nvidia-smi failed"
+# shellcheck source=benchmarks/gpu_kit_env.sh
+source "$ROOT/benchmarks/gpu_kit_env.sh"
 python3 -c "import importlib.metadata as m; print({d: m.version(d) for d in ('torch','transformers','deepspeed','liger-kernel')})" \
   || die "the kit does not import"
 

@@ -272,3 +272,37 @@ def test_inspect_preserves_other_entries_bytes(cli: Cli, data_dir: Path) -> None
     assert text.startswith('{\n    "other": {"file_name": "x.json", "columns": {"prompt": "q"}},\n    "oda_demo": {')
     (analysis,) = json.loads(text)["oda_demo"]["oda_sft"]["analyses"].values()
     assert analysis["mode"] == "standard"
+
+
+def test_the_next_step_an_add_prints_works_as_printed(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`data add` ends with the `data inspect` command to run next; run as printed (for a dataset dir
+    with a space in its name), it measures the new dataset with the llama preset's tokenizer."""
+    import shlex
+    import shutil
+
+    import huggingface_hub.constants
+
+    from oda_sft import tiny_model
+
+    # The llama tokenizer as the Hugging Face cache holds it (no network here): the tiny one stands in.
+    cache = tmp_path / "hf-cache"
+    snapshot_dir = cache / "models--meta-llama--Llama-3.1-8B" / "snapshots" / ("0" * 40)
+    snapshot_dir.mkdir(parents=True)
+    (snapshot_dir.parents[1] / "refs").mkdir()
+    (snapshot_dir.parents[1] / "refs" / "main").write_text("0" * 40)
+    shutil.copy(tiny_model.ensure_model() / "tokenizer.json", snapshot_dir / "tokenizer.json")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+
+    ddir = tmp_path / "my data"
+    shutil.copytree(data_dir, ddir)
+    r = cli("data", "add", "chat", str(jsonl(tmp_path / "chat.jsonl", CHAT)), "--dataset-dir", str(ddir))
+    assert r.code == 0, r.err
+    next_line = r.out.splitlines()[-1]
+    assert next_line.startswith("next: `oda-sft data inspect chat --model llama --dataset-dir"), next_line
+    argv = shlex.split(next_line.split("`")[1])
+    done = cli(*argv[1:])
+    assert done.code == 0, done.err
+    stored = json.loads((ddir / "dataset_info.json").read_text())["chat"]["oda_sft"]["analyses"]
+    assert list(stored) == ["meta-llama/Llama-3.1-8B"] and stored["meta-llama/Llama-3.1-8B"]["mode"] == "standard"

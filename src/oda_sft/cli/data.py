@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,13 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oda_sft.catalog import DATASETS, PRESET_NAMES
+from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
 from oda_sft.data.alpaca import DEFAULT_SHOWN
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.console import say
 from oda_sft.util.names import suggest
-from oda_sft.util.paths import ensure_user_dataset_dir
+from oda_sft.util.paths import dataset_dir_args, ensure_user_dataset_dir
 
 # The work is imported inside the commands: `--help` and the other commands stay light.
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def add(
             if dry_run and not prepared.unchanged:
                 typer.echo("dry run: nothing written")
             return
-        _report(fetch.register(prepared, say))
+        _report(fetch.register(prepared, say), dataset_dir)
         return
     if source is None:
         raise UsageError(
@@ -105,7 +106,7 @@ def add(
         force=force,
         shown=shown,
     )
-    _report(add_dataset(request_, say=say))
+    _report(add_dataset(request_, say=say), dataset_dir)
 
 
 def _catalog_source(
@@ -138,7 +139,7 @@ def _catalog_source(
     return local
 
 
-def _report(result: AddResult) -> None:
+def _report(result: AddResult, dataset_dir: Path) -> None:
     where = f"{result.file} (registered in place)" if result.in_place else str(result.file)
     if result.status == "unchanged":
         typer.echo(f"{result.name} is already registered with this content ({where}); nothing changed")
@@ -148,7 +149,21 @@ def _report(result: AddResult) -> None:
         f"{result.status} {result.name}: {result.records:,} records{skipped}, shape {result.shape}, "
         f"{where}, sha256 {result.sha256[:12]}"
     )
-    typer.echo(f"next: oda-sft data inspect {result.name} --model MODEL  (measures lengths, decides the mode)")
+    typer.echo(f"next: {inspect_command(result.name, dataset_dir)} {INSPECT_HINT}")
+
+
+INSPECT_MODEL = "llama"
+_OTHERS = " or ".join(n for n, p in PRESETS.items() if n != INSPECT_MODEL and not p.embedded)
+INSPECT_HINT = (
+    f"measures its token lengths with {PRESETS[INSPECT_MODEL].base_model}'s tokenizer and decides standard or "
+    f"long-CoT (--model {_OTHERS} for theirs)"
+)
+
+
+def inspect_command(name: str, dataset_dir: Path) -> str:
+    """The `data inspect` command for a dataset just added, as a user types it."""
+    argv = ["oda-sft", "data", "inspect", name, "--model", INSPECT_MODEL, *dataset_dir_args(dataset_dir)]
+    return f"`{shlex.join(argv)}`"
 
 
 class _Bars:

@@ -24,7 +24,7 @@ from oda_sft.data.catalog_conversion import Tally, convert_files
 from oda_sft.data.registry import META_KEY, DatasetDir
 from oda_sft.data.sources import PreparedRecords, SourceSpec
 from oda_sft.errors import DatasetError, UsageError
-from oda_sft.util.paths import default_dataset_dir, ensure_user_dataset_dir, is_user_dataset_dir
+from oda_sft.util.paths import dataset_dir_args, ensure_user_dataset_dir, is_user_dataset_dir
 
 Say = Callable[[str], None]
 _PREVIEW_CHARS = 240
@@ -32,10 +32,7 @@ _PREVIEW_CHARS = 240
 
 def add_command(name: str, dataset_dir: Path) -> str:
     """The command that fetches and registers catalog dataset `name` into `dataset_dir`, as a user types it."""
-    argv = ["oda-sft", "data", "add", name]
-    if dataset_dir.expanduser().absolute() != default_dataset_dir().expanduser().absolute():
-        argv += ["--dataset-dir", str(dataset_dir)]
-    return shlex.join(argv)
+    return shlex.join(["oda-sft", "data", "add", name, *dataset_dir_args(dataset_dir)])
 
 
 def conversion_id(conv: Conversion) -> str:

@@ -47,6 +47,14 @@ def user_dataset_dir() -> Path:
     return base / "oda-sft" / "datasets"
 
 
+def dataset_dir_args(dataset_dir: Path) -> list[str]:
+    """`--dataset-dir DIR` for a command oda-sft prints, unless DIR is the default one: the printed
+    command then works on the same registry as the one that printed it."""
+    if dataset_dir.expanduser().absolute() == default_dataset_dir().expanduser().absolute():
+        return []
+    return ["--dataset-dir", str(dataset_dir)]
+
+
 def default_dataset_dir() -> Path:
     """$ODA_SFT_DATASET_DIR, else the per-user dataset dir. Never the package or a checkout's files."""
     env = os.environ.get("ODA_SFT_DATASET_DIR")

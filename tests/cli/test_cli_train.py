@@ -119,7 +119,8 @@ def test_a_dir_without_dataset_info_is_an_empty_registry(cli: Cli, tmp_path: Pat
     r = cli("train", "-m", "tiny", "-d", "my_data", "--dataset-dir", str(tmp_path / "empty"),
             "--output-root", str(tmp_path / "saves"))  # fmt: skip
     assert r.code == 2 and f"unknown dataset 'my_data': register it in {tmp_path / 'empty'}/dataset_info.json" in r.err
-    assert "`oda-sft data add my_data SOURCE`" in r.err
+    # The printed command names the same dataset dir, so it registers where this run looks.
+    assert f"`oda-sft data add my_data SOURCE --dataset-dir {tmp_path / 'empty'}`" in r.err
     assert not (tmp_path / "saves").exists() and not list((tmp_path / "empty").iterdir())
     # The demo ships inside the package: it resolves there whatever the dataset dir holds.
     r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(tmp_path / "empty"), "--dry-run")

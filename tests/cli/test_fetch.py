@@ -210,7 +210,7 @@ def test_a_local_file_must_be_a_declared_file(cli: Cli, tmp_path: Path) -> None:
     [
         (["OpenR1-Math-220k", "--map", "instruction=a,output=b"], "its files and conversion are declared"),
         (["OpenR1-Math-220k", "someone/else"], "leave SOURCE out to fetch open-r1/OpenR1-Math-220k"),
-        (["my_data"], "it needs a SOURCE: `oda-sft data add my_data SOURCE`"),
+        (["my_data"], "it needs a SOURCE: `oda-sft data add my_data SOURCE --dataset-dir "),
         (["my_data", "x.jsonl", "--revision", "main"], "--revision and --dry-run apply to catalog datasets"),
     ],
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from oda_sft.data.alpaca import DEFAULT_SHOWN
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.console import say
 from oda_sft.util.names import suggest
-from oda_sft.util.paths import dataset_dir_args, ensure_user_dataset_dir
+from oda_sft.util.paths import data_command, ensure_user_dataset_dir
 
 # The work is imported inside the commands: `--help` and the other commands stay light.
 if TYPE_CHECKING:
@@ -89,8 +88,9 @@ def add(
         return
     if source is None:
         raise UsageError(
-            f"{name} is not a catalog dataset, so it needs a SOURCE: `oda-sft data add {name} SOURCE` (a .json/.jsonl "
-            "file, a dataset directory or a Hugging Face id); `oda-sft list-datasets` shows the catalog"
+            f"{name} is not a catalog dataset, so it needs a SOURCE: "
+            f"`{data_command('add', name, dataset_dir, 'SOURCE')}` (a .json/.jsonl file, a dataset directory or a "
+            "Hugging Face id); `oda-sft list-datasets` shows the catalog"
         )
     if revision is not None or dry_run:
         raise UsageError(
@@ -162,8 +162,7 @@ INSPECT_HINT = (
 
 def inspect_command(name: str, dataset_dir: Path) -> str:
     """The `data inspect` command for a dataset just added, as a user types it."""
-    argv = ["oda-sft", "data", "inspect", name, "--model", INSPECT_MODEL, *dataset_dir_args(dataset_dir)]
-    return f"`{shlex.join(argv)}`"
+    return f"`{data_command('inspect', name, dataset_dir, '--model', INSPECT_MODEL)}`"
 
 
 class _Bars:
@@ -233,7 +232,7 @@ def inspect(
     datasets = DatasetDir.load(dataset_dir)
     dataset = datasets.resolve(name)
     if not dataset.registered:
-        how = f"oda-sft data add {name}" + ("" if name in DATASETS else " SOURCE")
+        how = data_command("add", name, dataset_dir, *([] if name in DATASETS else ["SOURCE"]))
         raise DatasetError(
             f"dataset {name!r} is not registered in {datasets.info_path}{suggest(name, datasets.names())}: "
             f"register it with `{how}`"

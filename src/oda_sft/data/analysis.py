@@ -17,6 +17,16 @@ from oda_sft.data.registry_file import RegistryFile
 from oda_sft.data.token_counter import LengthCounter
 from oda_sft.errors import DatasetError
 from oda_sft.util.clock import utc_now
+from oda_sft.util.paths import data_command
+
+
+def _dir(dataset: ResolvedDataset) -> Path | None:
+    """The --dataset-dir a printed command needs: none for the demo shipped in the package."""
+    return None if dataset.builtin else dataset.dir
+
+
+def _add_again(dataset: ResolvedDataset) -> str:
+    return data_command("add", dataset.name, _dir(dataset), "SOURCE", "--force")
 
 
 def data_file(dataset: ResolvedDataset) -> Path:
@@ -24,19 +34,19 @@ def data_file(dataset: ResolvedDataset) -> Path:
     if not dataset.registered:
         raise DatasetError(
             f"dataset {dataset.name!r} is not registered in {dataset.info_path}: "
-            f"register it with `oda-sft data add {dataset.name} SOURCE`"
+            f"register it with `{data_command('add', dataset.name, _dir(dataset), 'SOURCE')}`"
         )
     if dataset.file is None:
         raise DatasetError(
             f"dataset {dataset.name!r} has no local file_name in {dataset.info_path} (hub entries are not measured): "
-            f"register a local copy with `oda-sft data add {dataset.name} SOURCE --force`"
+            f"register a local copy with `{_add_again(dataset)}`"
         )
     kind = files.describe(dataset.file)
     if kind == "a directory":
         raise DatasetError(
             f"{dataset.file}, the data of {dataset.name!r}, is a directory (LLaMA-Factory reads every file in it); "
             f"oda-sft measures one file: pass --mode standard or --mode long, or register one file with "
-            f"`oda-sft data add {dataset.name} SOURCE --force`"
+            f"`{_add_again(dataset)}`"
         )
     if kind is not None:
         raise DatasetError(
@@ -62,7 +72,7 @@ def measure(
         dataset.columns(),
         exact=exact,
         label=f"dataset {dataset.name} ({path})",
-        fix=f"fix these records, or re-register the data with `oda-sft data add {dataset.name} SOURCE --force`",
+        fix=f"fix these records, or re-register the data with `{_add_again(dataset)}`",
         shown=shown,
         progress=progress,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from oda_sft.data.catalog_conversion import Tally, convert_files
 from oda_sft.data.registry import META_KEY, DatasetDir
 from oda_sft.data.sources import PreparedRecords, SourceSpec
 from oda_sft.errors import DatasetError, UsageError
-from oda_sft.util.paths import dataset_dir_args, ensure_user_dataset_dir, is_user_dataset_dir
+from oda_sft.util.paths import data_command, ensure_user_dataset_dir, is_user_dataset_dir
 
 Say = Callable[[str], None]
 _PREVIEW_CHARS = 240
@@ -32,7 +31,7 @@ _PREVIEW_CHARS = 240
 
 def add_command(name: str, dataset_dir: Path) -> str:
     """The command that fetches and registers catalog dataset `name` into `dataset_dir`, as a user types it."""
-    return shlex.join(["oda-sft", "data", "add", name, *dataset_dir_args(dataset_dir)])
+    return data_command("add", name, dataset_dir)
 
 
 def conversion_id(conv: Conversion) -> str:

@@ -22,7 +22,7 @@ from oda_sft.data.alpaca import Columns
 from oda_sft.data.registry_file import INFO_FILE, RegistryFile
 from oda_sft.errors import DatasetError
 from oda_sft.util.console import say
-from oda_sft.util.paths import demo_dataset_dir, is_user_dataset_dir
+from oda_sft.util.paths import data_command, demo_dataset_dir, is_user_dataset_dir
 
 __all__ = ["ANALYSES_KEY", "INFO_FILE", "META_KEY", "CachedAnalysis", "DatasetDir", "ResolvedDataset"]
 
@@ -143,7 +143,7 @@ def entry_problem(
     """(what is wrong, the fix) for an entry LLaMA-Factory cannot train on as SFT data; None when it can.
 
     kind: what the entry's file is (files.describe), when the caller knows it already."""
-    redo = f"or register the data again with `oda-sft data add {name} SOURCE --force`"
+    redo = f"or register the data again with `{data_command('add', name, directory, 'SOURCE', '--force')}`"
     if not isinstance(entry, dict):
         return f"its entry is {type(entry).__name__}, not an object", f"fix the entry, {redo}"
     formatting = entry.get("formatting", "alpaca")

@@ -13,6 +13,7 @@ from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.data.registry import ResolvedDataset
 from oda_sft.errors import ConfigError
 from oda_sft.train.request import RequestedMode
+from oda_sft.util.paths import data_command
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ def decide_mode(
     """auto: the catalog, then a stored analysis of this very content under this rule, then a mode
     written into the entry by hand; else the data must be measured (or, with no file, standard)."""
     name = dataset.name
+    where = None if dataset.builtin else dataset.dir  # what a printed command needs as --dataset-dir
     if len(preset.modes) == 1:
         only = preset.modes[0]
         why = f": {preset.note}" if preset.note else ""
@@ -64,7 +66,8 @@ def decide_mode(
         if cached.tokenizer != tokenizer:
             warning = (
                 f"{name} was measured with the {cached.tokenizer} tokenizer, not {tokenizer}: "
-                f"`oda-sft data inspect {name} --model {preset.name}` measures it with the {preset.name} tokenizer"
+                f"`{data_command('inspect', name, where, '--model', preset.name)}` measures it with the "
+                f"{preset.name} tokenizer"
             )
         return ModeDecision(
             cached.mode,
@@ -82,7 +85,7 @@ def decide_mode(
             "unmeasured",
             f"length of {name} is not measured by a dry run, so this shows standard: the real run measures it "
             f"with the {preset.name} tokenizer first and stores the answer "
-            f"(`oda-sft data inspect {name} --model {preset.name}` measures it now)",
+            f"(`{data_command('inspect', name, where, '--model', preset.name)}` measures it now)",
             warning=f"the mode of {name} is decided when the run starts; this dry run may show the wrong one",
             notes=notes,
         )
@@ -90,6 +93,6 @@ def decide_mode(
         "standard",
         "default",
         f"length of {name} is unknown (no data file), so standard is assumed: register its data with "
-        f"`oda-sft data add {name} SOURCE`, or pass --mode long",
+        f"`{data_command('add', name, where, 'SOURCE')}`, or pass --mode long",
         notes=notes,
     )

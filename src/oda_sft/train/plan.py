@@ -33,6 +33,7 @@ from oda_sft.train.render import RenderSpec, make_resumable, parse_overrides, re
 from oda_sft.train.request import TrainRequest
 from oda_sft.util.console import say
 from oda_sft.util.names import check_name, suggest
+from oda_sft.util.paths import data_command
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
             known = sorted(set(DATASETS) | set(datasets.names()) | set(builtin_names()))
             raise DatasetError(
                 f"unknown dataset {request.dataset!r}{suggest(request.dataset, known)}: register it in "
-                f"{dataset.info_path} with `oda-sft data add {request.dataset} SOURCE` "
+                f"{dataset.info_path} with `{data_command('add', request.dataset, request.dataset_dir, 'SOURCE')}` "
                 "(`oda-sft list-datasets` shows what is known)"
             )
         notes.append(

@@ -44,6 +44,7 @@ from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals
 from oda_sft.util.console import say as _say
 from oda_sft.util.fs import atomic_write_text
+from oda_sft.util.paths import data_command
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # Keys that may differ between attempts of one run without changing what it trains: oda-sft's
@@ -68,7 +69,7 @@ def check_launchable(plan: TrainPlan) -> None:
         fix = (
             f"`{add_command(dataset.name, plan.request.dataset_dir)}` fetches and converts it, or pass --fetch"
             if dataset.catalog is not None
-            else f"register it with `oda-sft data add {dataset.name} SOURCE`"
+            else f"register it with `{data_command('add', dataset.name, plan.request.dataset_dir, 'SOURCE')}`"
         )
         raise DatasetError(f"dataset {dataset.name} is not registered in {dataset.info_path}: {fix}")
     launcher.require_launcher()

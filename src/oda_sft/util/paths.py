@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # src/oda_sft
@@ -53,6 +54,13 @@ def dataset_dir_args(dataset_dir: Path) -> list[str]:
     if dataset_dir.expanduser().absolute() == default_dataset_dir().expanduser().absolute():
         return []
     return ["--dataset-dir", str(dataset_dir)]
+
+
+def data_command(verb: str, name: str, dataset_dir: Path | None, *args: str) -> str:
+    """`oda-sft data VERB NAME ARGS [--dataset-dir DIR]`, quoted as a user types it. Placeholders the
+    user fills in (SOURCE) pass through as they are; dataset_dir None: the default one."""
+    where = dataset_dir_args(dataset_dir) if dataset_dir is not None else []
+    return shlex.join(["oda-sft", "data", verb, name, *args, *where])
 
 
 def default_dataset_dir() -> Path:

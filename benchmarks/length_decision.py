@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from oda_sft.catalog import PRESETS
-from oda_sft.data.alpaca import Columns
-from oda_sft.data.length_rule import Rule
-from oda_sft.data.lengths import measure_file
-from oda_sft.data.token_counter import LengthCounter
+from oda_sft.data.formats.alpaca import Columns
+from oda_sft.data.measure.length_rule import Rule
+from oda_sft.data.measure.lengths import measure_file
+from oda_sft.data.measure.token_counter import LengthCounter
 
 WORDS = (  # noqa: SIM905 - a word list reads better as prose
     "the of and to a in is that for it as was with be by on not he this are or his from at which but have "
@@ -105,7 +105,7 @@ def main() -> None:
 
         # (c) The tokenizer alone, texts already in memory: the floor for (b).
         records = json.loads(path.read_text(encoding="utf-8"))
-        from oda_sft.data import alpaca
+        from oda_sft.data.formats import alpaca
 
         samples = [alpaca.turns(r, columns) for r in records]
         del records

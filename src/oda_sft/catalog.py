@@ -47,7 +47,7 @@ class ModelPreset:
 class Conversion:
     """How one catalog dataset becomes Alpaca records: declared here, never guessed from the data.
 
-    docs/data.md lists every dataset's choice; data/catalog_conversion.py carries it out. Where the
+    docs/data.md lists every dataset's choice; data/sources/catalog_conversion.py carries it out. Where the
     choice is not obvious, the one that keeps the long reasoning trace wins, and `why` says so.
     """
 

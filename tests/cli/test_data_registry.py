@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from oda_sft.data import transaction
-from oda_sft.data.transaction import TXN_PREFIX
+from oda_sft.data.registry import transaction
+from oda_sft.data.registry.transaction import TXN_PREFIX
 
 from conftest import Cli, snapshot
 

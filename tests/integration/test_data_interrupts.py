@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.data.transaction import COMMIT_STEPS
+from oda_sft.data.registry.transaction import COMMIT_STEPS
 
 from conftest import snapshot
 
 # Runs the real CLI in a real process; the transaction's step seam sends the real signal to itself.
 RUNNER = """
 import os, signal, sys
-from oda_sft.data import transaction
+from oda_sft.data.registry import transaction
 from oda_sft.cli import main
 step_at, sig = sys.argv[1], getattr(signal, sys.argv[2])
 def stop(step):

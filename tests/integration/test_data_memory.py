@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from oda_sft import tiny_model
-from oda_sft.data.lengths import MEMORY_CAP
+from oda_sft.data.measure.lengths import MEMORY_CAP
 
 CAP_BYTES = 1 << 30
 assert MEMORY_CAP == "1 GiB"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from oda_sft.catalog import DATASETS
-from oda_sft.data.catalog_conversion import Tally, convert_files
+from oda_sft.data.sources.catalog_conversion import Tally, convert_files
 from oda_sft.errors import DatasetError
 
 from catalog_fixtures import FIXTURES, load, materialize

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from oda_sft.data import alpaca, convert
-from oda_sft.data.jsonstream import JsonStream, read_span
+from oda_sft.data.formats import alpaca, convert
+from oda_sft.data.formats.jsonstream import JsonStream, read_span
 from oda_sft.errors import DatasetError, UsageError
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from oda_sft.data import alpaca, convert
+from oda_sft.data.formats import alpaca, convert
 
 from conftest import Cli
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from oda_sft.data import hashing
+from oda_sft.data.registry import hashing
 from oda_sft.errors import DatasetError
 
 from conftest import Cli

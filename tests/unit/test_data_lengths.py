@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from oda_sft.catalog import PRESETS
-from oda_sft.data import alpaca, lengths
-from oda_sft.data.length_rule import Rule
-from oda_sft.data.lengths import measure_file
-from oda_sft.data.token_counter import LengthCounter
+from oda_sft.data.formats import alpaca
+from oda_sft.data.measure import lengths
+from oda_sft.data.measure.length_rule import Rule
+from oda_sft.data.measure.lengths import measure_file
+from oda_sft.data.measure.token_counter import LengthCounter
 from oda_sft.errors import UsageError
 
 COLS = alpaca.Columns.full()

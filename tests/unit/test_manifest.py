@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oda_sft.data.hashing import file_sha256
+from oda_sft.data.registry.hashing import file_sha256
 from oda_sft.errors import RunStateError, UsageError
 from oda_sft.runs import manifest
 from oda_sft.train.plan import plan_train

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from oda_sft.data import tokenized_cache as tc
-from oda_sft.data.registry import DatasetDir
+from oda_sft.data.registry.dataset_dir import DatasetDir
 from oda_sft.train.plan import plan_train
 from oda_sft.train.request import TrainRequest
 

@@ -12,7 +12,7 @@ import typer
 
 from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
-from oda_sft.data.alpaca import DEFAULT_SHOWN
+from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.console import say
 from oda_sft.util.names import suggest
@@ -20,8 +20,8 @@ from oda_sft.util.paths import data_command, ensure_user_dataset_dir
 
 # The work is imported inside the commands: `--help` and the other commands stay light.
 if TYPE_CHECKING:
-    from oda_sft.data.add import AddResult
-    from oda_sft.data.lengths import LengthReport
+    from oda_sft.data.measure.lengths import LengthReport
+    from oda_sft.data.registry.add import AddResult
 
 RULE = "Decision rule"
 
@@ -70,10 +70,10 @@ def add(
 
     A catalog dataset needs no SOURCE: `oda-sft data add OpenR1-Math-220k` fetches it and converts it as the
     catalog declares (docs/data.md)."""
-    from oda_sft.data import fetch
-    from oda_sft.data.add import AddRequest, add_dataset
-    from oda_sft.data.fetch import FetchRequest
-    from oda_sft.data.sources import SourceSpec
+    from oda_sft.data.registry.add import AddRequest, add_dataset
+    from oda_sft.data.sources import fetch
+    from oda_sft.data.sources.fetch import FetchRequest
+    from oda_sft.data.sources.local import SourceSpec
 
     local = _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
     if local is not None or (source is None and name in DATASETS):
@@ -221,10 +221,10 @@ def inspect(
     shown: ShownOpt = DEFAULT_SHOWN,
 ) -> None:
     """Measure token lengths under the default template and decide standard or long-CoT."""
-    from oda_sft.data import analysis
-    from oda_sft.data.length_rule import Rule
-    from oda_sft.data.registry import DatasetDir
-    from oda_sft.data.token_counter import LengthCounter
+    from oda_sft.data.measure import analysis
+    from oda_sft.data.measure.length_rule import Rule
+    from oda_sft.data.measure.token_counter import LengthCounter
+    from oda_sft.data.registry.dataset_dir import DatasetDir
     from oda_sft.train.plan import resolve_preset
 
     preset = resolve_preset(model)
@@ -255,7 +255,7 @@ def inspect(
 
 
 def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
-    from oda_sft.data.lengths import LONG_CUTOFF
+    from oda_sft.data.measure.lengths import LONG_CUTOFF
 
     t = r.rule.threshold
     rows = [

@@ -12,18 +12,18 @@ from oda_sft.cli.options import DatasetDirOpt, JsonOpt
 from oda_sft.util import tables
 
 if TYPE_CHECKING:
-    from oda_sft.data.registry import DatasetDir
+    from oda_sft.data.registry.dataset_dir import DatasetDir
 
 
 def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
-    from oda_sft.data import hashing
+    from oda_sft.data.registry import hashing
 
     with hashing.batch():  # the sha256 cache is written once, whatever the number of datasets
         return _rows(datasets)
 
 
 def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
-    from oda_sft.data.registry import builtin_dir, builtin_names
+    from oda_sft.data.registry.dataset_dir import builtin_dir, builtin_names
 
     rows: list[dict[str, Any]] = []
     for d in DATASETS.values():
@@ -75,7 +75,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def list_datasets(dataset_dir: DatasetDirOpt, as_json: JsonOpt = False) -> None:
     """List the catalog's long-CoT datasets, the built-in demo and the datasets registered in the dataset dir."""
-    from oda_sft.data.registry import DatasetDir
+    from oda_sft.data.registry.dataset_dir import DatasetDir
 
     rows = dataset_rows(DatasetDir.load(dataset_dir))
     typer.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json else format_table(rows))

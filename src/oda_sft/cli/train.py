@@ -65,7 +65,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 42,
 ) -> None:
     """Train one dataset with the ODA recipe."""
-    from oda_sft.data.fetch import fetch_missing
+    from oda_sft.data.sources.fetch import fetch_missing
     from oda_sft.train.plan import plan_train, settle_mode
     from oda_sft.train.run import check_devices, check_launchable, start_run
 

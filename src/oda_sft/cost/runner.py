@@ -12,7 +12,7 @@ from typing import Any
 from oda_sft.cost.estimate import ProfileCost, fast_settings, profile_cost, recipe_settings
 from oda_sft.cost.table import Table
 from oda_sft.cost.tokens import TokenStats, cached, measure
-from oda_sft.data.token_counter import tokenizer_ident
+from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.errors import UsageError
 from oda_sft.train.cards import Card
 from oda_sft.train.memory import GIB
@@ -87,7 +87,7 @@ def token_stats(plan: TrainPlan, measure_if_needed: bool, say: Callable[[str], N
     found = cached(plan.dataset, ident)
     if found is not None or not measure_if_needed:
         return found
-    from oda_sft.data.token_counter import LengthCounter
+    from oda_sft.data.measure.token_counter import LengthCounter
 
     say(f"measuring {plan.dataset.name} with the {plan.preset.name} tokenizer (a random sample; cached)")
     return measure(plan.dataset, LengthCounter.load(plan.preset, plan.request.model_path))

@@ -2,7 +2,7 @@
 
 A fast measurement: one streaming pass over the file counts its records and keeps a uniform random
 sample of them (reservoir sampling, by byte span); the sample is tokenized exactly as LLaMA-Factory
-counts a sample (data/token_counter.py). Total tokens = records x the sample's mean, exact when
+counts a sample (data/measure/token_counter.py). Total tokens = records x the sample's mean, exact when
 the sample is the whole dataset, or when a cached exact length analysis (`oda-sft data inspect
 --exact`) gives the mean. The result is cached by file sha256 and tokenizer under
 $ODA_SFT_HOME/token-stats, so a sweep or a second estimate does not measure again.
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oda_sft.data import alpaca
-from oda_sft.data.analysis import data_file
-from oda_sft.data.jsonstream import JsonStream, read_span
-from oda_sft.data.registry import ResolvedDataset
+from oda_sft.data.formats import alpaca
+from oda_sft.data.formats.jsonstream import JsonStream, read_span
+from oda_sft.data.measure.analysis import data_file
+from oda_sft.data.registry.dataset_dir import ResolvedDataset
 from oda_sft.errors import DatasetError
 from oda_sft.util.fs import atomic_write_json
 from oda_sft.util.paths import cache_dir

@@ -1,1 +1,2 @@
-"""Datasets: sources, conversion, validation, the dataset_info.json registry, lengths, the tokenized cache."""
+"""Datasets: sources/ (fetch and convert), formats/, registry/ (dataset_info.json and its transactions),
+measure/ (token lengths), and the tokenized cache."""

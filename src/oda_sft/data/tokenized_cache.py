@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oda_sft.data import hashing
-from oda_sft.data.registry import META_KEY, ResolvedDataset
+from oda_sft.data.registry import hashing
+from oda_sft.data.registry.dataset_dir import META_KEY, ResolvedDataset
 from oda_sft.util.paths import cache_dir
 
 # DataArguments (hparams/data_args.py) read by data/loader.py, converter.py, template.py and the processors.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oda_sft.catalog import Mode, ModelPreset
-from oda_sft.data.registry import ResolvedDataset
+from oda_sft.data.registry.dataset_dir import ResolvedDataset
 from oda_sft.errors import ConfigError
 from oda_sft.train.request import RequestedMode
 from oda_sft.util.paths import data_command

@@ -20,10 +20,10 @@ from typing import Any
 
 from oda_sft import tiny_model
 from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS, ModelPreset
-from oda_sft.data.fetch import add_command
-from oda_sft.data.length_rule import Rule
-from oda_sft.data.registry import DatasetDir, ResolvedDataset, builtin_names
-from oda_sft.data.token_counter import tokenizer_ident
+from oda_sft.data.measure.length_rule import Rule
+from oda_sft.data.measure.token_counter import tokenizer_ident
+from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
+from oda_sft.data.sources.fetch import add_command
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
 from oda_sft.train.hardware import visible_gpu_count
@@ -180,8 +180,8 @@ def settle_mode(plan: TrainPlan, say: Callable[[str], None] = say) -> TrainPlan:
     if not plan.decision.needs_measurement:
         return plan
     # Imported here: measuring needs the tokenizers library; planning alone must stay light.
-    from oda_sft.data import analysis
-    from oda_sft.data.token_counter import LengthCounter
+    from oda_sft.data.measure import analysis
+    from oda_sft.data.measure.token_counter import LengthCounter
 
     preset, request, dataset = plan.preset, plan.request, plan.dataset
     rule = Rule.parse()

@@ -23,9 +23,10 @@ import yaml
 
 from oda_sft import tiny_model
 from oda_sft.catalog import ModelPreset
-from oda_sft.data import hashing, tokenized_cache
-from oda_sft.data.fetch import add_command
-from oda_sft.data.hashing import file_sha256
+from oda_sft.data import tokenized_cache
+from oda_sft.data.registry import hashing
+from oda_sft.data.registry.hashing import file_sha256
+from oda_sft.data.sources.fetch import add_command
 from oda_sft.errors import DatasetError, RunStateError, UsageError
 from oda_sft.runs import lock, manifest, space
 from oda_sft.runs.outdir import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from oda_sft.data.registry import DatasetDir
+from oda_sft.data.registry.dataset_dir import DatasetDir
 from oda_sft.errors import OdaSftError, UsageError, one_line
 from oda_sft.runs import lock
 from oda_sft.runs.outdir import inspect_output_dir

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oda_sft.catalog import DATASETS, MODES, CatalogDataset, Mode
-from oda_sft.data import files, hashing, transaction
-from oda_sft.data.alpaca import Columns
-from oda_sft.data.registry_file import INFO_FILE, RegistryFile
+from oda_sft.data.formats.alpaca import Columns
+from oda_sft.data.registry import files, hashing, transaction
+from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.errors import DatasetError
 from oda_sft.util.console import say
 from oda_sft.util.paths import data_command, demo_dataset_dir, is_user_dataset_dir
@@ -34,7 +34,7 @@ FORMATTINGS = ("alpaca", "sharegpt", "openai")
 # A file_name outside the dataset dir is read only when the person running oda-sft says so.
 OUTSIDE_ENV = "ODA_SFT_ALLOW_OUTSIDE_DATASET_DIR"
 META_KEY = "oda_sft"  # oda-sft's own fields inside an entry; LLaMA-Factory ignores unknown keys
-ANALYSES_KEY = "analyses"  # META_KEY -> tokenizer -> a length analysis (data/analysis.py writes them)
+ANALYSES_KEY = "analyses"  # META_KEY -> tokenizer -> a length analysis (data/measure/analysis.py writes them)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 In order: resolve the revision to a commit (the Hub; the Hugging Face cache with HF_HUB_OFFLINE=1; or a
 local copy given as SOURCE) -> download the declared files into the Hugging Face cache -> convert every
 row once, writing nothing, to count what is kept and left out and to preview one record -> (the caller
-prints that; --dry-run stops) -> register through data/add.py, which writes the Alpaca file under a
+prints that; --dry-run stops) -> register through data/registry/add.py, which writes the Alpaca file under a
 temporary name and registers it only when every record converted. Nothing half-converted is registered.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.catalog import DATASETS, CatalogDataset, Conversion
-from oda_sft.data.add import AddRequest, AddResult, add_dataset
-from oda_sft.data.catalog_conversion import Tally, convert_files
-from oda_sft.data.registry import META_KEY, DatasetDir
-from oda_sft.data.sources import PreparedRecords, SourceSpec
+from oda_sft.data.registry.add import AddRequest, AddResult, add_dataset
+from oda_sft.data.registry.dataset_dir import META_KEY, DatasetDir
+from oda_sft.data.sources.catalog_conversion import Tally, convert_files
+from oda_sft.data.sources.local import PreparedRecords, SourceSpec
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.paths import data_command, ensure_user_dataset_dir, is_user_dataset_dir
 
@@ -110,7 +110,7 @@ def prepare(request: FetchRequest, say: Say) -> Prepared:
 def _hub(
     dataset: CatalogDataset, conv: Conversion, request: FetchRequest, say: Say
 ) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
-    from oda_sft.data import hub
+    from oda_sft.data.sources import hub
 
     snapshot = hub.resolve(dataset.hf_id, request.revision, dataset.name)
     wanted = _select(conv, snapshot.files, f"{dataset.hf_id} at {snapshot.sha[:12]}")
@@ -193,7 +193,7 @@ def _already_registered(request: FetchRequest, origin: dict[str, Any]) -> bool:
 
 
 def register(prepared: Prepared, say: Say) -> AddResult:
-    """Register the prepared dataset through data/add.py (atomic: all records, or nothing)."""
+    """Register the prepared dataset through data/registry/add.py (atomic: all records, or nothing)."""
     request, dataset = prepared.request, prepared.dataset
     ensure_user_dataset_dir(request.dataset_dir)
     origin = {**prepared.origin, "kept": prepared.tally.kept}

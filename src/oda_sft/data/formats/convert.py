@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oda_sft.data import alpaca
-from oda_sft.data.alpaca import LONE_SURROGATE, SURROGATE_PROBLEM, Columns, Problem
+from oda_sft.data.formats import alpaca
+from oda_sft.data.formats.alpaca import LONE_SURROGATE, SURROGATE_PROBLEM, Columns, Problem
 from oda_sft.errors import UsageError
 
 Record = dict[str, Any]

@@ -1,7 +1,7 @@
 """`data add` without the CLI: read a source, convert or validate it, write Alpaca JSON, register it.
 
 The data file and its dataset_info.json entry change together, as one transaction
-(data/transaction.py): converted records stream into a file inside the transaction's hidden
+(data/registry/transaction.py): converted records stream into a file inside the transaction's hidden
 directory; once every check passed, the file and the entry are put in place under the registry's
 lock. An error, a full disk or a signal leaves the dataset dir exactly as it was, and no temporary
 files; a SIGKILL-ed add is undone by the next command that opens the dataset dir.
@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from oda_sft.data import convert, files, registry_file, transaction
-from oda_sft.data.alpaca import DEFAULT_SHOWN, FIELDS, Columns, ProblemLog
-from oda_sft.data.arrow_schema import SchemaCheck
-from oda_sft.data.registry import META_KEY
-from oda_sft.data.registry_file import INFO_FILE, RegistryFile
-from oda_sft.data.sources import Source, SourceSpec, open_source
-from oda_sft.data.transaction import Transaction, TxnFile, recover, stop_signals_raise
+from oda_sft.data.formats import convert
+from oda_sft.data.formats.alpaca import DEFAULT_SHOWN, FIELDS, Columns, ProblemLog
+from oda_sft.data.formats.arrow_schema import SchemaCheck
+from oda_sft.data.registry import files, info_file, transaction
+from oda_sft.data.registry.dataset_dir import META_KEY
+from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
+from oda_sft.data.registry.transaction import Transaction, TxnFile, recover, stop_signals_raise
+from oda_sft.data.sources.local import Source, SourceSpec, open_source
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.clock import utc_now
 from oda_sft.util.names import check_name
@@ -212,7 +213,7 @@ def _add(
         text, info = registry.load()
         status = _registration_status(request, registry, info, data_path, sha, in_place)
         if status != "unchanged":
-            txn.commit(registry_file.with_entry(text, name, entry), None if in_place else target)
+            txn.commit(info_file.with_entry(text, name, entry), None if in_place else target)
     return AddResult(name, status, data_path, shape.name, kept, log.bad_records, sha, in_place, notes)
 
 

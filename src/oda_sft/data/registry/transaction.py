@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from oda_sft.data.registry_file import TEMP_PREFIX, RegistryFile, fsync_dir
+from oda_sft.data.registry.info_file import TEMP_PREFIX, RegistryFile, fsync_dir
 
 TXN_PREFIX = ".oda-sft-txn-"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oda_sft.data.alpaca import LONE_SURROGATE, SURROGATE_PROBLEM, Problem
+from oda_sft.data.formats.alpaca import LONE_SURROGATE, SURROGATE_PROBLEM, Problem
 
 MAX_DEPTH = 64
 

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from oda_sft.catalog import Mode
-from oda_sft.data import alpaca, files
-from oda_sft.data.alpaca import Columns, ProblemLog
-from oda_sft.data.jsonstream import READ_FIX, JsonStream, read_span
-from oda_sft.data.length_rule import Rule
-from oda_sft.data.token_counter import LengthCounter, Turns
+from oda_sft.data.formats import alpaca
+from oda_sft.data.formats.alpaca import Columns, ProblemLog
+from oda_sft.data.formats.jsonstream import READ_FIX, JsonStream, read_span
+from oda_sft.data.measure.length_rule import Rule
+from oda_sft.data.measure.token_counter import LengthCounter, Turns
+from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError
 
 LONG_CUTOFF = 32768  # the long config's cutoff_len: longer samples are truncated even there

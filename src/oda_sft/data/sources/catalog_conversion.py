@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.catalog import Conversion
-from oda_sft.data.convert import Unconvertible, convert_chat
-from oda_sft.data.jsonstream import JsonStream
+from oda_sft.data.formats.convert import Unconvertible, convert_chat
+from oda_sft.data.formats.jsonstream import JsonStream
 from oda_sft.errors import DatasetError
 
 Record = dict[str, Any]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oda_sft.data import alpaca, files, registry_file
-from oda_sft.data.length_rule import Rule
-from oda_sft.data.lengths import LengthReport, Progress, measure_file
-from oda_sft.data.registry import ANALYSES_KEY, META_KEY, ResolvedDataset
-from oda_sft.data.registry_file import RegistryFile
-from oda_sft.data.token_counter import LengthCounter
+from oda_sft.data.formats import alpaca
+from oda_sft.data.measure.length_rule import Rule
+from oda_sft.data.measure.lengths import LengthReport, Progress, measure_file
+from oda_sft.data.measure.token_counter import LengthCounter
+from oda_sft.data.registry import files, info_file
+from oda_sft.data.registry.dataset_dir import ANALYSES_KEY, META_KEY, ResolvedDataset
+from oda_sft.data.registry.info_file import RegistryFile
 from oda_sft.errors import DatasetError
 from oda_sft.util.clock import utc_now
 from oda_sft.util.paths import data_command
@@ -93,4 +94,4 @@ def store(dataset: ResolvedDataset, report: LengthReport) -> None:
         analyses = dict(meta.get(ANALYSES_KEY) or {})
         analyses[report.tokenizer] = report.cache_record(utc_now())
         meta[ANALYSES_KEY] = analyses
-        registry.write_text(registry_file.with_meta(registry.path, text, dataset.name, META_KEY, meta))
+        registry.write_text(info_file.with_meta(registry.path, text, dataset.name, META_KEY, meta))

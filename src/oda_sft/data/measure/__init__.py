@@ -1,0 +1,1 @@
+"""Measuring token lengths and the standard/long-CoT decision they feed."""

@@ -219,7 +219,7 @@ def test_train_dry_run_on_8_gpus_splits_a_registered_dataset(
 
 
 def test_a_kept_config_differs_from_fast_in_the_split_but_not_in_speed_keys() -> None:
-    from oda_sft.train.run import _config_changes
+    from oda_sft.train.outdir_policy import _config_changes
 
     config = recipe("llama", "standard")
     decision = decide_fast(config, PRESETS["llama"].shape, world=8, gpu_count=8, device=lambda: None, samples=128)

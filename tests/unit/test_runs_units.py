@@ -11,6 +11,7 @@ import yaml
 from oda_sft.data import tokenized_cache
 from oda_sft.errors import LaunchError
 from oda_sft.train import launcher as launch
+from oda_sft.train import outdir_policy
 from oda_sft.train import run as runner
 from oda_sft.train.plan import TrainPlan, plan_train
 from oda_sft.train.request import TrainRequest
@@ -39,7 +40,7 @@ def test_a_checkpoint_cut_short_is_moved_aside_and_the_previous_one_resumes(data
     (out / "checkpoint-6" / "model.safetensors").write_text("half")  # killed before trainer_state.json
     (out / "oda_sft_config.yaml").write_text(yaml.safe_dump(plan.config))
     said: list[str] = []
-    assert runner._check_resumable(plan, ("checkpoint-4", "checkpoint-6"), "d", said.append) == "checkpoint-4"
+    assert outdir_policy.set_aside_incomplete(plan, ("checkpoint-4", "checkpoint-6"), said.append) == "checkpoint-4"
     moved = [p.name for p in out.iterdir() if p.name.startswith("incomplete.checkpoint-6.")]
     assert len(moved) == 1 and (out / moved[0] / "model.safetensors").read_text() == "half"
     assert not (out / "checkpoint-6").exists() and "cut short" in said[0]

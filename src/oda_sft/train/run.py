@@ -31,16 +31,13 @@ from oda_sft.errors import DatasetError, RunStateError, UsageError
 from oda_sft.runs import lock, manifest, space
 from oda_sft.runs.outdir import (
     OutputState,
-    checkpoint_is_complete,
-    checkpoint_is_full,
     inspect_output_dir,
     set_aside,
-    set_aside_checkpoint,
 )
-from oda_sft.train import launcher
+from oda_sft.runs.record import RunFacts, run_record
+from oda_sft.train import launcher, outdir_policy
 from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan
-from oda_sft.train.profile import FAST_KEYS, recipe_equivalent
 from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals
 from oda_sft.util.console import say as _say
@@ -48,9 +45,6 @@ from oda_sft.util.fs import atomic_write_text
 from oda_sft.util.paths import data_command
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
-# Keys that may differ between attempts of one run without changing what it trains: oda-sft's
-# tokenized cache, what --profile fast sets for speed alone, and how many processes tokenize.
-_NOT_THE_RECIPE = frozenset({"tokenized_path", "preprocessing_num_workers", *FAST_KEYS})
 # How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
 # counts only when oda-sft sent it: otherwise it is the OOM killer, a failure.)
 _SIGNAL_EXITS = {128 + int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -100,114 +94,6 @@ def check_devices_for(preset: ModelPreset, gpu_count: int, allow_no_gpu: bool = 
     )
 
 
-def _config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    # fast's DeepSpeed file differs from the recipe's in overlap_comm alone: compared as the recipe's.
-    before, after = recipe_equivalent(before), recipe_equivalent(after)
-    keys = (set(before) | set(after)) - _NOT_THE_RECIPE
-    return sorted(k for k in keys if before.get(k) != after.get(k))
-
-
-def _kept_config_changes(plan: TrainPlan) -> list[str]:
-    """The keys in which the config kept in the output dir differs from this plan's; [] without one."""
-    kept = plan.config_path
-    if not kept.is_file():
-        return []
-    try:
-        before = yaml.safe_load(kept.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        before = {"(unreadable oda_sft_config.yaml)": True}
-    return _config_changes(before if isinstance(before, dict) else {}, plan.config)
-
-
-def _recorded_command(out: Path) -> str | None:
-    record = manifest.read(out / manifest.MANIFEST_NAME) or {}
-    rerun = record.get("rerun")
-    return rerun if isinstance(rerun, str) and rerun else None
-
-
-def _world(plan: TrainPlan) -> int:
-    return plan.request.launch.world_size(plan.gpu_count)
-
-
-def _last_complete(out: Path, checkpoints: tuple[str, ...], world: int) -> Path | None:
-    for name in reversed(checkpoints):
-        if checkpoint_is_complete(out / name, world):
-            return out / name
-    return None
-
-
-def _weights_only_advice(rerun: Rerun, checkpoint: Path) -> str:
-    return (
-        f"to start over (the partial run is moved aside, nothing is deleted): `{rerun.command(force=True)}`; "
-        f"to train on from {checkpoint.name}'s weights as a new run (its own output dir, not the recipe's math): "
-        f"`{rerun.command(model_path=checkpoint)}`; add --resumable next time for checkpoints a run can resume from"
-    )
-
-
-Action = Literal["skip", "train", "resume", "replace"]
-
-
-def decide_action(plan: TrainPlan, state: OutputState, force: bool, rerun: Rerun) -> Action:
-    """What to do with the output dir as it is; raises for what must be refused. Reads only."""
-    if force:
-        return "train" if state.kind == "fresh" else "replace"
-    if state.kind == "finished":
-        changed = _kept_config_changes(plan)
-        if changed:
-            raise RunStateError(
-                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): to "
-                f"train it again with this config (the old run is moved aside, not deleted): "
-                f"`{rerun.command(force=True)}`; or choose another --output-root"
-            )
-        return "skip"
-    if state.kind == "occupied":
-        raise RunStateError(
-            f"{state.describe()}: LLaMA-Factory cannot start there. To move it aside (nothing is deleted) and "
-            f"train: `{rerun.command(force=True)}`; or choose another --output-root"
-        )
-    if state.kind == "interrupted":
-        changed = _kept_config_changes(plan)
-        if changed:
-            recorded = _recorded_command(plan.output_dir)
-            resume = f"to resume it, run the command it was started with: `{recorded}`; " if recorded else ""
-            raise RunStateError(
-                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): "
-                f"{resume}to start over with this config (the old run is moved aside): `{rerun.command(force=True)}`"
-            )
-        last = _last_complete(plan.output_dir, state.checkpoints, _world(plan))
-        if last is not None and not checkpoint_is_full(last):
-            raise RunStateError(
-                f"{state.describe()}, but {last.name} holds weights only (the recipe saves model-only checkpoints "
-                "once per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
-                f"not be the same training. {_weights_only_advice(rerun, last)}"
-            )
-        return "resume"
-    return "train"
-
-
-def _set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Callable[[str], None]) -> str | None:
-    """The checkpoint LLaMA-Factory will resume from, after moving checkpoints cut short while saving
-    out of its way (it would pick the newest, broken one). Nothing is deleted."""
-    names = list(checkpoints)
-    while names and not checkpoint_is_complete(plan.output_dir / names[-1], _world(plan)):
-        name = names.pop()
-        moved = set_aside_checkpoint(plan.output_dir / name)
-        say(f"{name} was cut short while saving; moved to {moved.name}")
-    if not names:
-        say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
-        return None
-    return names[-1]
-
-
-def _check_resumable(
-    plan: TrainPlan, checkpoints: tuple[str, ...], description: str, say: Callable[[str], None]
-) -> str | None:
-    """The checkpoint LLaMA-Factory will resume from, after refusing what cannot resume exactly."""
-    state = OutputState("interrupted", plan.output_dir, checkpoints)
-    decide_action(plan, state, False, Rerun(plan.request))
-    return _set_aside_incomplete(plan, checkpoints, say)
-
-
 def launch_config_path(plan: TrainPlan) -> Path:
     """Node rank 0 keeps the run's config. Other nodes launch from their own file: a node's render can
     differ (--profile fast weighs its own free memory), and one shared file would be last-writer-wins."""
@@ -235,12 +121,12 @@ def start_run(
     out = plan.output_dir
     # Refusals first, while nothing is written: a live trainer, then what the output dir holds.
     lock.refuse_if_busy(out, options.node_rank)
-    if decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
+    if outdir_policy.decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
         space.check(plan, inspect_output_dir(out))
 
     with lock.acquire(out, options.node_rank, say=say) as run_lock:
         state = inspect_output_dir(out)  # again, now that no other oda-sft can change it
-        action = decide_action(plan, state, force, rerun)
+        action = outdir_policy.decide_action(plan, state, force, rerun)
         if action == "skip":
             return _skip(plan, state, rerun, say)
         return _launch(plan, state, action, rerun, run_lock, say, tokenized_cache_on)
@@ -259,7 +145,7 @@ def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun, say: Callable[[str]
 def _launch(
     plan: TrainPlan,
     state: OutputState,
-    action: Action,
+    action: outdir_policy.Action,
     rerun: Rerun,
     run_lock: lock.RunLock,
     say: Callable[[str], None],
@@ -269,7 +155,7 @@ def _launch(
     options = plan.request.launch
     resumed_from = None
     if action == "resume":
-        resumed_from = _set_aside_incomplete(plan, state.checkpoints, say)
+        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints, say)
         if resumed_from:
             say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
     if action == "replace":
@@ -283,7 +169,6 @@ def _launch(
 
     config = dict(plan.config)
     dataset = plan.dataset
-    data_sha = dataset.sha256
     cache = None
     if tokenized_cache_on and options.nnodes > 1:
         # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
@@ -312,33 +197,26 @@ def _launch(
             atomic_write_text(config_path, dump_yaml(config))
             if writes_manifest:
                 nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
+                facts = RunFacts(
+                    preset=plan.preset.name,
+                    model_path=str(config["model_name_or_path"]),
+                    dataset=dataset,
+                    mode=plan.decision.mode,
+                    mode_source=plan.decision.source,
+                    mode_reason=plan.decision.reason,
+                    seed=plan.request.seed,
+                    profile=plan.request.profile,
+                    resumable=plan.request.resumable,
+                    patches=tuple(patches),
+                    config_path=plan.config_path,
+                    tokenized_cache={"key": cache.key, "hit": cache.hit} if cache else None,
+                    output_dir=out,
+                    nnodes=options.nnodes,
+                    rerun=rerun.command(),
+                )
                 record = manifest.start(
                     manifest_path,
-                    run={
-                        "model": {"preset": plan.preset.name, "path": config["model_name_or_path"]},
-                        "dataset": {
-                            "name": dataset.name,
-                            "dir": str(dataset.dir),
-                            "file": str(dataset.file) if dataset.file else None,
-                            "sha256": data_sha,
-                            # the source commit a fetched catalog dataset was converted from
-                            "revision": dataset.revision,
-                        },
-                        "mode": {
-                            "mode": plan.decision.mode,
-                            "source": plan.decision.source,
-                            "reason": plan.decision.reason,
-                        },
-                        "seed": plan.request.seed,
-                        "profile": plan.request.profile,
-                        "resumable": plan.request.resumable,
-                        "patches": list(patches),
-                        "config": {"path": str(plan.config_path), "sha256": file_sha256(plan.config_path)},
-                        "tokenized_cache": {"key": cache.key, "hit": cache.hit} if cache else None,
-                        "output_dir": str(out),
-                        "nnodes": options.nnodes,
-                        "rerun": rerun.command(),
-                    },
+                    run=run_record(facts),
                     launch_argv=argv,
                     launch_env=launcher.shown_env(env),
                     gpu_count=plan.gpu_count,
@@ -424,7 +302,8 @@ def _finish(
     if outcome == "finished" and status != 0:
         say(f"stopped after training had finished: {out} holds the complete run")
     elif outcome == "interrupted":
-        say(f"interrupted: {out} is kept as it is; {_after_interrupt(out, rerun, _world(plan))}")
+        after = outdir_policy.after_interrupt(out, rerun, outdir_policy.world_size(plan))
+        say(f"interrupted: {out} is kept as it is; {after}")
     elif outcome == "failed":
         full = space.diagnose(out)
         cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
@@ -446,14 +325,3 @@ def _point_kept_config_at(plan: TrainPlan, tokenized_path: str, record: dict[str
     atomic_write_text(kept, dump_yaml(config))
     if record:
         record["config"] = {**record.get("config", {}), "sha256": file_sha256(kept)}
-
-
-def _after_interrupt(out: Path, rerun: Rerun, world: int) -> str:
-    """What the person can do next, as commands that work as printed."""
-    state = inspect_output_dir(out)
-    last = _last_complete(out, state.checkpoints, world) if state.kind == "interrupted" else None
-    if last is None:
-        return f"no checkpoint was saved, so running it again starts from step 0: `{rerun.command()}`"
-    if checkpoint_is_full(last):
-        return f"to resume from {last.name}: `{rerun.command()}`"
-    return f"{last.name} holds weights only, so the run cannot resume exactly; {_weights_only_advice(rerun, last)}"

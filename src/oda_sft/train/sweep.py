@@ -11,9 +11,10 @@ from oda_sft.errors import OdaSftError, UsageError, one_line
 from oda_sft.runs import lock
 from oda_sft.runs.outdir import inspect_output_dir
 from oda_sft.train.advice import Rerun
+from oda_sft.train.outdir_policy import decide_action
 from oda_sft.train.plan import TrainPlan, check_request, plan_train, settle_mode
 from oda_sft.train.request import TrainRequest
-from oda_sft.train.run import RunResult, check_launchable, decide_action, start_run
+from oda_sft.train.run import RunResult, check_launchable, start_run
 from oda_sft.util import tables
 
 

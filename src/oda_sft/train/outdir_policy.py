@@ -1,0 +1,140 @@
+"""What to do with a run's output dir as it is: train, resume, skip or replace, and what is refused.
+
+Reads only; train/run.py carries the decision out under the run's lock. Every refusal names whole
+commands built from the run's own request (train/advice.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from oda_sft.errors import RunStateError
+from oda_sft.runs import manifest
+from oda_sft.runs.outdir import (
+    OutputState,
+    checkpoint_is_complete,
+    checkpoint_is_full,
+    inspect_output_dir,
+    set_aside_checkpoint,
+)
+from oda_sft.train.advice import Rerun
+from oda_sft.train.plan import TrainPlan
+from oda_sft.train.profile import FAST_KEYS, recipe_equivalent
+
+# Keys that may differ between attempts of one run without changing what it trains: oda-sft's
+# tokenized cache, what --profile fast sets for speed alone, and how many processes tokenize.
+_NOT_THE_RECIPE = frozenset({"tokenized_path", "preprocessing_num_workers", *FAST_KEYS})
+
+
+def _config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    # fast's DeepSpeed file differs from the recipe's in overlap_comm alone: compared as the recipe's.
+    before, after = recipe_equivalent(before), recipe_equivalent(after)
+    keys = (set(before) | set(after)) - _NOT_THE_RECIPE
+    return sorted(k for k in keys if before.get(k) != after.get(k))
+
+
+def _kept_config_changes(plan: TrainPlan) -> list[str]:
+    """The keys in which the config kept in the output dir differs from this plan's; [] without one."""
+    kept = plan.config_path
+    if not kept.is_file():
+        return []
+    try:
+        before = yaml.safe_load(kept.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        before = {"(unreadable oda_sft_config.yaml)": True}
+    return _config_changes(before if isinstance(before, dict) else {}, plan.config)
+
+
+def _recorded_command(out: Path) -> str | None:
+    record = manifest.read(out / manifest.MANIFEST_NAME) or {}
+    rerun = record.get("rerun")
+    return rerun if isinstance(rerun, str) and rerun else None
+
+
+def world_size(plan: TrainPlan) -> int:
+    return plan.request.launch.world_size(plan.gpu_count)
+
+
+def last_complete(out: Path, checkpoints: tuple[str, ...], world: int) -> Path | None:
+    for name in reversed(checkpoints):
+        if checkpoint_is_complete(out / name, world):
+            return out / name
+    return None
+
+
+def _weights_only_advice(rerun: Rerun, checkpoint: Path) -> str:
+    return (
+        f"to start over (the partial run is moved aside, nothing is deleted): `{rerun.command(force=True)}`; "
+        f"to train on from {checkpoint.name}'s weights as a new run (its own output dir, not the recipe's math): "
+        f"`{rerun.command(model_path=checkpoint)}`; add --resumable next time for checkpoints a run can resume from"
+    )
+
+
+Action = Literal["skip", "train", "resume", "replace"]
+
+
+def decide_action(plan: TrainPlan, state: OutputState, force: bool, rerun: Rerun) -> Action:
+    """What to do with the output dir as it is; raises for what must be refused. Reads only."""
+    if force:
+        return "train" if state.kind == "fresh" else "replace"
+    if state.kind == "finished":
+        changed = _kept_config_changes(plan)
+        if changed:
+            raise RunStateError(
+                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): to "
+                f"train it again with this config (the old run is moved aside, not deleted): "
+                f"`{rerun.command(force=True)}`; or choose another --output-root"
+            )
+        return "skip"
+    if state.kind == "occupied":
+        raise RunStateError(
+            f"{state.describe()}: LLaMA-Factory cannot start there. To move it aside (nothing is deleted) and "
+            f"train: `{rerun.command(force=True)}`; or choose another --output-root"
+        )
+    if state.kind == "interrupted":
+        changed = _kept_config_changes(plan)
+        if changed:
+            recorded = _recorded_command(plan.output_dir)
+            resume = f"to resume it, run the command it was started with: `{recorded}`; " if recorded else ""
+            raise RunStateError(
+                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): "
+                f"{resume}to start over with this config (the old run is moved aside): `{rerun.command(force=True)}`"
+            )
+        last = last_complete(plan.output_dir, state.checkpoints, world_size(plan))
+        if last is not None and not checkpoint_is_full(last):
+            raise RunStateError(
+                f"{state.describe()}, but {last.name} holds weights only (the recipe saves model-only checkpoints "
+                "once per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
+                f"not be the same training. {_weights_only_advice(rerun, last)}"
+            )
+        return "resume"
+    return "train"
+
+
+def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Callable[[str], None]) -> str | None:
+    """The checkpoint LLaMA-Factory will resume from, after moving checkpoints cut short while saving
+    out of its way (it would pick the newest, broken one). Nothing is deleted."""
+    names = list(checkpoints)
+    while names and not checkpoint_is_complete(plan.output_dir / names[-1], world_size(plan)):
+        name = names.pop()
+        moved = set_aside_checkpoint(plan.output_dir / name)
+        say(f"{name} was cut short while saving; moved to {moved.name}")
+    if not names:
+        say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
+        return None
+    return names[-1]
+
+
+def after_interrupt(out: Path, rerun: Rerun, world: int) -> str:
+    """What the person can do next, as commands that work as printed."""
+    state = inspect_output_dir(out)
+    last = last_complete(out, state.checkpoints, world) if state.kind == "interrupted" else None
+    if last is None:
+        return f"no checkpoint was saved, so running it again starts from step 0: `{rerun.command()}`"
+    if checkpoint_is_full(last):
+        return f"to resume from {last.name}: `{rerun.command()}`"
+    return f"{last.name} holds weights only, so the run cannot resume exactly; {_weights_only_advice(rerun, last)}"

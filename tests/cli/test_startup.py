@@ -80,6 +80,7 @@ def test_estimate_and_a_sweep_total_import_nothing_heavy(cli: Cli, data_dir: Pat
 HELP_MAY_IMPORT = (
     "oda_sft",
     "oda_sft.catalog",
+    "oda_sft.names",
     "oda_sft.shapes",
     "oda_sft.errors",
     "oda_sft.cli",
@@ -89,8 +90,8 @@ HELP_MAY_IMPORT = (
     "oda_sft.data.formats",
     "oda_sft.data.formats.alpaca",
     "oda_sft.train",
-    "oda_sft.train.cards",
-    "oda_sft.train.hardware",
+    "oda_sft.cards",
+    "oda_sft.util.hardware",
     "oda_sft.train.request",
     "oda_sft.util",
 )

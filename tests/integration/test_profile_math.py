@@ -103,10 +103,10 @@ def test_deepspeed_on_two_ranks_with_every_lever_on_trains_the_same_losses(tmp_p
     from oda_sft.catalog import PRESETS
     from oda_sft.tiny_model import ensure_model
     from oda_sft.train import launcher
-    from oda_sft.train.hardware import DeviceMemory
     from oda_sft.train.profile import apply_decision, decide_fast
     from oda_sft.train.render import RenderSpec, dump_yaml, render
     from oda_sft.train.request import LaunchOptions
+    from oda_sft.util.hardware import DeviceMemory
 
     samples = json.loads((data_dir / "oda_demo.json").read_text())[:127]
     (data_dir / "demo127.json").write_text(json.dumps(samples))

@@ -84,9 +84,13 @@ def test_the_disk_check_refuses_a_run_that_cannot_fit(
     assert 40 * space.GIB < need < 60 * space.GIB  # 8B parameters in bf16: final weights + 2 checkpoints
     monkeypatch.setattr(space, "disk_free", lambda _path: need - 1)
     with pytest.raises(StorageError, match=r"not enough space in .* about 4\d\.\d GiB needed"):
-        space.check(plan, inspect_output_dir(plan.output_dir))
+        space.check(
+            plan.config, plan.preset.shape.params, plan.output_dir, len(inspect_output_dir(plan.output_dir).checkpoints)
+        )
     monkeypatch.setattr(space, "disk_free", lambda _path: need)
-    space.check(plan, inspect_output_dir(plan.output_dir))
+    space.check(
+        plan.config, plan.preset.shape.params, plan.output_dir, len(inspect_output_dir(plan.output_dir).checkpoints)
+    )
     assert StorageError.exit_code == 6
 
 

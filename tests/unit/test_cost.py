@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from oda_sft.bench.table import measurements
+from oda_sft.cards import CARDS
 from oda_sft.catalog import PRESETS
 from oda_sft.cost import table as throughput
 from oda_sft.cost.accounting import (
@@ -25,7 +26,6 @@ from oda_sft.cost.estimate import Settings, choose, comm_seconds, predict_step
 from oda_sft.cost.tokens import TokenStats
 from oda_sft.errors import UsageError
 from oda_sft.shapes import ModelShape
-from oda_sft.train.cards import CARDS
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "bench_h200_qwen05_issue13.json"
 QWEN05 = ModelShape("qwen2.5-0.5b", 896, 4864, 24, 14, 2, 151936, tie_word_embeddings=True, attention_bias=True)

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from oda_sft.catalog import PRESETS
-from oda_sft.train import hardware as gpuinfo
-from oda_sft.train.hardware import DeviceMemory
 from oda_sft.train.memory import GIB
 from oda_sft.train.profile import FAST_KEYS, apply_profile, choose_attention
 from oda_sft.train.request import LaunchOptions
+from oda_sft.util import hardware as gpuinfo
 from oda_sft.util import subproc
+from oda_sft.util.hardware import DeviceMemory
 
 from conftest import Cli
 

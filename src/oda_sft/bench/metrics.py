@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.bench.spec import BenchSpec
+from oda_sft.cards import peak_for
 from oda_sft.cost.accounting import StepWork, hardware_flops, packed_step, unpacked_step
 from oda_sft.runs import trainer_log
 from oda_sft.shapes import ModelShape, shape_from_hf_config
-from oda_sft.train.cards import peak_for
-from oda_sft.train.hardware import visible_gpu_count
 from oda_sft.train.memory import GIB, estimate, train_shape_from_config
 from oda_sft.train.profile import CHECKPOINT_LAYERS_ENV, overlap_comm, zero_stage
 from oda_sft.train.request import LaunchOptions
+from oda_sft.util.hardware import visible_gpu_count
 
 
 @dataclass

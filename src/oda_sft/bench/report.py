@@ -18,11 +18,11 @@ from oda_sft.bench.fixture import build_fixture
 from oda_sft.bench.metrics import RunResult, peak_flops, tokenized_stats
 from oda_sft.bench.spec import DECIDED, LOSS_TOL, TARGETS, BenchError, BenchSpec
 from oda_sft.bench.variants import fresh_run_dir, run_variant, variant_config
-from oda_sft.train.hardware import gpu_memory, visible_gpu_count
 from oda_sft.train.request import LaunchOptions
 from oda_sft.util import tables
 from oda_sft.util.clock import utc_now
 from oda_sft.util.fs import atomic_write_json, atomic_write_text
+from oda_sft.util.hardware import gpu_memory, visible_gpu_count
 
 
 def compare(

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.cards import parse_node
 from oda_sft.catalog import PRESETS, Mode, ModelPreset
 from oda_sft.errors import OdaSftError, UsageError
 from oda_sft.shapes import ModelShape
-from oda_sft.train.cards import parse_node
 
 VARIANTS = ("raw", "default", "fast")
 # `fast@8xH100-80GB`: the fast profile as decided for the full-size preset on 8 such GPUs (--decide-for).

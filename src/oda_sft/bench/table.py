@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.bench.spec import BenchError
+from oda_sft.cards import card_of_device
 from oda_sft.catalog import Mode
 from oda_sft.cost.table import Measurement, Table, load, merged, save
-from oda_sft.train.cards import card_of_device
 
 _MODES: dict[str, Mode] = {"std": "standard", "long": "long"}
 

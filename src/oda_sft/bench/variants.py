@@ -19,10 +19,10 @@ from typing import Any
 from oda_sft.bench.fixture import fixture_key
 from oda_sft.bench.metrics import RunResult, read_metrics
 from oda_sft.bench.spec import DATA_MODE, DECIDED, BenchSpec
+from oda_sft.cards import parse_node
 from oda_sft.runs import trainer_log
 from oda_sft.runs.outdir import set_aside
 from oda_sft.train import launcher
-from oda_sft.train.cards import parse_node
 from oda_sft.train.patches import trainer_env
 from oda_sft.train.plan import plan_train
 from oda_sft.train.profile import FastDecision, apply_decision, decide_fast, flash_attn_installed

@@ -14,8 +14,8 @@ from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.errors import DatasetError, UsageError
+from oda_sft.names import suggest
 from oda_sft.util.console import say
-from oda_sft.util.names import suggest
 from oda_sft.util.paths import data_command, ensure_user_dataset_dir
 
 # The work is imported inside the commands: `--help` and the other commands stay light.

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from oda_sft.cards import CARD_NAMES
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, ModelOpt
-from oda_sft.train.cards import CARD_NAMES
 from oda_sft.train.request import RequestedMode, TrainRequest
 from oda_sft.util.console import say
 
@@ -31,9 +31,9 @@ def estimate(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict a run's tokens, optimizer steps, wall-clock and GPU-hours, for the default and fast profiles."""
+    from oda_sft.cards import card
     from oda_sft.cost import table as throughput
     from oda_sft.cost.runner import estimate_plan, token_stats
-    from oda_sft.train.cards import card
     from oda_sft.train.plan import plan_train, settle_mode
 
     chosen = card(gpu)

@@ -35,7 +35,7 @@ def preflight(
     """Check this node before a multi-node run: GPUs, shared paths, MASTER_ADDR, NCCL settings."""
     from oda_sft.cluster.plan import plan_job
     from oda_sft.cluster.preflight import PreflightSpec, node_label, run_preflight
-    from oda_sft.train.hardware import visible_gpu_count
+    from oda_sft.util.hardware import visible_gpu_count
 
     if node_rank is None and os.environ.get("SLURM_NODEID", "").isdigit():
         node_rank = int(os.environ["SLURM_NODEID"])

@@ -29,11 +29,11 @@ def sweep(
 ) -> None:
     """Train every dataset x seed, one run after another; skip finished runs, go on past failures."""
     from oda_sft.data.sources.fetch import fetch_missing
-    from oda_sft.train.hardware import visible_gpu_count
     from oda_sft.train.plan import resolve_preset
     from oda_sft.train.run import check_devices_for
     from oda_sft.train.sweep import WOULD_FAIL, format_summary, parse_list, parse_seeds, plan_grid, run_grid
     from oda_sft.train.sweep import dry_run as plan_table
+    from oda_sft.util.hardware import visible_gpu_count
 
     names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
     if captured(ctx, run, [replace(run.request, dataset=d, seed=s) for d in names for s in seed_list]):
@@ -72,7 +72,7 @@ def _print_total(run: RunOptions, grid: list[tuple[TrainRequest, TrainPlan | str
     """The grid's total cost (issue 13), on stderr: stdout stays the table."""
     from oda_sft.cost import table as throughput
     from oda_sft.cost.grid import grid_total
-    from oda_sft.train.hardware import visible_gpu_count
+    from oda_sft.util.hardware import visible_gpu_count
 
     try:
         table = throughput.load()

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from oda_sft.cards import Card
 from oda_sft.cost.accounting import (
     StepWork,
     greedy_knapsack,
@@ -30,7 +31,6 @@ from oda_sft.cost.accounting import (
 from oda_sft.cost.table import Measurement, Table
 from oda_sft.cost.tokens import TokenStats
 from oda_sft.shapes import ModelShape
-from oda_sft.train.cards import Card
 from oda_sft.train.profile import PARTIAL_CHECKPOINTING_IN_TRAIN, FastDecision, decide_fast, flash_attn_installed
 
 # NCCL bus bandwidth assumed for ZeRO-2's gradient reduce-scatter and parameter all-gather (bytes/s):

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from oda_sft.cards import CARDS, Card, card_of_device
 from oda_sft.cost.estimate import ProfileCost, format_duration
 from oda_sft.cost.runner import estimate_plan, token_stats
 from oda_sft.cost.table import Table
 from oda_sft.errors import OdaSftError, one_line
-from oda_sft.train.cards import CARDS, Card, card_of_device
-from oda_sft.train.hardware import gpu_names
 from oda_sft.train.plan import TrainPlan
+from oda_sft.util.hardware import gpu_names
 
 COUNTED = ("train", "replace", "resume")  # cells that would start a run (a resumed one costs at most a whole run)
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from oda_sft.cards import Card
 from oda_sft.cost.estimate import ProfileCost, fast_settings, profile_cost, recipe_settings
 from oda_sft.cost.table import Table
 from oda_sft.cost.tokens import TokenStats, cached, measure
 from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.errors import UsageError
-from oda_sft.train.cards import Card
 from oda_sft.train.memory import GIB
 from oda_sft.train.plan import TrainPlan
 from oda_sft.train.profile import FastDecision, known_sample_count, model_shape

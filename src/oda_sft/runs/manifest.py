@@ -12,9 +12,9 @@ from typing import Any, Literal
 from oda_sft import __version__
 from oda_sft.runs import trainer_log
 from oda_sft.runs.provenance import git_commit, package_versions
-from oda_sft.train.hardware import gpu_names
 from oda_sft.util.clock import utc_now as now
 from oda_sft.util.fs import atomic_write_json
+from oda_sft.util.hardware import gpu_names
 from oda_sft.util.secrets import redact, redact_argv
 
 MANIFEST_NAME = "oda_sft_run.json"

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from oda_sft.errors import StorageError
-
-if TYPE_CHECKING:
-    from oda_sft.runs.outdir import OutputState
-    from oda_sft.train.plan import TrainPlan
 
 GIB = 1024**3
 _OPTIMIZER_BYTES_PER_PARAM = 12
@@ -41,21 +37,21 @@ def _gib(n: int) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB // 10 else f"{n / 1024**2:.0f} MiB"
 
 
-def check(plan: TrainPlan, state: OutputState) -> None:
-    """Refuse (exit 6, nothing written) when the output root cannot hold what the run will write."""
-    config = plan.config
+def check(config: dict[str, Any], params: int, output_dir: Path, existing_checkpoints: int) -> None:
+    """Refuse (exit 6, nothing written) when the output root cannot hold what the run will write:
+    `params` parameters trained with `config` into `output_dir`, which holds `existing_checkpoints`."""
     keep = config.get("save_total_limit")
     need = needed_bytes(
-        plan.preset.shape.params,
+        params,
         bf16=bool(config.get("bf16")),
         full_checkpoints=not config.get("save_only_model", False),
         keep=keep if isinstance(keep, int) and keep > 0 else 1,
-        existing=len(state.checkpoints),
+        existing=existing_checkpoints,
     )
-    free = disk_free(plan.output_dir)
+    free = disk_free(output_dir)
     if free < need:
         raise StorageError(
-            f"not enough space in {plan.output_dir.parent} for this run's checkpoints and weights: about "
+            f"not enough space in {output_dir.parent} for this run's checkpoints and weights: about "
             f"{_gib(need)} needed, {_gib(free)} free: free some space, or choose another --output-root"
         )
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.errors import UsageError
-from oda_sft.util.names import suggest
+from oda_sft.names import suggest
 
 TABLE = Path(__file__).with_name("hparams_fields.json")
 # The classes `llamafactory-cli train` parses (llamafactory/hparams/parser.py: _TRAIN_ARGS).

@@ -23,16 +23,15 @@ from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS, ModelPreset
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
-from oda_sft.data.sources.fetch import add_command
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
+from oda_sft.names import check_name, suggest
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
-from oda_sft.train.hardware import visible_gpu_count
 from oda_sft.train.mode import ModeDecision, decide_mode
 from oda_sft.train.profile import apply_profile, known_sample_count
 from oda_sft.train.render import RenderSpec, make_resumable, parse_overrides, render
 from oda_sft.train.request import TrainRequest
 from oda_sft.util.console import say
-from oda_sft.util.names import check_name, suggest
+from oda_sft.util.hardware import visible_gpu_count
 from oda_sft.util.paths import data_command
 
 
@@ -99,7 +98,7 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
             )
         notes.append(
             f"warning: {request.dataset} is in the catalog but not registered in {dataset.info_path}; training "
-            f"needs it there: `{add_command(request.dataset, request.dataset_dir)}` fetches and converts it "
+            f"needs it there: `{data_command('add', request.dataset, request.dataset_dir)}` fetches and converts it "
             f"(source: {dataset.catalog.hf_id}), or pass --fetch"
         )
     decision = decided or decide_mode(

@@ -35,9 +35,9 @@ from typing import Any
 
 from oda_sft.catalog import ModelPreset
 from oda_sft.shapes import ModelShape, shape_from_hf_config
-from oda_sft.train.hardware import DeviceMemory, gpu_memory, host_memory
 from oda_sft.train.memory import GIB, MemoryEstimate, estimate, train_shape_from_config
 from oda_sft.train.request import LaunchOptions, Profile
+from oda_sft.util.hardware import DeviceMemory, gpu_memory, host_memory
 
 # Keys `fast` sets for speed alone: a run that differs from its kept config only in these is the same run.
 FAST_KEYS = ("disable_gradient_checkpointing", "flash_attn")

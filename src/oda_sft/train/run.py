@@ -26,7 +26,6 @@ from oda_sft.catalog import ModelPreset
 from oda_sft.data import tokenized_cache
 from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
-from oda_sft.data.sources.fetch import add_command
 from oda_sft.errors import DatasetError, RunStateError, UsageError
 from oda_sft.runs import lock, manifest, space
 from oda_sft.runs.outdir import (
@@ -62,7 +61,7 @@ def check_launchable(plan: TrainPlan) -> None:
     dataset = plan.dataset
     if not dataset.registered:
         fix = (
-            f"`{add_command(dataset.name, plan.request.dataset_dir)}` fetches and converts it, or pass --fetch"
+            f"`{data_command('add', dataset.name, plan.request.dataset_dir)}` fetches and converts it, or pass --fetch"
             if dataset.catalog is not None
             else f"register it with `{data_command('add', dataset.name, plan.request.dataset_dir, 'SOURCE')}`"
         )
@@ -122,7 +121,7 @@ def start_run(
     # Refusals first, while nothing is written: a live trainer, then what the output dir holds.
     lock.refuse_if_busy(out, options.node_rank)
     if outdir_policy.decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
-        space.check(plan, inspect_output_dir(out))
+        space.check(plan.config, plan.preset.shape.params, out, len(inspect_output_dir(out).checkpoints))
 
     with lock.acquire(out, options.node_rank, say=say) as run_lock:
         state = inspect_output_dir(out)  # again, now that no other oda-sft can change it

@@ -33,8 +33,8 @@ from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.data.registry.transaction import Transaction, TxnFile, recover, stop_signals_raise
 from oda_sft.data.sources.local import Source, SourceSpec, open_source
 from oda_sft.errors import DatasetError, UsageError
+from oda_sft.names import check_name
 from oda_sft.util.clock import utc_now
-from oda_sft.util.names import check_name
 
 Status = Literal["added", "replaced", "unchanged"]
 # NAME.json of these names is a file oda-sft owns (compared case-insensitively, for such filesystems).

@@ -29,11 +29,6 @@ Say = Callable[[str], None]
 _PREVIEW_CHARS = 240
 
 
-def add_command(name: str, dataset_dir: Path) -> str:
-    """The command that fetches and registers catalog dataset `name` into `dataset_dir`, as a user types it."""
-    return data_command("add", name, dataset_dir)
-
-
 def conversion_id(conv: Conversion) -> str:
     """A short fingerprint of the declaration: a catalog change shows as a different id in the entry."""
     text = json.dumps(asdict(conv), sort_keys=True, ensure_ascii=False)
@@ -260,9 +255,10 @@ def fetch_missing(names: Iterable[str], dataset_dir: Path, say: Say, dry_run: bo
         if registered:
             continue
         if dry_run:
-            say(f"--fetch: {name} is not registered; the real run fetches it first ({add_command(name, dataset_dir)})")
+            add = data_command("add", name, dataset_dir)
+            say(f"--fetch: {name} is not registered; the real run fetches it first ({add})")
             continue
-        say(f"--fetch: {name} is not registered; fetching it ({add_command(name, dataset_dir)})")
+        say(f"--fetch: {name} is not registered; fetching it ({data_command('add', name, dataset_dir)})")
         prepared = prepare(FetchRequest(name, dataset_dir), say)
         for line in summary(prepared).splitlines():
             say(line)

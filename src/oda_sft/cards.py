@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from oda_sft.errors import UsageError
-from oda_sft.train.hardware import MIB, DeviceMemory
+from oda_sft.util.hardware import MIB, DeviceMemory
 
 
 @dataclass(frozen=True)

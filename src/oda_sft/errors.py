@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from oda_sft.util.signals import received as received_signal
+from oda_sft.util import signals
 
 
 class OdaSftError(Exception):
@@ -82,15 +82,13 @@ def handle_errors() -> Iterator[None]:
         if debug_enabled():
             raise
         signum = getattr(exc, "signum", signal.SIGINT)  # util/signals.Interrupted carries the signal
-        print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
-        raise SystemExit(128 + signum) from None
+        raise SystemExit(signals.report(signum)) from None
     except Exception as exc:
         if debug_enabled():
             raise
-        asked = received_signal()
+        asked = signals.received()
         if asked is not None:  # a library turned our Interrupted into its own error: we were asked to stop
-            print(f"error: interrupted by {signal.Signals(asked).name}", file=sys.stderr, flush=True)
-            raise SystemExit(128 + asked) from None
+            raise SystemExit(signals.report(asked)) from None
         if not isinstance(exc, OSError):
             raise
         _os_error(exc)

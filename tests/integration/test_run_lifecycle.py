@@ -204,6 +204,7 @@ def test_every_interrupt_window_leaves_one_truth(data_dir: Path, tmp_path: Path)
                       still=lambda: not (run / "all_results.json").exists(), err=err)  # fmt: skip
     assert proc.wait(120) == 143
     no_traceback(err.read_text())
+    assert manifest(run)["exit_code"] == 143
     assert manifest(run)["status"] == "interrupted" and listed(root, tmp_path)["seed-42"] == "interrupted"
     assert rerun_plan(data_dir, root, tmp_path, *args[9:]) == "resume"
     printed = err.read_text().split("to resume from checkpoint-24: `", 1)[1].split("`", 1)[0]
@@ -249,6 +250,8 @@ def test_ctrl_c_stops_two_ranks_with_one_line_and_twice_kills_at_once(data_dir: 
         if times == 2:
             assert "SIGINT again: killing the trainer now" in text
         assert "interrupted:" in text and manifest(run)["status"] == "interrupted"
+        # The manifest records what oda-sft exited with (the trainer itself was sent SIGTERM).
+        assert manifest(run)["exit_code"] == 130 and manifest(run)["attempts"][-1]["exit_code"] == 130
         assert not marked(marker)
         # The advice after an interrupt without --resumable: start over, as printed.
         assert "running it again starts from step 0: `" in text or "--force`" in text

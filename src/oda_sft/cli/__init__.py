@@ -18,10 +18,7 @@ def main(argv: list[str] | None = None, obj: object = None) -> int:
 
         return run(argv, obj)
     except signals.Interrupted as exc:  # while importing, before any command ran
-        import sys
-
-        print(f"error: interrupted by {exc.name}", file=sys.stderr, flush=True)
-        return exc.exit_code
+        return signals.report(exc.signum)
     finally:
         if argv is None:
             signals.ignore()  # the outcome is decided: a signal while exiting must not print a traceback

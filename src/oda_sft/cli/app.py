@@ -24,7 +24,7 @@ from oda_sft.cli.slurm import slurm
 from oda_sft.cli.sweep import sweep
 from oda_sft.cli.train import train
 from oda_sft.errors import handle_errors, one_line
-from oda_sft.util.signals import Interrupted
+from oda_sft.util import signals
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,12 +90,9 @@ def run(argv: list[str] | None = None, obj: object = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt in its own code into Abort
         cause = exc.__cause__ or exc.__context__
-        signum = cause.signum if isinstance(cause, Interrupted) else signal.SIGINT
-        print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
-        return 128 + signum
-    except Interrupted as exc:  # a signal outside any command's error handling (while parsing)
-        print(f"error: interrupted by {exc.name}", file=sys.stderr, flush=True)
-        return exc.exit_code
+        return signals.report(cause.signum if isinstance(cause, signals.Interrupted) else signal.SIGINT)
+    except signals.Interrupted as exc:  # a signal outside any command's error handling (while parsing)
+        return signals.report(exc.signum)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return result if isinstance(result, int) else 0

@@ -12,7 +12,6 @@ finished however the trainer ended. Every suggestion printed is a whole command 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from oda_sft.util.paths import data_command
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
 # counts only when oda-sft sent it: otherwise it is the OOM killer, a failure.)
-_SIGNAL_EXITS = {128 + int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+_SIGNAL_EXITS = {signals.exit_code(s) for s in signals.STOP_SIGNALS}
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,11 @@ def _launch(
             asked = signals.received()
             if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
                 manifest.finish(
-                    manifest_path, record, "interrupted", 128 + asked, note="stopped before the trainer started"
+                    manifest_path,
+                    record,
+                    "interrupted",
+                    signals.exit_code(asked),
+                    note="stopped before the trainer started",
                 )
             else:
                 manifest.finish(manifest_path, record, "failed", 127)
@@ -272,6 +275,9 @@ def _finish(
         outcome = "interrupted"
     else:
         outcome = "failed"
+    # The person's signal decides the exit status (Ctrl-C: 130, even though the trainer got SIGTERM),
+    # and the manifest records the same number oda-sft exits with.
+    code = 0 if outcome == "finished" else signals.exit_code(signalled[0]) if signalled else status
     with signals.critical():
         identity, file = plan.dataset.identity, plan.dataset.file
         moved = identity is not None and file is not None and hashing.current_stamp(file) != identity.stamp
@@ -293,7 +299,7 @@ def _finish(
             if cache is not None and tokenized_cache.is_complete(cache.path) and outcome == "finished":
                 tokens = tokenized_cache.count_tokens(cache.path)
             note = "stopped after training had finished" if outcome == "finished" and status != 0 else None
-            manifest.finish(manifest_path, record, outcome, status, dataset_tokens=tokens, note=note)
+            manifest.finish(manifest_path, record, outcome, code, dataset_tokens=tokens, note=note)
             if outcome == "finished":
                 drawn = manifest.draw_missing_plot(out)
                 if drawn:
@@ -307,8 +313,6 @@ def _finish(
         full = space.diagnose(out)
         cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
         say(f"failed with exit status {status}: {cause}; {manifest_path.name} records the run")
-    # The person's signal decides the exit status (Ctrl-C: 130, even though the trainer got SIGTERM).
-    code = 0 if outcome == "finished" else 128 + signalled[0] if signalled else status
     return RunResult(outcome, code, out, stopped=bool(signalled))
 
 

@@ -11,6 +11,8 @@ and forwards them instead.
 from __future__ import annotations
 
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -27,7 +29,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return exit_code(self.signum)
 
     @property
     def name(self) -> str:
@@ -53,10 +55,36 @@ def received() -> int | None:
     return _received[0] if _received else None
 
 
+def exit_code(signum: int) -> int:
+    """The one mapping every command and every manifest uses: SIGINT 130, SIGTERM 143, SIGHUP 129."""
+    return 128 + int(signum)
+
+
+def report(signum: int) -> int:
+    """Say that oda-sft was stopped, in the one line every command prints; returns the exit code."""
+    print(f"error: interrupted by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+    return exit_code(signum)
+
+
 def install() -> None:
     """INT/TERM/HUP raise Interrupted (deferred inside critical()). Only for the oda-sft program itself."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_signal)
+
+
+@contextmanager
+def raising() -> Iterator[None]:
+    """INT/TERM/HUP raise Interrupted inside the block, whoever called: work whose `finally` clauses
+    must run (a registry transaction) is stopped the same way as the oda-sft program stops."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _on_signal) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def ignore() -> None:

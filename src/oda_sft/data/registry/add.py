@@ -30,10 +30,11 @@ from oda_sft.data.formats.arrow_schema import SchemaCheck
 from oda_sft.data.registry import files, info_file, transaction
 from oda_sft.data.registry.dataset_dir import META_KEY
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
-from oda_sft.data.registry.transaction import Transaction, TxnFile, recover, stop_signals_raise
+from oda_sft.data.registry.transaction import Transaction, TxnFile, recover
 from oda_sft.data.sources.local import Source, SourceSpec, open_source
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import check_name
+from oda_sft.util import signals
 from oda_sft.util.clock import utc_now
 
 Status = Literal["added", "replaced", "unchanged"]
@@ -120,7 +121,7 @@ def add_dataset(request: AddRequest, say: Callable[[str], None] = lambda _m: Non
             f"dataset name {name!r} would write its data to {target}, which is oda-sft's registry "
             "(dataset_info.json): choose another name"
         )
-    with stop_signals_raise():
+    with signals.raising():
         notes = tuple(recover(registry))
         for note in notes:
             say(note)

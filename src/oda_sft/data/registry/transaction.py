@@ -18,7 +18,6 @@ before it reads anything. A transaction whose process is alive holds its flock a
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -26,19 +25,16 @@ import json
 import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from oda_sft.data.registry.info_file import TEMP_PREFIX, RegistryFile, fsync_dir
+from oda_sft.util import signals
 
 TXN_PREFIX = ".oda-sft-txn-"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 COMMIT_STEPS = ("journal", "old-data-linked", "registry-staged", "data-in-place", "registry-in-place", "committed")
 _BUFFER = 1 << 20
 # Temporary files older oda-sft versions left on a kill (tempfile.mkstemp names), removed once stale.
@@ -107,34 +103,6 @@ class TxnFile:
         self.close()
 
 
-@contextlib.contextmanager
-def stop_signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the work like Ctrl-C does, so every `finally` that cleans up runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Signals wait while the commit (or its undo) runs: they are handled right after it."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def _sha(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -176,7 +144,7 @@ class Transaction:
     def commit(self, text: str, target: Path | None) -> None:
         """Put the written data file at `target` (None: no data file changes) and the registry `text`
         in place, as one change. Call under `registry.locked()`; on any failure the old state stays."""
-        with _signals_held():
+        with signals.critical():
             try:
                 self._commit(text, target)
             except BaseException:

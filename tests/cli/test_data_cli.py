@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from oda_sft.train import plan as plan_module
 from oda_sft.train.plan import plan_train, settle_mode
+from oda_sft.train.render import render
 from oda_sft.train.request import TrainRequest
 
 from conftest import Cli, snapshot
@@ -212,7 +214,18 @@ def test_inspect_caches_and_train_auto_uses_it_only_while_the_file_is_unchanged(
     assert r.code == 0, r.err
     assert "mode: standard (cached analysis of this file in dataset_info.json (tiny:" in r.err
     assert "cutoff_len: 4096" in r.out
+    listed = {
+        row["name"]: row["mode"]
+        for row in json.loads(cli("list-datasets", "--dataset-dir", str(data_dir), "--json").out)
+    }
+    assert listed["lc"] == "standard"
     monkeypatch.delenv("ODA_SFT_LONG_PERCENT")
+    # Under another rule the listing says what `train` would: not known until measured again.
+    listed = {
+        row["name"]: row["mode"]
+        for row in json.loads(cli("list-datasets", "--dataset-dir", str(data_dir), "--json").out)
+    }
+    assert listed["lc"] == "unknown"
     r = cli("train", "--model", "tiny", "--dataset", "lc", "--dataset-dir", str(data_dir), "--dry-run")
     assert "the cached length analysis of lc used another rule" in r.err
     assert "not measured by a dry run" in r.err  # a dry run never tokenizes
@@ -225,10 +238,13 @@ def test_inspect_caches_and_train_auto_uses_it_only_while_the_file_is_unchanged(
     assert r.code == 0, r.err
     assert "the cached length analysis of lc is ignored" in r.err
     monkeypatch.delenv("ODA_SFT_LONG_PERCENT")
+    rendered: list[str] = []
+    monkeypatch.setattr(plan_module, "render", lambda spec: rendered.append(spec.mode) or render(spec))
     planned = plan_train(TrainRequest(model="tiny", dataset="lc", dataset_dir=data_dir, output_root=tmp_path))
     assert planned.decision.needs_measurement  # planning alone never measures
     plan = settle_mode(planned, say=lambda _m: None)
     assert (plan.decision.source, plan.decision.mode, plan.config["cutoff_len"]) == ("measured", "long", 32768)
+    assert plan.notes == plan.notes and rendered == ["long"]  # rendered once, in the mode it trains in
     assert "fresh analysis with the tiny tokenizer: at least " in plan.decision.reason
     assert "stored in dataset_info.json for later runs" in plan.decision.reason
     # Saved where it was measured: the next plan reads it instead of measuring again.

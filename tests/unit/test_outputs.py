@@ -13,7 +13,7 @@ from oda_sft.train.plan import TrainPlan, plan_train
 from oda_sft.train.request import TrainRequest
 from oda_sft.train.run import start_run
 
-from conftest import snapshot
+from conftest import Cli, snapshot
 
 
 def test_states(tmp_path: Path) -> None:
@@ -120,3 +120,20 @@ def test_a_checkpoint_is_complete_only_when_every_file_was_written_to_the_end(tm
     weights = (ckpt / "model.safetensors").read_bytes()
     (ckpt / "model.safetensors").write_bytes(weights[:-4])
     assert not checkpoint_is_complete(ckpt, 2)
+
+
+def test_a_train_checks_that_it_can_start_once(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oda_sft.train import launcher
+
+    calls: list[str] = []
+    monkeypatch.setattr(launcher, "require_launcher", lambda: calls.append("launcher"))
+    monkeypatch.setattr(launcher, "check_patches", lambda _patches: calls.append("patches"))
+    plan = _plan(data_dir, tmp_path / "saves")
+    plan.output_dir.mkdir(parents=True)
+    (plan.output_dir / "all_results.json").write_text("{}")  # finished: the run is skipped, nothing launches
+    r = cli("train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
+            "--output-root", str(tmp_path / "saves"))  # fmt: skip
+    assert r.code == 0 and "skipped:" in r.err, r.err
+    assert calls == ["launcher", "patches"]

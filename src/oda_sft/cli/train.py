@@ -66,8 +66,8 @@ def train(
 ) -> None:
     """Train one dataset with the ODA recipe."""
     from oda_sft.data.sources.fetch import fetch_missing
-    from oda_sft.train.plan import plan_train, settle_mode
-    from oda_sft.train.run import check_devices, check_launchable, start_run
+    from oda_sft.train.plan import plan_train
+    from oda_sft.train.run import prepare_launch, start_run
 
     request = replace(run.request, dataset=dataset, seed=seed)
     if captured(ctx, run, [request]):
@@ -76,10 +76,7 @@ def train(
         fetch_missing([dataset], request.dataset_dir, say, dry_run=run.dry_run)
     plan = plan_train(request)
     if not run.dry_run:
-        # Before measuring the data: nothing is written for a run that cannot start.
-        check_launchable(plan)
-        check_devices(plan, run.allow_no_gpu)
-        plan = settle_mode(plan)
+        plan = prepare_launch(plan, run.allow_no_gpu)  # its notes then name the mode it trains in
     for note in plan.notes:
         say(note)
     if run.dry_run:

@@ -80,19 +80,16 @@ def cached(dataset: ResolvedDataset, tokenizer: str) -> TokenStats | None:
 
 def _with_exact_analysis(stats: TokenStats, dataset: ResolvedDataset, tokenizer: str) -> TokenStats:
     """The exact mean from a cached `data inspect --exact` analysis of this file, when there is one."""
-    analyses = dataset.meta.get("analyses")
-    record = analyses.get(tokenizer) if isinstance(analyses, dict) else None
-    if not isinstance(record, dict) or record.get("sha256") != dataset.sha256 or not record.get("exact"):
-        return stats
-    summary = record.get("stats")
-    if not isinstance(summary, dict) or not isinstance(summary.get("mean"), int | float):
+    found = [a for a in dataset.analyses() if a.tokenizer == tokenizer and a.sha256 == dataset.sha256]
+    record = found[0] if found else None
+    if record is None or not record.exact or record.mean is None:
         return stats
     return TokenStats(
-        int(record.get("count") or stats.records),
+        record.count or stats.records,
         stats.lengths,
         tokenizer,
-        float(summary["mean"]),
-        f"total from the cached exact analysis ({record.get('measured_at', '')}), distribution from {stats.source}",
+        record.mean,
+        f"total from the cached exact analysis ({record.measured_at}), distribution from {stats.source}",
     )
 
 

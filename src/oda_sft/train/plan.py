@@ -14,7 +14,8 @@ tiny model or download the base model's tokenizer.json.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,29 @@ from oda_sft.util.paths import data_command
 
 @dataclass(frozen=True)
 class TrainPlan:
+    """What a run needs, decided once. The config is rendered from these on first use, so a plan whose
+    mode is settled by measuring (settle_mode) is rendered once, with the mode it will train in."""
+
     request: TrainRequest
     preset: ModelPreset
     dataset: ResolvedDataset
     decision: ModeDecision
-    config: dict[str, Any]
+    overrides: dict[str, Any]  # the request's `-- key=value` overrides, parsed and checked
     gpu_count: int
-    notes: list[str]
+    planning_notes: tuple[str, ...] = ()  # what resolving the request found (before rendering)
+    checked: bool = False  # train/run.prepare_launch has checked that it can start
+
+    @cached_property
+    def _rendered(self) -> tuple[dict[str, Any], list[str]]:
+        return _render(self)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._rendered[0]
+
+    @property
+    def notes(self) -> list[str]:
+        return self._rendered[1]
 
     @property
     def output_dir(self) -> Path:
@@ -104,19 +121,14 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
     decision = decided or decide_mode(
         request.mode, preset, dataset, tokenizer_ident(preset, request.model_path), Rule.parse().as_json()
     )
-    return _render_plan(request, preset, overrides, dataset, decision, notes)
+    return TrainPlan(request, preset, dataset, decision, overrides, visible_gpu_count(), tuple(notes))
 
 
-def _render_plan(
-    request: TrainRequest,
-    preset: ModelPreset,
-    overrides: dict[str, Any],
-    dataset: ResolvedDataset,
-    decision: ModeDecision,
-    notes: list[str],
-) -> TrainPlan:
-    notes = [*notes, *decision.notes]
-    gpu_count = visible_gpu_count()
+def _render(plan: TrainPlan) -> tuple[dict[str, Any], list[str]]:
+    """The config and the notes that explain it (TrainPlan.config renders through this once)."""
+    request, preset, dataset, decision = plan.request, plan.preset, plan.dataset, plan.decision
+    overrides, gpu_count = plan.overrides, plan.gpu_count
+    notes = [*plan.planning_notes, *decision.notes]
     cpu_fallback = preset.embedded and gpu_count == 0
     if request.model_path is not None:
         model_path = str(request.model_path.expanduser().resolve())
@@ -171,7 +183,7 @@ def _render_plan(
             f"resumable: full checkpoints (optimizer, scheduler, RNG) every {config['save_steps']} steps, "
             f"newest {config['save_total_limit']} kept; the training math is unchanged"
         )
-    return TrainPlan(request, preset, dataset, decision, config, gpu_count, notes)
+    return config, notes
 
 
 def settle_mode(plan: TrainPlan, say: Callable[[str], None] = say) -> TrainPlan:
@@ -200,6 +212,4 @@ def settle_mode(plan: TrainPlan, say: Callable[[str], None] = say) -> TrainPlan:
     decision = ModeDecision(
         report.mode, "measured", f"fresh analysis with the {counter.ref.label} tokenizer: {report.reason}; {stored}"
     )
-    # An unmeasured dataset has a registered file, so there is no catalog note to carry over.
-    _, overrides = check_request(request)
-    return _render_plan(request, preset, overrides, dataset, decision, [])
+    return replace(plan, decision=decision)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.catalog import ModelPreset
+from oda_sft.data.registry.dataset_dir import stored_analyses
 from oda_sft.shapes import ModelShape, shape_from_hf_config
 from oda_sft.train.memory import GIB, MemoryEstimate, estimate, train_shape_from_config
 from oda_sft.train.request import LaunchOptions, Profile
@@ -390,9 +391,5 @@ def known_sample_count(meta: Mapping[str, Any], sha256: str | None) -> int | Non
         return None
     if meta.get("sha256") == sha256 and isinstance(meta.get("records"), int):
         return int(meta["records"])
-    analyses = meta.get("analyses")
-    if isinstance(analyses, dict):
-        for record in analyses.values():
-            if isinstance(record, dict) and record.get("sha256") == sha256 and isinstance(record.get("count"), int):
-                return int(record["count"])
-    return None
+    counted = [a.count for a in stored_analyses(meta) if a.sha256 == sha256 and a.count is not None]
+    return counted[0] if counted else None

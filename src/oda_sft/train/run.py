@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ from oda_sft.runs.outdir import (
 from oda_sft.runs.record import RunFacts, run_record
 from oda_sft.train import launcher, outdir_policy
 from oda_sft.train.advice import Rerun
-from oda_sft.train.plan import TrainPlan
+from oda_sft.train.plan import TrainPlan, settle_mode
 from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals
 from oda_sft.util.console import say as _say
@@ -99,6 +99,14 @@ def launch_config_path(plan: TrainPlan) -> Path:
     return plan.config_path if rank == 0 else plan.output_dir / f"oda_sft_config.node-{rank}.yaml"
 
 
+def prepare_launch(plan: TrainPlan, allow_no_gpu: bool = False, say: Callable[[str], None] = _say) -> TrainPlan:
+    """Check, once, that the run can start (dataset, launcher, devices), then measure its data when
+    --mode auto needs that: nothing is measured or written for a run that cannot start."""
+    check_launchable(plan)
+    check_devices(plan, allow_no_gpu)
+    return replace(settle_mode(plan, say), checked=True)
+
+
 def start_run(
     plan: TrainPlan,
     force: bool = False,
@@ -107,9 +115,9 @@ def start_run(
     allow_no_gpu: bool = False,
 ) -> RunResult:
     """Run the plan. Returns how it ended; the trainer's exit status is in exit_code."""
+    if not plan.checked:
+        plan = prepare_launch(plan, allow_no_gpu, say)
     rerun = Rerun(plan.request, tokenized_cache_on, allow_no_gpu)
-    check_launchable(plan)
-    check_devices(plan, allow_no_gpu)
     options = plan.request.launch
     if force and options.nnodes > 1:
         raise RunStateError(

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from oda_sft.catalog import DATASETS, MODES, CatalogDataset, Mode
 from oda_sft.data.formats.alpaca import Columns
+from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.registry import files, hashing, transaction
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.errors import DatasetError
@@ -39,7 +40,8 @@ ANALYSES_KEY = "analyses"  # META_KEY -> tokenizer -> a length analysis (data/me
 
 @dataclass(frozen=True)
 class CachedAnalysis:
-    """A length analysis stored in an entry, made with one tokenizer of one version of the file."""
+    """A length analysis stored in an entry, made with one tokenizer of one version of the file.
+    data/measure/analysis.py writes them; this is the one reader."""
 
     tokenizer: str
     mode: Mode
@@ -47,11 +49,17 @@ class CachedAnalysis:
     sha256: str
     measured_at: str
     rule: Mapping[str, Any] | None  # the decision rule it was decided under
+    count: int | None = None  # records measured
+    exact: bool = False  # every sample tokenized (`data inspect --exact`)
+    mean: float | None = None  # mean tokens per sample, from an exact analysis
 
     @classmethod
     def from_json(cls, tokenizer: str, data: Mapping[str, Any]) -> CachedAnalysis | None:
         if data.get("mode") not in MODES:
             return None
+        stats = data.get("stats")
+        mean = stats.get("mean") if isinstance(stats, dict) else None
+        count = data.get("count")
         return cls(
             tokenizer=tokenizer,
             mode=data["mode"],
@@ -59,7 +67,36 @@ class CachedAnalysis:
             sha256=str(data.get("sha256", "")),
             measured_at=str(data.get("measured_at", "")),
             rule=data["rule"] if isinstance(data.get("rule"), dict) else None,
+            count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+            exact=data.get("exact") is True,
+            mean=float(mean) if isinstance(mean, int | float) and not isinstance(mean, bool) else None,
         )
+
+
+def stored_analyses(meta: Mapping[str, Any]) -> list[CachedAnalysis]:
+    """Every well-formed length analysis in an entry's oda-sft fields."""
+    stored = meta.get(ANALYSES_KEY)
+    if not isinstance(stored, dict):
+        return []
+    found = (CachedAnalysis.from_json(tok, a) for tok, a in stored.items() if isinstance(a, dict))
+    return [a for a in found if a is not None]
+
+
+def choose_analysis(
+    every: list[CachedAnalysis], sha256: str | None, tokenizer: str | None, rule: Mapping[str, Any]
+) -> CachedAnalysis | None:
+    """The analysis that decides for this content under this rule: `tokenizer`'s when there is one,
+    else the newest. `train` and `list-datasets` both decide through this."""
+    same_rule = [a for a in every if a.sha256 == sha256 and a.rule in (None, rule)]
+    chosen = [a for a in same_rule if a.tokenizer == tokenizer] or sorted(same_rule, key=lambda a: a.measured_at)
+    return chosen[-1] if chosen else None
+
+
+def recorded_mode(meta: Mapping[str, Any]) -> tuple[Mode, str] | None:
+    """A mode written into the entry by hand (no analysis behind it), with its reason."""
+    if meta.get("mode") not in MODES or "decided_by" in meta:  # decided_by: an old oda-sft's analysis
+        return None
+    return meta["mode"], str(meta.get("reason") or "recorded in dataset_info.json")
 
 
 @dataclass(frozen=True)
@@ -99,18 +136,10 @@ class ResolvedDataset:
         return Columns.from_entry(self.name, self.entry or {})
 
     def recorded_mode(self) -> tuple[Mode, str] | None:
-        """A mode written into the entry by hand (no analysis behind it), with its reason."""
-        meta = self.meta
-        if meta.get("mode") not in MODES or "decided_by" in meta:  # decided_by: an old oda-sft's analysis
-            return None
-        return meta["mode"], str(meta.get("reason") or "recorded in dataset_info.json")
+        return recorded_mode(self.meta)
 
     def analyses(self) -> list[CachedAnalysis]:
-        stored = self.meta.get(ANALYSES_KEY)
-        if not isinstance(stored, dict):
-            return []
-        found = (CachedAnalysis.from_json(tok, a) for tok, a in stored.items() if isinstance(a, dict))
-        return [a for a in found if a is not None]
+        return stored_analyses(self.meta)
 
     def current_analysis(
         self, tokenizer: str, rule: Mapping[str, Any]
@@ -129,12 +158,10 @@ class ResolvedDataset:
                 f"the cached length analysis of {self.name} is ignored: {self.file} changed since it was measured "
                 f"(sha256 {then} then, {now})"
             )
-        same_rule = [a for a in fresh if a.rule in (None, rule)]
-        if fresh and not same_rule:
+        chosen = choose_analysis(every, self.sha256, tokenizer, rule)
+        if fresh and chosen is None:
             notes.append(f"the cached length analysis of {self.name} used another rule ({fresh[0].rule}); ignored")
-        same_tokenizer = [a for a in same_rule if a.tokenizer == tokenizer]
-        chosen = same_tokenizer or sorted(same_rule, key=lambda a: a.measured_at)
-        return (chosen[-1] if chosen else None), tuple(notes)
+        return chosen, tuple(notes)
 
 
 def entry_problem(
@@ -270,17 +297,12 @@ class DatasetDir:
                 sha = hashing.listed(path, st) or hashing.identify(path, checked=True).sha256
             except DatasetError:
                 return "invalid"
-            stored = meta.get(ANALYSES_KEY)
-            current = [
-                a
-                for a in (stored.values() if isinstance(stored, dict) else ())
-                if isinstance(a, dict) and a.get("sha256") == sha and a.get("mode") in MODES
-            ]
-            if current:
-                return str(max(current, key=lambda a: str(a.get("measured_at", "")))["mode"])
-        if meta.get("mode") in MODES and "decided_by" not in meta:
-            return str(meta["mode"])
-        return "unknown"
+            # What `train --mode auto` would read (no preset here: any tokenizer's analysis counts).
+            chosen = choose_analysis(stored_analyses(meta), sha, None, Rule.parse().as_json())
+            if chosen is not None:
+                return chosen.mode
+        recorded = recorded_mode(meta)
+        return recorded[0] if recorded else "unknown"
 
     def resolve(self, name: str) -> ResolvedDataset:
         """Look the dataset up once: entry (checked), file, identity (through the hash cache), catalog record.

@@ -159,3 +159,13 @@ def test_no_package_holds_too_many_modules() -> None:
         sizes[package.relative_to(SRC).as_posix()] = len([p for p in package.glob("*.py") if p.name != "__init__.py"])
     crowded = {k: v for k, v in sizes.items() if v > MAX_PACKAGE_MODULES}
     assert crowded == {}, f"packages over {MAX_PACKAGE_MODULES} modules: {crowded}"
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    import tomllib
+
+    declared = set(tomllib.loads((SRC.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {
+        ".".join(p.relative_to(SRC).parts) for p in PACKAGE.rglob("*") if p.is_dir() and (p / "__init__.py").exists()
+    }
+    assert packages | {"oda_sft"} <= declared, f"add to pyproject.toml's packages: {sorted(packages - declared)}"

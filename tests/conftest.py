@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from typer.testing import CliRunner
@@ -14,6 +17,7 @@ from oda_sft.cli import main
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data"  # the demo dataset dir, shipped inside the package as oda_sft/demo
 _INTEGRATION = Path(__file__).resolve().parent / "integration"
+_UNIT = Path(__file__).resolve().parent / "unit"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,6 +25,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _INTEGRATION in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+
+
+def _no_processes(*_args: object, **_kwargs: object) -> NoReturn:
+    raise AssertionError("a unit test started a process: move it to tests/integration (the real-process tier)")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tier is pure logic: a test there that starts a process fails."""
+    if _UNIT not in Path(str(request.node.fspath)).resolve().parents:
+        return
+    monkeypatch.setattr(subprocess.Popen, "__init__", _no_processes)
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "execv", "execve"):
+        monkeypatch.setattr(os, name, _no_processes)
 
 
 @pytest.fixture(scope="session")

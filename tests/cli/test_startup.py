@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,21 @@ def test_help_imports_only_the_command_line() -> None:
     loaded = json.loads(proc.stderr.split("LOADED ", 1)[1])
     extra = [m for m in loaded if m not in HELP_MAY_IMPORT and not m.startswith(("oda_sft.cli.", "oda_sft.util."))]
     assert extra == [], f"--help imported {extra}: import them inside the command that needs them"
+
+
+def test_fast_dry_run_does_not_import_torch(data_dir: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys; from oda_sft.cli import main; "
+        f"rc = main(['train', '--model', 'tiny', '--dataset', 'oda_demo', '--dataset-dir', {str(data_dir)!r}, "
+        "'--profile', 'fast', '--dry-run']); "
+        "heavy = [m for m in ('torch', 'transformers', 'llamafactory') if m in sys.modules]; "
+        "print('HEAVY', heavy, rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ODA_SFT_HOME": str(tmp_path)},
+    )
+    assert "HEAVY [] 0" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]

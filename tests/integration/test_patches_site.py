@@ -45,3 +45,25 @@ def test_sitecustomize_hooks_the_target_lazily_and_chains_to_the_one_it_shadows(
     done = _python("import os, sys; print(os.environ.get('THEIRS_RAN'), [type(f).__name__ for f in sys.meta_path])",
                    env, tmp_path)  # fmt: skip
     assert done.stdout.startswith("1 ") and "_AfterImport" not in done.stdout, done.stderr[-3000:]
+
+
+def test_inside_the_trainer_a_version_mismatch_stops_it_with_one_line(tmp_path: Path) -> None:
+    src = Path(patches.__file__).resolve().parents[3]
+    fake = tmp_path / "fake"  # a module named like the target, so no heavy import is needed
+    fake.mkdir()
+    (fake / "lookalike.py").write_text("skip_first_batches = lambda loader, n=0: loader\n")
+    code = """
+        from oda_sft.train import patches
+        from oda_sft.train.patches import resume_epoch
+        resume_epoch.WRITTEN_FOR["accelerate"] = "0.0.1"
+        resume_epoch.TARGET = "lookalike"
+        patches.apply(["resume_epoch"])
+        import lookalike
+        print("not reached")
+        """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(fake)])}
+    done = _python(code, env, tmp_path)
+    assert done.returncode == patches.REFUSED_EXIT
+    assert "not reached" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: oda-sft patch resume_epoch was written for accelerate 0.0.1")

@@ -81,7 +81,8 @@ def test_the_split_needs_the_sample_count_on_more_than_one_rank() -> None:
 
 
 def test_sample_count_comes_only_from_records_of_this_very_file() -> None:
-    meta = {"sha256": "a" * 64, "records": 1000, "analyses": {"tok": {"sha256": "b" * 64, "mode": "standard", "count": 7}}}
+    analysis = {"sha256": "b" * 64, "mode": "standard", "count": 7}
+    meta = {"sha256": "a" * 64, "records": 1000, "analyses": {"tok": analysis}}
     assert known_sample_count(meta, "a" * 64) == 1000
     assert known_sample_count(meta, "b" * 64) == 7
     assert known_sample_count(meta, "c" * 64) is None

@@ -44,7 +44,18 @@ case "$job" in
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
     "$VENV/bin/mypy"
-    exec "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
+    # One oda-sft home for the whole run: the tiny model is built once, whichever worker needs it first.
+    ODA_SFT_TEST_HOME="$(mktemp -d)"
+    export ODA_SFT_TEST_HOME
+    trap 'rm -rf "$ODA_SFT_TEST_HOME"' EXIT
+    if [ "$#" -gt 0 ]; then  # a chosen subset, as given
+      "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
+    else
+      # The fast tiers (pure logic and in-process commands) on both cores; then the real-process tier,
+      # one test at a time: its signal and timing tests measure real processes on a 2-core machine.
+      "$VENV/bin/pytest" -q -p no:cacheprovider -n 2 -m "not integration"
+      "$VENV/bin/pytest" -q -p no:cacheprovider -m integration
+    fi
     ;;
   *)
     echo "usage: bash scripts/dev.sh setup|demo|test [args...]" >&2

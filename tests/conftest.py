@@ -43,7 +43,13 @@ def _unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: py
 
 @pytest.fixture(scope="session")
 def oda_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache (tiny model, tokenized data) for the whole session, never the user's own."""
+    """One cache (tiny model, tokenized data) for the whole session, never the user's own.
+    ODA_SFT_TEST_HOME shares one across the sessions of a test run (parallel workers, both tiers), so the
+    tiny model is built once per run; its build and every cache in it are safe when processes race."""
+    shared = os.environ.get("ODA_SFT_TEST_HOME")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     return tmp_path_factory.mktemp("oda-home")
 
 

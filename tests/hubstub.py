@@ -1,11 +1,17 @@
 """A local stand-in for the Hugging Face Hub, on 127.0.0.1, for the fetch path's tests.
 
-It answers the routes huggingface_hub 0.36 uses for a dataset repo, so the real client code runs:
-  GET  /api/datasets/{repo}/revision/{rev}     repo info: the commit sha and the files (HfApi.dataset_info)
-  HEAD /datasets/{repo}/resolve/{rev}/{path}   X-Repo-Commit, ETag, Content-Length (get_hf_file_metadata)
+It answers the routes huggingface_hub 0.36 uses for a dataset repo (and a model repo: the same routes
+without the `datasets/` part, from `Hub.models`), so the real client code runs:
+  GET  /api/datasets/{repo}/revision/{rev}     repo info: the commit sha and the files, each with its size,
+                                               git blob id and, for an LFS file, `lfs.sha256` (HfApi.repo_info)
+  HEAD /datasets/{repo}/resolve/{rev}/{path}   X-Repo-Commit, ETag, Content-Length; an LFS file also
+                                               X-Linked-Etag (its sha256) and X-Linked-Size (get_hf_file_metadata)
   GET  /datasets/{repo}/resolve/{rev}/{path}   the bytes, honouring `Range: bytes=N-` (http_get's resume)
+As on the Hub, a file is stored with LFS unless it is a .md or .gitattributes file (or in `Repo.in_git`);
+an LFS file's ETag is its sha256, a git file's is its blob id (sha1 of "blob <size>\\0" + bytes).
 Errors carry the X-Error-Code header huggingface_hub maps to its exceptions. A file listed in `cut_once`
-is cut off halfway through its first GET (the connection is closed), to test a resumed download.
+is cut off halfway through its first GET (the connection is closed), to test a resumed download; a file in
+`corrupt` is served with one byte changed (same size) while its hashes are advertised for the true bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,14 @@ class Repo:
     sha: str
     files: dict[str, bytes]
     refs: dict[str, str] = field(default_factory=dict)  # branch/tag -> sha (main -> sha by default)
+    in_git: set[str] = field(default_factory=set)  # data files stored in git itself, not with LFS
+
+    def lfs(self, path: str) -> bool:
+        return path not in self.in_git and not path.endswith((".md", ".gitattributes"))
+
+    @staticmethod
+    def blob_id(data: bytes) -> str:
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
     def commit(self, revision: str) -> str | None:
         if revision == self.sha:
@@ -37,6 +51,9 @@ class Repo:
 class Hub:
     repos: dict[str, Repo] = field(default_factory=dict)
     cut_once: set[str] = field(default_factory=set)  # repo paths to cut off on their first GET
+    corrupt: set[str] = field(default_factory=set)  # repo paths served with one byte changed
+    models: dict[str, Repo] = field(default_factory=dict)
+    gated: set[str] = field(default_factory=set)  # repo ids whose files need accepted terms (403 GatedRepo)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range header)
     url: str = ""
 
@@ -64,29 +81,30 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
         def _route(self) -> None:
             path = unquote(urlsplit(self.path).path)
             hub.requests.append((self.command, path, self.headers.get("Range", "")))
-            if path.startswith("/api/datasets/") and "/revision/" in path:
-                repo_id, revision = path[len("/api/datasets/") :].split("/revision/", 1)
-                self._info(repo_id, revision)
-            elif path.startswith("/datasets/") and "/resolve/" in path:
-                repo_id, rest = path[len("/datasets/") :].split("/resolve/", 1)
+            repos = hub.models if not path.startswith(("/api/datasets/", "/datasets/")) else hub.repos
+            if path.startswith(("/api/datasets/", "/api/models/")) and "/revision/" in path:
+                repo_id, revision = path.split("/", 3)[3].split("/revision/", 1)
+                self._info(repos, repo_id, revision)
+            elif "/resolve/" in path:
+                repo_id, rest = path.removeprefix("/datasets").lstrip("/").split("/resolve/", 1)
                 revision, file = rest.split("/", 1)
-                self._file(repo_id, revision, file)
+                self._file(repos, repo_id, revision, file)
             else:
                 self._error(404, "EntryNotFound", f"no route {path}")
 
-        def _info(self, repo_id: str, revision: str) -> None:
-            repo = hub.repos.get(repo_id)
+        def _info(self, repos: dict[str, Repo], repo_id: str, revision: str) -> None:
+            repo = repos.get(repo_id)
             if repo is None:
                 return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             sha = repo.commit(revision)
             if sha is None:
                 return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-            siblings = [{"rfilename": p, "size": len(b)} for p, b in sorted(repo.files.items())]
+            siblings = [_sibling(p, b, repo.lfs(p)) for p, b in sorted(repo.files.items())]
             body = json.dumps({"id": repo_id, "sha": sha, "siblings": siblings, "private": False}).encode()
             self._send(200, body, {"Content-Type": "application/json"})
 
-        def _file(self, repo_id: str, revision: str, file: str) -> None:
-            repo = hub.repos.get(repo_id)
+        def _file(self, repos: dict[str, Repo], repo_id: str, revision: str, file: str) -> None:
+            repo = repos.get(repo_id)
             if repo is None:
                 return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
             sha = repo.commit(revision)
@@ -94,8 +112,17 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
             if file not in repo.files:
                 return self._error(404, "EntryNotFound", f"{file} does not exist at {revision}")
+            if repo_id in hub.gated:
+                return self._error(403, "GatedRepo", f"Access to {repo_id} is restricted")
             data = repo.files[file]
-            headers = {"X-Repo-Commit": sha, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
+            headers = {"X-Repo-Commit": sha}
+            if repo.lfs(file):
+                digest = hashlib.sha256(data).hexdigest()
+                headers.update({"ETag": f'"{digest}"', "X-Linked-Etag": f'"{digest}"', "X-Linked-Size": str(len(data))})
+            else:
+                headers["ETag"] = f'"{Repo.blob_id(data)}"'
+            if file in hub.corrupt:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             start = 0
             ranged = self.headers.get("Range", "")
             if self.command == "GET" and ranged.startswith("bytes="):
@@ -119,6 +146,18 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
         do_HEAD = _route
 
     return Handler
+
+
+def _sibling(path: str, data: bytes, lfs: bool) -> dict[str, Any]:
+    sibling: dict[str, Any] = {"rfilename": path, "size": len(data)}
+    if lfs:  # the blob id of an LFS file is its pointer's, not its bytes'
+        pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\n"
+        pointer += f"size {len(data)}\n"
+        sibling["blobId"] = Repo.blob_id(pointer.encode())
+        sibling["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": len(pointer)}
+    else:
+        sibling["blobId"] = Repo.blob_id(data)
+    return sibling
 
 
 @contextmanager

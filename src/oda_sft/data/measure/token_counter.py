@@ -11,14 +11,13 @@ so the length is a sum over pieces. For the `default` template a sample is
 Byte-level BPE never makes more tokens than the UTF-8 bytes of (normalised) text, so
 `LengthCounter.bound` gives an upper bound without tokenizing.
 
-tokenizers and huggingface_hub are imported inside the functions that need them.
+tokenizers (and, through data/sources/hub.py, huggingface_hub) are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,24 +67,25 @@ def tokenizer_file(preset: ModelPreset, model_path: Path | None = None) -> tuple
         return TokenizerRef(ident, "tiny"), tiny_model.ensure_model() / "tokenizer.json"
     repo = preset.base_model
     label = f"{preset.name} ({repo})"
-    from huggingface_hub import try_to_load_from_cache
+    # Through data/sources/hub.py, like a dataset fetch: one connection attempt, not huggingface_hub's retries.
+    from oda_sft.data.sources import hub
 
-    cached = try_to_load_from_cache(repo, "tokenizer.json")
-    if isinstance(cached, str):
-        return TokenizerRef(ident, label), Path(cached)
+    cached = hub.cached_file(repo, "tokenizer.json")
+    if cached is not None:
+        return TokenizerRef(ident, label), cached
     fix = (
         f"download it where there is internet (`hf download {repo} tokenizer.json tokenizer_config.json`) "
         "or pass --model-path with a local model directory"
     )
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+    if hub.offline():
         raise DatasetError(f"the {label} tokenizer is not in the Hugging Face cache and HF_HUB_OFFLINE is set: {fix}")
-    from huggingface_hub import hf_hub_download
-
-    try:
-        return TokenizerRef(ident, label), Path(hf_hub_download(repo, "tokenizer.json", etag_timeout=10))
-    except Exception as exc:  # network, auth (gated repos) and missing-file errors all end the same way
-        reason = " ".join(str(exc).split())[:200]
-        raise DatasetError(f"cannot get the {label} tokenizer ({type(exc).__name__}: {reason}): {fix}") from None
+    snapshot = hub.resolve(repo, None, preset.name, repo_type="model", way_out=fix)
+    if "tokenizer.json" not in snapshot.files:
+        raise DatasetError(
+            f"{repo} at {snapshot.sha[:12]} has no tokenizer.json, and oda-sft measures with the fast tokenizer: "
+            "pass --model-path with a local model directory that has one"
+        )
+    return TokenizerRef(ident, label), hub.download(snapshot, "tokenizer.json")
 
 
 def _is_byte_level(spec: dict[str, Any]) -> bool:

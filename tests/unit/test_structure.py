@@ -28,6 +28,7 @@ LAYERS = (
     "data",
     "runs",
     "train",
+    "eval",
     "cost",
     "cluster",
     "bench",

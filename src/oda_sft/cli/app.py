@@ -19,6 +19,7 @@ from oda_sft.cli.estimate import estimate
 from oda_sft.cli.list_datasets import list_datasets
 from oda_sft.cli.options import new_app
 from oda_sft.cli.preflight import preflight
+from oda_sft.cli.results.eval import eval_command
 from oda_sft.cli.runs import list_runs, plot_runs
 from oda_sft.cli.slurm import slurm
 from oda_sft.cli.sweep import sweep
@@ -54,6 +55,7 @@ def _root(
 
 
 app.command("train")(_errors_to_exit_codes(train))
+app.command("eval")(_errors_to_exit_codes(eval_command))
 app.command("sweep")(_errors_to_exit_codes(sweep))
 app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
 app.add_typer(data.build_app(_errors_to_exit_codes), name="data")

@@ -1,0 +1,164 @@
+"""The OpenCompass install an eval runs: found, described and checked before anything starts.
+
+OpenCompass lives in its own environment (it pins numpy<2 and pandas, unlike the training venv):
+--opencompass PATH (the `opencompass` program or its venv), else $ODA_SFT_OPENCOMPASS, else `opencompass`
+on PATH, else the checkout's .venv-opencompass (scripts/dev.sh setup builds it). One short query of that
+environment's Python, offline, says its version, where it is and which engines it has; the dataset
+configs are then found on disk the way OpenCompass finds them (`--datasets NAME`: NAME.py, once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from oda_sft.errors import UsageError
+from oda_sft.util import subproc
+from oda_sft.util.paths import checkout_root
+
+ENV_VAR = "ODA_SFT_OPENCOMPASS"
+VENV_NAME = ".venv-opencompass"
+FORK_REPO = "https://github.com/OpenDataArena/opencompass"
+PROBE_TIMEOUT_S = 5.0
+INSTALL_HINT = "bash scripts/dev.sh setup builds .venv-opencompass (pip install opencompass==0.5.4 in its own venv)"
+
+# Run by that environment's Python: nothing is imported but importlib; prints one JSON line.
+_PROBE = """
+import importlib.metadata as md, importlib.util as u, json, os
+spec = u.find_spec('opencompass')
+out = {'path': os.path.dirname(spec.origin) if spec and spec.origin else None}
+try:
+    out['version'] = md.version('opencompass')
+except md.PackageNotFoundError:
+    out['version'] = None
+for name in ('vllm', 'lmdeploy', 'transformers', 'torch'):
+    out[name] = u.find_spec(name) is not None
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class Install:
+    program: Path  # the `opencompass` program
+    python: Path  # its environment's Python
+    package: Path  # the installed opencompass package
+    version: str
+    engines: frozenset[str]  # vllm, lmdeploy, transformers, torch: those importable there
+
+    @property
+    def fork(self) -> bool:
+        """ODA's fork: it ships the *_xver_gen / *_cver_gen dataset configs."""
+        return bool(find_config(self.package, "gsm8k_0shot_xver_gen"))
+
+    def record(self) -> dict[str, object]:
+        return {"version": self.version, "path": str(self.package), "fork": self.fork}
+
+
+def locate(given: Path | None) -> Path:
+    """The `opencompass` program to run, or a one-line UsageError naming where it was looked for."""
+    if given is not None:
+        where = f"--opencompass {given}"
+        candidate: Path | None = given / "bin" / "opencompass" if given.is_dir() else given
+    elif os.environ.get(ENV_VAR):
+        where = f"{ENV_VAR}={os.environ[ENV_VAR]}"
+        path = Path(os.environ[ENV_VAR])
+        candidate = path / "bin" / "opencompass" if path.is_dir() else path
+    else:
+        found = shutil.which("opencompass")
+        root = checkout_root()
+        local = root / VENV_NAME / "bin" / "opencompass" if root is not None else None
+        candidate = Path(found) if found else local
+        where = "opencompass on PATH" + (f" or {local}" if local is not None else "")
+    if candidate is None or not (candidate.is_file() and os.access(candidate, os.X_OK)):
+        raise UsageError(f"OpenCompass not found ({where}): {INSTALL_HINT}, or pass --opencompass PATH")
+    return candidate
+
+
+def _python_of(program: Path) -> Path:
+    sibling = program.parent / "python"
+    if sibling.exists():
+        return sibling
+    try:
+        first = program.read_bytes()[:256].split(b"\n", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        first = ""
+    if first.startswith("#!") and len(first.split()) == 1:
+        return Path(first[2:].strip())
+    raise UsageError(f"cannot tell which Python runs {program}: pass --opencompass as the venv that holds it")
+
+
+def describe(program: Path) -> Install:
+    """Ask the program's environment what it holds: offline, at most PROBE_TIMEOUT_S."""
+    python = _python_of(program)
+    done = subproc.capture([str(python), "-c", _PROBE], timeout_s=PROBE_TIMEOUT_S)
+    if done is None or done.returncode != 0:
+        why = "did not answer in time" if done is None else (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise UsageError(f"cannot query the OpenCompass environment of {program} ({python}: {why}): {INSTALL_HINT}")
+    try:
+        facts = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise UsageError(f"{python} gave no answer about OpenCompass: {INSTALL_HINT}") from None
+    if not facts.get("path") or not facts.get("version"):
+        raise UsageError(f"{python} has no opencompass package: {INSTALL_HINT}")
+    engines = frozenset(k for k in ("vllm", "lmdeploy", "transformers", "torch") if facts.get(k))
+    return Install(program, python, Path(facts["path"]), str(facts["version"]), engines)
+
+
+def find_config(package: Path, name: str, extra: Iterable[Path] = ()) -> list[Path]:
+    """Where `opencompass --datasets NAME` would load NAME from (OpenCompass's match_cfg_file: NAME.py,
+    case-insensitively, anywhere under configs/datasets and configs/dataset_collections)."""
+    wanted = f"{name}.py".lower()
+    found = []
+    for root in (*extra, package / "configs" / "datasets", package / "configs" / "dataset_collections"):
+        for folder, _dirs, files in os.walk(root):
+            found += [Path(folder) / f for f in files if f.lower() == wanted]
+    return found
+
+
+def check_configs(install: Install, names: list[str]) -> None:
+    """Every named dataset config exists in this OpenCompass, exactly once, or one line saying what to install."""
+    missing = [n for n in names if not find_config(install.package, n)]
+    if missing:
+        only_fork = [n for n in missing if "_xver_" in n or "_cver_" in n]
+        if only_fork and len(only_fork) == len(missing):
+            raise UsageError(
+                f"OpenCompass {install.version} at {install.package} has no {', '.join(missing)}: the xver/cver "
+                f"configs exist only in ODA's fork; install {FORK_REPO} (pip install -e .) in that environment, "
+                "or choose other --benchmarks"
+            )
+        raise UsageError(
+            f"OpenCompass {install.version} at {install.package} has no dataset config {', '.join(missing)}: "
+            f"install ODA's fork ({FORK_REPO}) or an OpenCompass that ships them, or choose other --benchmarks"
+        )
+    twice = [n for n in names if len(find_config(install.package, n)) > 1]
+    if twice:
+        raise UsageError(f"OpenCompass at {install.package} holds more than one config named {', '.join(twice)}: "
+                         "it would refuse to choose; remove the extra copy")  # fmt: skip
+
+
+def hf_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    return home / "hub"
+
+
+def cached_snapshot(repo_id: str) -> Path | None:
+    """A local copy of an HF model: a directory given as is, else a snapshot in the HF cache with a config."""
+    as_path = Path(repo_id)
+    if as_path.is_dir() and (as_path / "config.json").is_file():
+        return as_path
+    snapshots = hf_cache_dir() / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    ref = hf_cache_dir() / f"models--{repo_id.replace('/', '--')}" / "refs" / "main"
+    if ref.is_file():
+        pinned = snapshots / ref.read_text(encoding="utf-8").strip()
+        if (pinned / "config.json").is_file():
+            return pinned
+    complete = sorted(s for s in snapshots.iterdir() if (s / "config.json").is_file())
+    return complete[-1] if complete else None

@@ -1,0 +1,198 @@
+"""Plan, check and run one evaluation: OpenCompass under the trainer's supervisor, recorded in the manifest.
+
+In order: the plan (what runs, its settings and their id) and every check that writes nothing (the
+OpenCompass install and its dataset configs, the engines, the judge models, the GPUs, the records of
+earlier evals); then the run's lock (the same one `train` takes), under which the eval's files and its
+record are written, OpenCompass runs (util/subproc.py's supervisor: nothing of it outlives oda-sft), and
+the record is finished from OpenCompass's summary. Nothing here deletes: --force moves an earlier eval's
+files aside. An interrupted or failed eval resumes with OpenCompass's own reuse (-r).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from oda_sft import tiny_model
+from oda_sft.errors import LaunchError, RunStateError, UsageError
+from oda_sft.eval import record, render, summary
+from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark, EvalPreset
+from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir
+from oda_sft.eval.target import Target
+from oda_sft.eval.template import default_template, template_digest, template_for, write_model_view
+from oda_sft.runs import lock
+from oda_sft.runs.outdir import set_aside
+from oda_sft.util import signals, subproc
+from oda_sft.util.clock import utc_now
+from oda_sft.util.fs import atomic_write_text
+from oda_sft.util.hardware import visible_gpu_count
+
+Action = Literal["skip", "start", "resume", "replace"]
+_SIGNAL_EXITS = {signals.exit_code(s) for s in signals.STOP_SIGNALS}
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    target: Target
+    preset: EvalPreset
+    suite: str
+    chosen: tuple[Benchmark, ...]
+    template: str
+    settings: dict[str, Any]
+    id: str
+
+    @property
+    def layout(self) -> render.Layout:
+        return render.Layout(self.target.run_dir / "eval" / self.id)
+
+    def model_entry(self) -> dict[str, Any]:
+        return render.model_entry(self.preset, self.target.abbr, self.layout.model_view)
+
+    def config_text(self) -> str:
+        return render.model_config_text(self.model_entry(), self.id)
+
+    def command(self, program: Path, reuse: bool = False) -> list[str]:
+        return render.command(program, self.preset, self.chosen, self.layout, self.id, reuse)
+
+
+def plan(target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...]) -> EvalPlan:
+    if target.model_dir is not None:
+        template = template_for(target.model_dir, trained=not target.base)
+    else:  # the tiny base model in a dry run, not built yet: its EOS token is known without it
+        template = default_template(tiny_model.SPECIAL_TOKENS["eos_token"])
+    recorded_suite = suite if [b.name for b in chosen] == [b.name for b in _suite(preset, suite)] else "custom"
+    settings = render.settings_of(preset, recorded_suite, chosen, template_digest(template))
+    return EvalPlan(target, preset, recorded_suite, chosen, template, settings, render.settings_id(settings))
+
+
+def _suite(preset: EvalPreset, suite: str) -> tuple[Benchmark, ...]:
+    return tuple(b for b in preset.benchmarks if suite == "all" or b.domain == suite)
+
+
+def check(plan: EvalPlan, install: Install) -> None:
+    """What would stop OpenCompass after it started: each a one-line refusal, before anything is written."""
+    preset = plan.preset
+    check_configs(install, [b.configs[preset.name] for b in plan.chosen if not b.custom])
+    needs = {"transformers", "torch"} if not preset.accelerator else {preset.accelerator}
+    judges = sorted({b.judge(preset.name) for b in plan.chosen} & set(JUDGE_MODELS))
+    if judges and preset.judged:
+        needs.add("lmdeploy")  # the fork's judge model configs run on LMDeploy (TurboMind)
+    missing = sorted(needs - install.engines)
+    if missing:
+        raise UsageError(f"the OpenCompass environment of {install.program} has no {', '.join(missing)}: install "
+                         f"it there ({install.python} -m pip install {' '.join(missing)})")  # fmt: skip
+    absent = [JUDGE_MODELS[j] for j in judges if cached_snapshot(JUDGE_MODELS[j]) is None]
+    if absent:
+        raise UsageError(f"judge model {', '.join(absent)} is not in the Hugging Face cache ({hf_cache_dir()}): "
+                         f"`huggingface-cli download {absent[0]}` fetches it")  # fmt: skip
+    have = visible_gpu_count()
+    if preset.num_gpus > have:
+        raise UsageError(f"the {preset.name} evaluation runs on {preset.num_gpus} GPU(s) and this node has {have} "
+                         "visible: run it on a GPU node")  # fmt: skip
+
+
+def decide(plan: EvalPlan, force: bool, rerun: str) -> Action:
+    """What to do given the run's earlier evals; raises when other settings were evaluated (without --force)."""
+    run_dir = plan.target.run_dir
+    same = record.find(run_dir, plan.id)
+    others = [r for r in record.evals(run_dir) if r.get("id") != plan.id]
+    if same is not None and same.get("status") == "finished":
+        return "replace" if force else "skip"
+    if others and not force:
+        ids = ", ".join(f"{r.get('id')} ({(r.get('settings') or {}).get('suite', '?')}, {r.get('status')})"
+                        for r in others)  # fmt: skip
+        raise RunStateError(f"{run_dir} was evaluated with other settings ({ids}): add --force to evaluate it with "
+                            f"these too, keeping those (`{rerun} --force`)")  # fmt: skip
+    return "resume" if same is not None else "start"
+
+
+def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable[[str], None]) -> int:
+    """Carry out the plan; returns the exit status oda-sft exits with."""
+    run_dir = plan.target.run_dir
+    lock.refuse_if_busy(run_dir)
+    decide(plan, force, rerun)
+    with lock.acquire(run_dir, say=say) as run_lock:
+        action = decide(plan, force, rerun)  # again, now that no other oda-sft can change it
+        if action == "skip":
+            done = record.find(run_dir, plan.id) or {}
+            say(
+                f"skipped: {run_dir} was already evaluated with these settings ({plan.id}): {describe_scores(done)}. "
+                f"To evaluate it again (the old files are moved aside): `{rerun} --force`"
+            )
+            return 0
+        layout = plan.layout
+        with signals.critical():
+            if action == "replace" and layout.eval_dir.exists():
+                moved = set_aside(layout.eval_dir)
+                say(f"--force: moved the earlier eval to {moved}")
+            if plan.target.base:
+                record.ensure_base_manifest(run_dir, plan.target.preset.name, str(plan.target.model_dir))
+            assert plan.target.model_dir is not None
+            write_model_view(plan.target.model_dir, layout.model_view, plan.template)
+            atomic_write_text(layout.model_config(plan.id), plan.config_text())
+            rec = record.new_record(plan.id, plan.settings, install.record(), layout.work_dir)
+            record.put(run_dir, rec, replace_old=action == "replace")
+        argv = plan.command(install.program, reuse=action == "resume")
+        if action == "resume":
+            say(f"resuming the eval in {layout.work_dir}: OpenCompass reuses what it finished (-r)")
+        say(f"config kept at {layout.model_config(plan.id)}")
+        say(f"command: {shlex.join(argv)}")
+        signalled: list[int] = []
+        try:
+            status = subproc.run_streaming(
+                argv, {}, on_signal=signalled.append, keep_fds=run_lock.pass_fds(),
+                on_start=run_lock.record_supervisor, say=say,
+            )  # fmt: skip
+        except OSError as exc:
+            _end(run_dir, rec, "failed")
+            raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}: check --opencompass") from None
+        except BaseException:
+            asked = signals.received()
+            _end(run_dir, rec, "interrupted" if asked is not None else "failed")
+            raise
+        return _finish(plan, rec, status, signalled, rerun, say)
+
+
+def _end(run_dir: Path, rec: dict[str, Any], status: str, **results: Any) -> dict[str, Any]:
+    with signals.critical():
+        return record.put(run_dir, {**rec, **results, "status": status, "ended_at": utc_now()})
+
+
+def _finish(
+    plan: EvalPlan, rec: dict[str, Any], status: int, signalled: list[int], rerun: str, say: Callable[[str], None]
+) -> int:
+    run_dir = plan.target.run_dir
+    if signalled or status in _SIGNAL_EXITS:
+        _end(run_dir, rec, "interrupted")
+        say(f"interrupted: {plan.layout.eval_dir} is kept; `{rerun}` resumes it (OpenCompass reuses what it finished)")
+        return signals.exit_code(signalled[0]) if signalled else status
+    found = summary.latest_summary(plan.layout.work_dir)
+    results: dict[str, Any] = {}
+    if found is not None:
+        values = summary.scores(summary.read_rows(found), plan.target.abbr, plan.chosen)
+        by_domain = summary.domains(values, plan.chosen)
+        results = {"scores": values, "domains": by_domain, "overall": summary.overall(by_domain),
+                   "summary_csv": str(found)}  # fmt: skip
+    missing = [b.name for b in plan.chosen if b.name not in results.get("scores", {})]
+    if status != 0 or missing:
+        done = _end(run_dir, rec, "failed", **results, missing=missing)
+        why = f"OpenCompass exited with status {status}" if status else f"no score for {', '.join(missing)}"
+        say(f"failed: {why}; its logs are under {plan.layout.work_dir}; `{rerun}` retries what is missing. "
+            f"{describe_scores(done)}")  # fmt: skip
+        return status or 1
+    done = _end(run_dir, rec, "finished", **results)
+    say(f"finished: {describe_scores(done)}; recorded in {record.manifest_path(run_dir)}")
+    return 0
+
+
+def describe_scores(rec: dict[str, Any]) -> str:
+    values = rec.get("scores") or {}
+    if not values:
+        return "no scores"
+    parts = [f"{name} {value:.2f}" for name, value in values.items()]
+    if rec.get("overall") is not None:
+        parts.append(f"overall {rec['overall']:.2f}")
+    return ", ".join(parts)

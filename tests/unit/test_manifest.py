@@ -53,12 +53,12 @@ def test_results_come_from_llamafactory_outputs(tmp_path: Path) -> None:
         '{"current_steps": 10, "loss": 3.0}\n{"current_steps": 20, "loss": 2.0}\n{"current_st'  # cut by a kill
     )
     path = tmp_path / "oda_sft_run.json"
-    record = manifest.start(
-        path, run={}, launch_argv=[], launch_env={}, gpu_count=0, world_size=1, resumed_from="checkpoint-8"
-    )
+    record = manifest.start(path, run={}, launch_argv=[], launch_env={}, gpu_count=0, world_size=1, resumed_from=None)
     done = manifest.finish(path, record, "finished", 0, dataset_tokens=1000)
     assert done["results"] == {
+        "attempts": [1],
         "train_loss": 2.5,
+        "train_loss_steps": 20,
         "train_runtime": 10.0,
         "epoch": 3.0,
         "final_loss": 2.0,
@@ -66,9 +66,12 @@ def test_results_come_from_llamafactory_outputs(tmp_path: Path) -> None:
         "dataset_tokens_per_epoch": 1000,
         "tokens_per_second": 300.0,
     }
-    assert done["attempts"][0]["resumed_from"] == "checkpoint-8" and done["ended_at"]
-    second = manifest.start(path, run={}, launch_argv=[], launch_env={}, gpu_count=0, world_size=1, resumed_from=None)
+    assert done["ended_at"]
+    second = manifest.start(
+        path, run={}, launch_argv=[], launch_env={}, gpu_count=0, world_size=1, resumed_from="checkpoint-8"
+    )
     assert len(second["attempts"]) == 2 and second["started_at"] == done["started_at"]
+    assert second["attempts"][1]["resumed_from"] == "checkpoint-8"
 
 
 def test_sha256_is_memoised_but_follows_changes(tmp_path: Path) -> None:

@@ -56,5 +56,7 @@ def plot_runs(
     if not result.drawn:
         raise UsageError(f"no run under {output_root} has logged a loss yet: nothing to plot")
     typer.echo(f"wrote {target} ({len(result.drawn)} of {len(runs)} runs)")
+    for run, what in result.as_points:
+        typer.echo(f"{run.path}: {what}", err=True)
     for run, reason in result.left_out:
         typer.echo(f"left out {run.path}: {reason}", err=True)

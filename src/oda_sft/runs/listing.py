@@ -32,6 +32,10 @@ class RunSummary:
     train_runtime: float | None
     tokens_per_second: float | None
     started_at: str | None
+    mean_loss: float | None = None  # the whole run's mean train loss, over all its attempts
+    final_step: int | None = None
+    final_loss_note: str | None = None  # set when final_loss is not a logged step's loss
+    attempts: tuple[int, ...] = ()  # the attempts (1-based) the numbers come from
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,8 +69,17 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _seed(value: Any) -> int | None:
+def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _attempts(manifest: dict[str, Any], results: dict[str, Any]) -> tuple[int, ...]:
+    """The attempts the results name; for a run without results yet, every attempt so far."""
+    named = results.get("attempts")
+    if isinstance(named, list) and named and all(_int(n) is not None for n in named):
+        return tuple(named)
+    attempts = manifest.get("attempts")
+    return tuple(range(1, len(attempts) + 1)) if isinstance(attempts, list) else ()
 
 
 def run_status(run_dir: Path, manifest: dict[str, Any]) -> str:
@@ -111,7 +124,7 @@ def summarise(root: Path) -> list[RunSummary]:
                 path=str(path.parent),
                 model=_text(_dict(m.get("model")).get("preset")),
                 dataset=_text(_dict(m.get("dataset")).get("name")),
-                seed=_seed(m.get("seed")),
+                seed=_int(m.get("seed")),
                 mode=_text(_dict(m.get("mode")).get("mode")),
                 profile=_text(m.get("profile")) or "default",
                 status=run_status(path.parent, m),
@@ -119,16 +132,25 @@ def summarise(root: Path) -> list[RunSummary]:
                 train_runtime=_number(results.get("train_runtime")),
                 tokens_per_second=_number(results.get("tokens_per_second")),
                 started_at=_text(m.get("started_at")) or None,
+                mean_loss=_number(results.get("train_loss")),
+                final_step=_int(results.get("final_step")),
+                final_loss_note=_text(results.get("final_loss_note")) or None,
+                attempts=_attempts(m, results),
             )
         )
     return sorted(runs, key=lambda r: (r.model, r.dataset, r.seed if r.seed is not None else -1, r.path))
 
 
 def format_table(runs: list[RunSummary]) -> str:
-    headers = ("MODEL", "DATASET", "SEED", "MODE", "STATUS", "FINAL LOSS", "RUNTIME S", "TOKENS/S", "PATH")
+    headers = ("MODEL", "DATASET", "SEED", "MODE", "STATUS", "FINAL LOSS", "MEAN LOSS", "RUNTIME S", "TOKENS/S",
+               "ATTEMPTS", "PATH")  # fmt: skip
 
     def num(value: float | None, fmt: str) -> str:
         return "" if value is None else format(value, fmt)
+
+    def final(r: RunSummary) -> str:
+        # No step logged: the final loss is the run's mean, and the table says so.
+        return num(r.final_loss, ".4f") + (" (mean)" if r.final_loss is not None and r.final_loss_note else "")
 
     rows = [
         (
@@ -137,9 +159,11 @@ def format_table(runs: list[RunSummary]) -> str:
             "" if r.seed is None else str(r.seed),
             r.mode,
             r.status,
-            num(r.final_loss, ".4f"),
+            final(r),
+            num(r.mean_loss, ".4f"),
             num(r.train_runtime, ".1f"),
             num(r.tokens_per_second, ",.0f"),
+            ",".join(map(str, r.attempts)),
             r.path,
         )
         for r in runs

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oda_sft import __version__
-from oda_sft.runs import trainer_log
 from oda_sft.runs.provenance import git_commit, package_versions
+from oda_sft.runs.results import training_results
 from oda_sft.util.clock import utc_now as now
 from oda_sft.util.fs import atomic_write_json
 from oda_sft.util.hardware import gpu_names
@@ -76,7 +76,8 @@ def finish(
     dataset_tokens: int | None = None,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """Record how the attempt ended and what LLaMA-Factory reported.
+    """Record how the attempt ended and the run's results (runs/results.py: the whole run's, over all
+    its attempts, not what LLaMA-Factory reported for the last one).
 
     dataset_tokens (real, unpadded tokens in one epoch) turns runtime into tokens/s when
     LLaMA-Factory does not report it itself. note says something unusual about the ending.
@@ -88,33 +89,9 @@ def finish(
     if note:
         attempts[-1]["note"] = note
     manifest["attempts"] = attempts
-    results = training_results(path.parent)
-    if dataset_tokens and "tokens_per_second" not in results and results.get("train_runtime"):
-        results["dataset_tokens_per_epoch"] = dataset_tokens
-        results["tokens_per_second"] = round(dataset_tokens * results.get("epoch", 0) / results["train_runtime"], 1)
-    manifest["results"] = results
+    manifest["results"] = training_results(path.parent, attempts, dataset_tokens)
     atomic_write_json(path, manifest)
     return manifest
-
-
-def training_results(output_dir: Path) -> dict[str, Any]:
-    """What LLaMA-Factory reported: final and mean loss, runtime, throughput."""
-    results: dict[str, Any] = {}
-    summary = read(output_dir / "all_results.json") or read(output_dir / "train_results.json") or {}
-    for key in ("train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second", "epoch"):
-        if key in summary:
-            results[key] = summary[key]
-    if "train_tokens_per_second" in summary:
-        results["tokens_per_second"] = summary["train_tokens_per_second"]
-    entries = trainer_log.read(output_dir / trainer_log.LOG_NAME)
-    losses = trainer_log.losses(entries)
-    if losses:
-        results["final_step"], results["final_loss"] = max(losses.items())
-    # LLaMA-Factory logs throughput (tokens/s) when it counts input tokens.
-    speeds = [e["throughput"] for e in entries if isinstance(e.get("throughput"), int | float)]
-    if speeds and "tokens_per_second" not in results:
-        results["tokens_per_second"] = speeds[-1]
-    return results
 
 
 def settle_finished(output_dir: Path) -> str | None:
@@ -126,12 +103,13 @@ def settle_finished(output_dir: Path) -> str | None:
     done: list[str] = []
     if record is not None and record.get("status") != "finished":
         was = record.get("status", "unknown")
-        record = {**record, "status": "finished", "results": training_results(output_dir)}
+        record = {**record, "status": "finished"}
         attempts = list(record.get("attempts") or [])
         if attempts and isinstance(attempts[-1], dict):
             note = f"recorded as {was}; LLaMA-Factory had written its results, so the run is finished"
             attempts[-1] = {**attempts[-1], "status": "finished", "note": note}
             record["attempts"] = attempts
+        record["results"] = training_results(output_dir, attempts)
         atomic_write_json(path, record)
         done.append(f"{MANIFEST_NAME} said {was}; the run had finished, and it now says so")
     drawn = draw_missing_plot(output_dir)

@@ -4,12 +4,34 @@ was stopped before it drew it. matplotlib is imported only here, when asked to d
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from oda_sft.runs import trainer_log
-from oda_sft.runs.listing import RunSummary
+
+
+class PlottedRun(Protocol):
+    """What a curve needs of a run (listing.PlottedRun has it); listing imports the manifest, which
+    imports this module to draw a missing plot, so this module does not import listing."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def seed(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def final_loss(self) -> float | None: ...
+    @property
+    def final_step(self) -> int | None: ...
+    @property
+    def final_loss_note(self) -> str | None: ...
 
 
 def _curve(run_dir: Path) -> tuple[list[int], list[float]]:
@@ -18,7 +40,7 @@ def _curve(run_dir: Path) -> tuple[list[int], list[float]]:
     return [s for s, _ in points], [v for _, v in points]
 
 
-def label(run: RunSummary) -> str:
+def label(run: PlottedRun) -> str:
     """model, dataset, seed and status; and the directory's name when it is not plain seed-N (a run moved
     aside, or one continued from a checkpoint), so that no two curves share a label."""
     name = Path(run.path).name
@@ -30,8 +52,9 @@ def label(run: RunSummary) -> str:
 
 @dataclass
 class PlotResult:
-    drawn: list[RunSummary] = field(default_factory=list)
-    left_out: list[tuple[RunSummary, str]] = field(default_factory=list)  # with the reason
+    drawn: list[PlottedRun] = field(default_factory=list)
+    left_out: list[tuple[PlottedRun, str]] = field(default_factory=list)  # with the reason
+    as_points: list[tuple[PlottedRun, str]] = field(default_factory=list)  # drawn as one point, and what it is
 
 
 def _save(fig: Any, target: Path) -> None:
@@ -56,7 +79,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot(runs: list[RunSummary], target: Path) -> PlotResult:
+def plot(runs: Sequence[PlottedRun], target: Path) -> PlotResult:
     """One PNG with every run's loss curve; says which runs it drew and which it left out, and why."""
     result = PlotResult()
     curves = []
@@ -65,17 +88,24 @@ def plot(runs: list[RunSummary], target: Path) -> PlotResult:
             result.left_out.append((run, f"its {Path(run.path).name}/oda_sft_run.json cannot be read"))
             continue
         steps, losses = _curve(Path(run.path))
+        if not steps and run.final_loss_note and run.final_step is not None and run.final_loss is not None:
+            # A finished run shorter than logging_steps: its one number, the mean loss, at its last step.
+            steps, losses = [run.final_step], [run.final_loss]
+            result.as_points.append((run, f"drawn as one point at step {run.final_step}: {run.final_loss_note}"))
+            name = f"{label(run)}: mean loss, no step logged"
+        else:
+            name = label(run)
         if not steps:
             result.left_out.append((run, "no loss logged yet"))
             continue
-        curves.append((run, steps, losses))
+        curves.append((name, steps, losses))
         result.drawn.append(run)
     if not curves:
         return result  # nothing to draw: leave any existing file alone
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 6))
-    for run, steps, losses in curves:
-        ax.plot(steps, losses, label=label(run), linewidth=1.2)
+    for name, steps, losses in curves:
+        ax.plot(steps, losses, label=name, linewidth=1.2, marker="o" if len(steps) == 1 else None)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_title("oda-sft runs: training loss")

@@ -30,17 +30,22 @@ def read(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _step(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
+        return value  # a float can hold it: anything larger is not a step
+    return None
+
+
+def steps(rows: list[dict[str, Any]]) -> list[int]:
+    """Every step a line names, loss or not (the line LLaMA-Factory writes when training ends has none)."""
+    return [s for s in (_step(row.get("current_steps")) for row in rows) if s is not None]
+
+
 def losses(rows: list[dict[str, Any]]) -> dict[int, float]:
     """step -> loss, the later entry winning where a resumed run logged a step again."""
     out: dict[int, float] = {}
     for row in rows:
-        step, loss = row.get("current_steps"), row.get("loss")
-        if (
-            isinstance(step, int)
-            and not isinstance(step, bool)
-            and 0 <= step < 2**53  # a float can hold it: anything larger is not a step
-            and isinstance(loss, int | float)
-            and not isinstance(loss, bool)
-        ):
+        step, loss = _step(row.get("current_steps")), row.get("loss")
+        if step is not None and isinstance(loss, int | float) and not isinstance(loss, bool):
             out[step] = float(loss)
     return dict(sorted(out.items()))

@@ -82,7 +82,9 @@ def test_sweep_dry_run_adds_the_grids_total_and_advice_that_works(cli: Cli, data
     sweep = ("sweep", "--model", "tiny", "--datasets", "demo127", "--seeds", "1,2,3", "--dataset-dir", str(data_dir))
     first = cli(*sweep, "--dry-run")
     assert first.code == 0, first.err
-    assert "0 runs to start" in first.err and "not counted, no token count yet: demo127" in first.err
+    # Three rows say train, so three runs are to start; none of them can be costed yet, and it says so.
+    assert "3 runs to start" in first.err and "the steps and hours cover 0 of the 3 runs" in first.err
+    assert "not counted, no token count yet: demo127" in first.err
     advice = re.search(r"`(oda-sft estimate [^`]+)`", first.err)
     assert advice is not None
     argv = shlex.split(advice.group(1))[1:]
@@ -94,3 +96,14 @@ def test_sweep_dry_run_adds_the_grids_total_and_advice_that_works(cli: Cli, data
     assert int(total.group(2).replace(",", "")) == 3 * 24  # 127 samples, 16 a step: 8 an epoch, 3 epochs
     assert "default profile:" in second.err
     assert second.out.count("train") == 3  # stdout stays the plan table
+    assert "the steps and hours cover" not in second.err  # every run counted
+
+
+def test_sweep_dry_run_with_llama_counts_the_runs_its_rows_start(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
+    # Issue 16 item 15: no token count for llama's tokenizer here, and the total said "0 runs to start".
+    r = cli("sweep", "--model", "llama", "--datasets", "oda_demo", "--seeds", "1,2", "--dataset-dir", str(data_dir),
+            "--output-root", str(tmp_path / "saves"), "--dry-run")  # fmt: skip
+    assert r.code == 0, r.err
+    assert [line.split()[3] for line in r.out.splitlines()[1:]] == ["train", "train"]
+    assert "2 runs to start" in r.err and "the steps and hours cover 0 of the 2 runs" in r.err
+    assert not (tmp_path / "saves").exists()

@@ -43,18 +43,20 @@ class Benchmark:
     title: str  # as ODA's table names it
     domain: Domain
     configs: Mapping[str, str]  # preset -> the OpenCompass dataset config it runs; absent: not run
-    evaluator: str  # the rule-based evaluator, or "" when a judge model scores it (named by the config)
+    evaluator: str  # the evaluator or judge; "" when the config's name says (xver: xVerify, cver: CompassVerifier)
     rule: SummaryRule
     summarised: bool = True  # in run_summary.py (the Qwen3-only math benchmarks are not)
     custom: bool = False  # oda-sft's own data, through OpenCompass's custom-dataset path
 
     def judge(self, preset: str) -> str:
+        if self.evaluator:
+            return self.evaluator
         config = self.configs[preset]
         if "_xver_" in config:
             return "xVerify-9B-C"
         if "_cver_" in config:
             return "CompassVerifier-7B"
-        return self.evaluator
+        return ""
 
 
 def _same(config: str, qwen3: str | None = "=") -> dict[str, str]:
@@ -79,7 +81,8 @@ def _mean(prefix: str, metric: str = "accuracy") -> SummaryRule:
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    Benchmark("drop", "DROP", "general", _same("drop_gen_a2697c"), "", _rule("drop")),
+    # The fork's drop_gen_a2697c is judged by xVerify, though its name does not say so.
+    Benchmark("drop", "DROP", "general", _same("drop_gen_a2697c"), "xVerify-9B-C", _rule("drop")),
     Benchmark("ifeval", "IFEval", "general", _same("IFEval_gen"), "IFEvaluator", _rule("IFEval", None, average=True)),
     Benchmark("agieval", "AGIEval", "general", _same("agieval_xver_gen"), "", _rule("agieval", "naive_average")),
     Benchmark("mmlu_pro", "MMLU-Pro", "general", _same("mmlu_pro_few_shot_xver_gen"), "", _mean("mmlu_pro")),

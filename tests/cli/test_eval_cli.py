@@ -1,0 +1,189 @@
+"""`oda-sft eval` before anything starts: the dry run, and every refusal (one line, non-zero, nothing written).
+
+OpenCompass here is a stand-in environment: a Python that sees a package named opencompass (version
+metadata, the dataset config files named in the test), and optionally vllm/lmdeploy, exactly what oda-sft's
+offline query and config search read. The real OpenCompass runs in tests/integration/test_eval_real.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from oda_sft.eval.benchmarks import JUDGE_MODELS, PRESETS
+from oda_sft.eval.opencompass import FORK_REPO
+from oda_sft.eval.template import default_template
+
+from conftest import Cli, snapshot
+
+RUN = "saves/llama3.1-8b/full/sft-d1/seed-42"
+
+
+def _exe(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def stub_opencompass(root: Path, configs: list[str], engines: tuple[str, ...] = ()) -> Path:
+    site = root / "site"
+    (site / "opencompass").mkdir(parents=True)
+    (site / "opencompass" / "__init__.py").write_text("")
+    dist = site / "opencompass-0.5.4.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: opencompass\nVersion: 0.5.4\n")
+    for name in configs:
+        target = site / "opencompass" / "configs" / "datasets" / name.split("_")[0] / f"{name}.py"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("")
+    for engine in engines:
+        (site / engine).mkdir()
+        (site / engine / "__init__.py").write_text("")
+    _exe(root / "bin" / "python", f'#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} "$@"\n')
+    _exe(root / "bin" / "opencompass", "#!/bin/sh\nexit 99\n")
+    return root
+
+
+def finished_run(root: Path, status: str = "finished", preset: str = "llama") -> Path:
+    run = root / RUN
+    run.mkdir(parents=True)
+    (run / "oda_sft_run.json").write_text(json.dumps({"model": {"preset": preset}, "status": status}))
+    (run / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|end_of_text|>"}))
+    (run / "chat_template.jinja").write_text(default_template("<|end_of_text|>"))
+    (run / "model.safetensors").write_bytes(b"")
+    return run
+
+
+def cache_judges(cache: Path) -> None:
+    for repo in JUDGE_MODELS.values():
+        snap = cache / f"models--{repo.replace('/', '--')}" / "snapshots" / "abc"
+        snap.mkdir(parents=True)
+        (snap / "config.json").write_text("{}")
+
+
+@pytest.fixture
+def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
+    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "1")
+    return tmp_path
+
+
+LLAMA_CONFIGS = [b.configs["llama"] for b in PRESETS["llama"].benchmarks]
+
+
+def _refused(cli: Cli, root: Path, *args: str, code: int = 2) -> str:
+    before = snapshot(root)
+    r = cli("eval", *args)
+    assert r.code == code, (r.code, r.out, r.err)
+    errors = [line for line in r.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, r.err
+    assert snapshot(root) == before
+    return errors[0]
+
+
+def test_dry_run_prints_the_model_config_and_the_command_and_writes_nothing(cli: Cli, where: Path) -> None:
+    finished_run(where)
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    before = snapshot(where)
+    r = cli("eval", "-m", "llama", "-d", "d1", "--opencompass", str(oc), "--dry-run")
+    assert r.code == 0, r.err
+    assert snapshot(where) == before
+    assert "from opencompass.models import VLLMwithChatTemplate" in r.out
+    assert "'max_out_len': 32768" in r.out and "'batch_size': 8" in r.out and "'temperature': 0" in r.out
+    command = next(line for line in r.out.splitlines() if line.startswith("# command: "))
+    assert str(oc / "bin" / "opencompass") in command
+    assert "--datasets drop_gen_a2697c IFEval_gen agieval_xver_gen" in command
+    assert "--max-num-workers 8 -a vllm" in command and "--config-dir " + str(where / RUN / "eval") in command
+    assert "site-packages" not in command  # never OpenCompass's own package
+
+
+def test_dry_run_of_qwen3_has_its_sampling_and_post_processor(cli: Cli, where: Path) -> None:
+    run = finished_run(where, preset="qwen3")
+    r = cli("eval", "--run", str(run), "--opencompass", str(where / "none"), "--dry-run")
+    assert r.code == 0, r.err
+    assert "'top_p': 0.95" in r.out and "'top_k': 20" in r.out and "extract_non_reasoning_content" in r.out
+    assert r.out.rstrip().endswith("-r") and "warning: a real eval would stop: OpenCompass not found" in r.err
+
+
+def test_an_unfinished_run_is_refused(cli: Cli, where: Path) -> None:
+    finished_run(where, status="interrupted")
+    (where / RUN / "model.safetensors").unlink()
+    assert "is not a finished training run (status interrupted)" in _refused(
+        cli, where, "-m", "llama", "-d", "d1", code=3
+    )
+
+
+def test_a_missing_run_names_the_train_command(cli: Cli, where: Path) -> None:
+    line = _refused(cli, where, "-m", "llama", "-d", "nothere")
+    assert "`oda-sft train --model llama --dataset nothere --seed 42 --output-root saves` trains it" in line
+
+
+def test_missing_opencompass_is_one_line(cli: Cli, where: Path) -> None:
+    finished_run(where)
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(where / "nowhere"))
+    assert "OpenCompass not found" in line and "scripts/dev.sh setup" in line
+
+
+def test_pypi_opencompass_without_the_forks_configs_names_the_fork(cli: Cli, where: Path) -> None:
+    finished_run(where)
+    oc = stub_opencompass(where / "oc", [c for c in LLAMA_CONFIGS if "ver_" not in c], ("vllm", "lmdeploy"))
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(oc))
+    assert "exist only in ODA's fork" in line and FORK_REPO in line and "agieval_xver_gen" in line
+
+
+def test_missing_engines_judges_and_gpus_are_each_one_line(
+    cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished_run(where)
+    args = ("-m", "llama", "-d", "d1", "--opencompass")
+    bare = stub_opencompass(where / "oc1", LLAMA_CONFIGS)
+    assert "has no lmdeploy, vllm" in _refused(cli, where, *args, str(bare))
+    oc = stub_opencompass(where / "oc2", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    started = time.monotonic()
+    line = _refused(cli, where, *args, str(oc))
+    assert time.monotonic() - started < 5  # the offline query of the OpenCompass environment included
+    assert "judge model" in line and "huggingface-cli download" in line
+    cache_judges(where / "hf")
+    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")
+    assert "runs on 1 GPU(s) and this node has 0" in _refused(cli, where, *args, str(oc))
+
+
+def test_other_settings_are_refused_without_force(cli: Cli, where: Path) -> None:
+    run = finished_run(where)
+    record = json.loads((run / "oda_sft_run.json").read_text())
+    record["evals"] = [{"id": "0123456789ab", "settings": {"suite": "math"}, "status": "finished"}]
+    (run / "oda_sft_run.json").write_text(json.dumps(record))
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    cache_judges(where / "hf")
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(oc), code=3)
+    assert "was evaluated with other settings (0123456789ab (math, finished))" in line
+    assert f"`oda-sft eval --run {where / RUN} --opencompass {oc} --force`" in line
+
+
+def test_unknown_benchmark_and_empty_suite(cli: Cli, where: Path) -> None:
+    finished_run(where)
+    assert "benchmark 'gsm8' is not in the llama evaluation (did you mean gsm8k" in _refused(
+        cli, where, "-m", "llama", "-d", "d1", "--benchmarks", "gsm8"
+    )
+    assert "has no code benchmarks" in _refused(cli, where, "-m", "tiny", "--base", "--suite", "code")
+
+
+def test_a_base_model_outside_the_hf_cache_is_refused(cli: Cli, where: Path) -> None:
+    line = _refused(cli, where, "-m", "qwen", "--base")
+    assert "Qwen/Qwen2.5-7B is not in the Hugging Face cache" in line
+
+
+def test_env_var_locates_opencompass(cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    finished_run(where)
+    oc = stub_opencompass(where / "oc", [])
+    monkeypatch.setenv("ODA_SFT_OPENCOMPASS", str(oc / "bin" / "opencompass"))
+    line = _refused(cli, where, "-m", "llama", "-d", "d1")
+    assert "has no dataset config" in line or "only in ODA's fork" in line
+    assert os.environ["ODA_SFT_OPENCOMPASS"]

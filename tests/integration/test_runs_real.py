@@ -112,6 +112,14 @@ def test_sigterm_keeps_the_run_and_resuming_matches_an_uninterrupted_run(data_di
     for step in la:
         assert lb[step] == pytest.approx(la[step], abs=1e-4), f"step {step}"
     assert m["results"]["final_loss"] == pytest.approx(manifest(a)["results"]["final_loss"], abs=1e-4)
+    # The resumed run reports the run, not its last attempt (issue 16 item 13): LLaMA-Factory's train_loss
+    # leaves out the steps before the resume; the manifest's mean is the uninterrupted run's.
+    whole_results = manifest(a)["results"]
+    assert m["results"]["train_loss"] == pytest.approx(whole_results["train_loss"], abs=1e-3)
+    assert m["results"]["llamafactory_last_attempt"]["train_loss"] < whole_results["train_loss"] - 0.1
+    assert m["results"]["attempts"] == [1, 2] and whole_results["attempts"] == [1]
+    last = m["results"]["llamafactory_last_attempt"]["train_runtime"]
+    assert m["results"]["train_runtime"] > last and m["results"]["tokens_per_second"] > 0
 
 
 def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_runs(

@@ -298,8 +298,6 @@ def test_the_next_step_an_add_prints_works_as_printed(
     import shlex
     import shutil
 
-    import huggingface_hub.constants
-
     from oda_sft import tiny_model
 
     # The llama tokenizer as the Hugging Face cache holds it (no network here): the tiny one stands in.
@@ -309,7 +307,7 @@ def test_the_next_step_an_add_prints_works_as_printed(
     (snapshot_dir.parents[1] / "refs").mkdir()
     (snapshot_dir.parents[1] / "refs" / "main").write_text("0" * 40)
     shutil.copy(tiny_model.ensure_model() / "tokenizer.json", snapshot_dir / "tokenizer.json")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))  # read when used (data/sources/hub.py), as huggingface_hub does
 
     ddir = tmp_path / "my data"
     shutil.copytree(data_dir, ddir)

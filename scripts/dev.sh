@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up (or reuse) .venv, then run one job:
-#   bash scripts/dev.sh demo   # train the embedded tiny model on the demo dataset
+#   bash scripts/dev.sh demo   # train the embedded tiny model on the demo dataset, then evaluate it
+#                              # with OpenCompass on the CPU (oda-sft eval: docs/eval.md)
 #   bash scripts/dev.sh test   # ruff, mypy and the whole pytest suite (what CI runs)
-#   bash scripts/dev.sh setup  # only set up .venv
+#   bash scripts/dev.sh setup  # only set up .venv and .venv-opencompass
 # It installs nothing outside .venv: the real-Slurm test needs slurm-wlm and munge (and root), which
 # .ci/install_system.sh installs in CI; without them that test is skipped, with the reason.
 set -euo pipefail
@@ -58,8 +59,19 @@ case "$job" in
     ;;
   demo)
     setup
+    setup_opencompass
     shift
-    exec "$VENV/bin/oda-sft" train --model tiny --dataset oda_demo "$@"
+    "$VENV/bin/oda-sft" train --model tiny --dataset oda_demo "$@"
+    # The same run, evaluated: eval takes train's --output-root and --seed, if given.
+    eval_args=()
+    while [ "$#" -gt 0 ]; do
+      case "$1" in
+        --output-root|--seed) eval_args+=("$1" "$2"); shift 2 ;;
+        --output-root=*|--seed=*) eval_args+=("$1"); shift ;;
+        *) shift ;;
+      esac
+    done
+    "$VENV/bin/oda-sft" eval --model tiny --dataset oda_demo --opencompass "$OC_VENV" "${eval_args[@]}"
     ;;
   test)
     setup

@@ -75,7 +75,7 @@ def locate(given: Path | None) -> Path:
         where = "opencompass on PATH" + (f" or {local}" if local is not None else "")
     if candidate is None or not (candidate.is_file() and os.access(candidate, os.X_OK)):
         raise UsageError(f"OpenCompass not found ({where}): {INSTALL_HINT}, or pass --opencompass PATH")
-    return candidate
+    return candidate.absolute()
 
 
 def _python_of(program: Path) -> Path:

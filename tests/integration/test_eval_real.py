@@ -1,0 +1,130 @@
+"""The embedded tiny model, trained and then evaluated by a real OpenCompass (the .venv-opencompass that
+scripts/dev.sh setup builds, or $ODA_SFT_OPENCOMPASS) on oda-sft's arithmetic benchmark, on the CPU:
+recorded, skipped when asked again, the base model beside it, and an interrupted eval that leaves nothing
+behind and resumes. Without OpenCompass the tests skip, saying why; under CI=true they fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from oda_sft.eval.template import default_template
+from realproc import kill_tree, marked, start, system_missing, tail
+
+from conftest import REPO, snapshot
+
+RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
+
+
+def _opencompass() -> Path:
+    given = os.environ.get("ODA_SFT_OPENCOMPASS")
+    program = Path(given) if given else REPO / ".venv-opencompass" / "bin" / "opencompass"
+    if program.is_dir():
+        program = program / "bin" / "opencompass"
+    if not program.is_file():
+        system_missing(f"OpenCompass is not installed at {program}: `bash scripts/dev.sh setup` builds it")
+    return program
+
+
+def oda_sft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _opencompass()
+    root = tmp_path_factory.mktemp("eval")
+    demo = REPO / "data"
+    done = oda_sft(
+        "train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(demo), "--output-root", "saves", cwd=root
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def _manifest(run: Path) -> dict[str, object]:
+    return json.loads((run / "oda_sft_run.json").read_text())
+
+
+def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> None:
+    oc = str(_opencompass())
+    run = trained / RUN
+    # The template LLaMA-Factory saved is its `default` one, which oda-sft renders for base models.
+    assert (run / "chat_template.jinja").read_text() == default_template("<|end_of_text|>")
+    checkpoint = {k: v for k, v in snapshot(run).items() if not k.startswith("eval/") and k != "oda_sft_run.json"}
+
+    first = oda_sft("eval", "-m", "tiny", "-d", "oda_demo", "--output-root", "saves", "--opencompass", oc, cwd=trained)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    (record,) = _manifest(run)["evals"]  # type: ignore[misc]
+    assert record["status"] == "finished" and record["opencompass"]["version"] == "0.5.4"
+    assert set(record["scores"]) == {"arithmetic"} and 0 <= record["scores"]["arithmetic"] <= 100
+    assert record["domains"] == {"math": record["scores"]["arithmetic"]}
+    assert record["overall"] == record["scores"]["arithmetic"]
+    work = Path(record["work_dir"])
+    assert work.is_relative_to(run / "eval") and list(work.glob("*/summary/summary_*.csv"))
+    # The checkpoint is untouched: the template went into the eval's own view of it.
+    assert {k: v for k, v in snapshot(run).items() if not k.startswith("eval/") and k != "oda_sft_run.json"} == (
+        checkpoint
+    )
+    assert (run / "eval" / record["id"] / "model" / "model.safetensors").is_symlink()
+
+    again = oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=trained)
+    assert again.returncode == 0 and "skipped:" in again.stderr, again.stderr
+    assert f"`oda-sft eval --run {run} --opencompass {oc} --force`" in again.stderr
+
+    base = oda_sft("eval", "-m", "tiny", "--base", "--output-root", "saves", "--opencompass", oc, cwd=trained)
+    assert base.returncode == 0, base.stderr[-3000:]
+    base_manifest = _manifest(trained / "saves" / "tiny" / "base")
+    assert base_manifest["base"] is True and base_manifest["evals"][0]["status"] == "finished"  # type: ignore[index]
+
+
+def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path: Path) -> None:
+    oc = str(_opencompass())
+    run = trained / RUN
+    marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
+    # other settings than the first test's (--suite math): --force evaluates them beside those
+    args = [
+        sys.executable,
+        "-m",
+        "oda_sft",
+        "eval",
+        "--run",
+        str(run),
+        "--opencompass",
+        oc,
+        "--suite",
+        "math",
+        "--force",
+    ]
+    log = tmp_path / "eval.log"
+    proc = start(args, env, log, cwd=trained)
+    try:
+        deadline = time.monotonic() + 120
+        while "launch OpenICLInfer" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130, tail(log)
+    finally:
+        kill_tree(proc)
+    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
+    records = {r["settings"]["suite"]: r for r in _manifest(run)["evals"]}  # type: ignore[attr-defined]
+    assert records["math"]["status"] == "interrupted"
+    assert "interrupted:" in log.read_text()
+
+    resumed = oda_sft("eval", "--run", str(run), "--opencompass", oc, "--suite", "math", "--force", cwd=trained)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming the eval" in resumed.stderr and " -r" in resumed.stderr
+    records = {r["settings"]["suite"]: r for r in _manifest(run)["evals"]}  # type: ignore[attr-defined]
+    assert records["math"]["status"] == "finished"

@@ -75,6 +75,7 @@ case "$job" in
     ;;
   test)
     setup
+    setup_opencompass  # the end-to-end eval test runs a real OpenCompass
     shift
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks

@@ -20,3 +20,6 @@ def test_the_fields_table_matches_the_installed_llamafactory() -> None:
     # The fields the recipe itself sets are all there, with the types the recipe gives them.
     assert kept["learning_rate"]["kinds"] == ["float"] and kept["cutoff_len"]["kinds"] == ["int"]
     assert "cosine" in kept["lr_scheduler_type"]["choices"] and kept["use_liger_kernel"]["kinds"] == ["bool"]
+    # Names LLaMA-Factory looks up in its registries: the templates the presets use among them.
+    assert {"default", "llama3", "qwen3"} <= set(kept["template"]["choices"])
+    assert "qwen" in kept["tool_format"]["choices"]

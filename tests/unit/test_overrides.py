@@ -34,6 +34,10 @@ REFUSED = [
     ("cutoff_len=1.5", "must be an integer"),
     ("bf16=maybe", "must be true or false"),
     ("lr_scheduler_type=nope", "is not one of its values: constant"),
+    # Looked up by name in LLaMA-Factory's registries, which would fail only once the trainer started.
+    ("template=../../etc/passwd", "override template=../../etc/passwd is not one of its values: alpaca, "),
+    ("template=lama3", "is not one of its values (did you mean llama3"),
+    ("tool_format=qwen3", "is not one of its values (did you mean qwen"),
     ("stage=dpo", "oda-sft trains stage=sft only"),
     ("finetuning_type=lora", "trains finetuning_type=full only"),
     ("logging_stepz=1", "unknown override logging_stepz=1 (did you mean logging_steps"),
@@ -49,7 +53,8 @@ def test_refused_overrides_name_the_reason(item: str, message: str) -> None:
 def test_values_are_typed_as_llamafactory_declares_them() -> None:
     parsed = parse_overrides(["logging_steps=1", "report_to=none", "run_name=1", "max_grad_norm=0.5",
                               "warmup_ratio=0", "deepspeed=ds_z3_config.json", "packing=null",
-                              "lr_scheduler_type=linear", "preprocessing_num_workers=2"])  # fmt: skip
+                              "lr_scheduler_type=linear", "preprocessing_num_workers=2", "template=qwen3",
+                              "tool_format=llama3"])  # fmt: skip
     assert parsed == {
         "logging_steps": 1,
         "report_to": "none",
@@ -60,6 +65,8 @@ def test_values_are_typed_as_llamafactory_declares_them() -> None:
         "packing": None,
         "lr_scheduler_type": "linear",
         "preprocessing_num_workers": 2,
+        "template": "qwen3",
+        "tool_format": "llama3",
     }
     assert parse_overrides(["deepspeed=null"]) == {"deepspeed": None}
 
@@ -69,11 +76,19 @@ def test_the_table_covers_what_the_recipe_sets() -> None:
     known = overrides.fields()
     assert not [k for k in recipe if k not in known], "a recipe key is not a LLaMA-Factory field"
     assert len(known) > 300
+    # Every template the shipped configs use is one LLaMA-Factory has, so the check refuses no recipe.
+    used = {yaml.safe_load(p.read_text()).get("template") for p in train_config_dir().glob("*.yaml")} - {None}
+    assert used and used <= set(known["template"].choices)
 
 
-def test_a_refused_override_writes_nothing(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [("resume_from_checkpoint=/etc", "resume_from_checkpoint= is not allowed"),
+     ("template=../../etc/passwd", "template=../../etc/passwd is not one of its values")],
+)  # fmt: skip
+def test_a_refused_override_writes_nothing(cli: Cli, data_dir: Path, tmp_path: Path, item: str, message: str) -> None:
     before = snapshot(tmp_path)
     r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(data_dir), "--output-root",
-            str(tmp_path / "saves"), "--", "resume_from_checkpoint=/etc")  # fmt: skip
-    assert r.code == 2 and r.err.count("\n") == 1 and "resume_from_checkpoint= is not allowed" in r.err
+            str(tmp_path / "saves"), "--", item)  # fmt: skip
+    assert r.code == 2 and r.err.count("\n") == 1 and message in r.err
     assert snapshot(tmp_path) == before

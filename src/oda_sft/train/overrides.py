@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib
 import json
 import math
 import sys
@@ -33,6 +34,12 @@ TABLE = Path(__file__).with_name("hparams_fields.json")
 # The classes `llamafactory-cli train` parses (llamafactory/hparams/parser.py: _TRAIN_ARGS).
 SOURCES = ("ModelArguments", "DataArguments", "TrainingArguments", "FinetuningArguments", "GeneratingArguments")
 SHIPPED_DEEPSPEED = ("ds_z2_config.json", "ds_z3_config.json")
+# Text fields LLaMA-Factory looks up by name in a registry, failing only once the trainer starts
+# ("Template ... does not exist."): their names are kept in the table as the field's choices.
+REGISTRIES = {
+    "template": ("llamafactory.data.template", "TEMPLATES"),
+    "tool_format": ("llamafactory.data.tool_utils", "TOOLS"),
+}
 
 # key -> why it is refused, and what to do instead.
 REFUSED = {
@@ -80,7 +87,7 @@ _WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "st
 @dataclass(frozen=True)
 class Field:
     kinds: tuple[str, ...]  # of: bool, int, float, str, list, dict, none, any
-    choices: tuple[Any, ...] = ()  # a Literal's or an Enum's values, when the field takes only those
+    choices: tuple[Any, ...] = ()  # a Literal's or Enum's values, or a registry's names: it takes only those
 
 
 def _kinds(annotation: Any) -> tuple[set[str], list[Any]]:
@@ -129,6 +136,8 @@ def generate() -> dict[str, dict[str, Any]]:
                 # converted to that Enum by transformers, so it takes the same values).
                 entry["choices"] = sorted({c for c in choices if c is not None}, key=str)
             table[f.name] = entry
+    for key, (module, registry) in REGISTRIES.items():
+        table[key]["choices"] = sorted(getattr(importlib.import_module(module), registry))
     return dict(sorted(table.items()))
 
 
@@ -174,8 +183,9 @@ def check(key: str, value: Any, text: str) -> Any:
         return _deepspeed(text, value)
     if field.choices:
         if value not in field.choices and text not in field.choices:
-            shown = ", ".join(str(c) for c in field.choices[:12]) + (", ..." if len(field.choices) > 12 else "")
-            raise UsageError(f"override {key}={text} is not one of its values: {shown}")
+            names = [str(c) for c in field.choices]  # all of them: the list is the fix
+            hint = suggest(text, names)
+            raise UsageError(f"override {key}={text} is not one of its values{hint}: {', '.join(names)}")
         return value if value in field.choices else text
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"override {key}={text} is not a finite number")

@@ -20,6 +20,8 @@ from oda_sft.cli.list_datasets import list_datasets
 from oda_sft.cli.options import new_app
 from oda_sft.cli.preflight import preflight
 from oda_sft.cli.results.eval import eval_command
+from oda_sft.cli.results.rank import plot as plot_rank
+from oda_sft.cli.results.rank import rank
 from oda_sft.cli.runs import list_runs, plot_runs
 from oda_sft.cli.slurm import slurm
 from oda_sft.cli.sweep import sweep
@@ -68,6 +70,13 @@ runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=Fal
 runs_app.callback()(_errors_to_exit_codes(list_runs))
 runs_app.command("plot")(_errors_to_exit_codes(plot_runs))
 app.add_typer(runs_app, name="runs")
+
+rank_app = new_app(
+    "rank", "Rank the datasets by their evaluations.", no_args_is_help=False, invoke_without_command=True
+)
+rank_app.callback()(_errors_to_exit_codes(rank))
+rank_app.command("plot")(_errors_to_exit_codes(plot_rank))
+app.add_typer(rank_app, name="rank")
 
 
 @functools.cache

@@ -1,0 +1,117 @@
+"""`oda-sft rank` and `oda-sft rank plot`: ODA's leaderboard of the evaluated runs under the output roots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from oda_sft.cli.options import JsonOpt
+from oda_sft.errors import UsageError
+from oda_sft.names import suggest
+
+# The work is imported inside the commands: `--help` and the other commands stay light.
+if TYPE_CHECKING:
+    from oda_sft.eval.leaderboard import Board, Fix
+
+RootsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--output-root", help="Where the runs are (repeat for several) [default: saves].", show_default=False),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this base model's runs.", show_default=False)]
+ByOpt = Annotated[str, typer.Option("--by", help="Rank by overall or by one domain (general, math, code, reasoning).")]
+
+
+def _board(roots: list[Path] | None, model: str | None, by: str) -> Board:
+    from oda_sft.catalog import PRESETS
+    from oda_sft.eval.leaderboard import METRICS, board
+
+    chosen = roots or [Path("saves")]
+    for root in chosen:
+        if not root.is_dir():
+            raise UsageError(f"output root {root} does not exist: pass --output-root with the runs' root")
+    if model is not None and model not in PRESETS:
+        raise UsageError(f"unknown --model {model!r}{suggest(model, PRESETS)}: choose one of {', '.join(PRESETS)}")
+    if by not in METRICS:
+        raise UsageError(f"unknown --by {by!r}{suggest(by, METRICS)}: choose one of {', '.join(METRICS)}")
+    return board(chosen, model, by)
+
+
+def _advise(fix: Fix) -> str:
+    """The eval that fills a gap, written as `oda-sft eval` itself writes its rerun (it works as printed)."""
+    from oda_sft.cli.results.eval import _rerun
+
+    names = list(fix.benchmarks) or None
+    command = _rerun(fix.run_dir, fix.base, fix.preset, fix.output_root, fix.suite, names, None)
+    return f"{command} --force" if fix.force else command
+
+
+def _say_empty(board: Board, roots: list[Path] | None) -> None:
+    where = ", ".join(str(r) for r in roots or [Path("saves")])
+    if not board.manifests:
+        typer.echo(f"no runs under {where}: `oda-sft train` writes them there (--output-root)", err=True)
+    elif not board.groups:
+        typer.echo(f"no evaluated runs under {where} to rank: `oda-sft eval` evaluates one (see below)", err=True)
+
+
+def rank(
+    ctx: typer.Context,
+    output_root: RootsOpt = None,
+    model: ModelOpt = None,
+    by: ByOpt = "overall",
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one line per dataset and settings.")] = False,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
+) -> None:
+    """Rank the datasets by their runs' evaluations, per base model and evaluation settings (docs/eval.md)."""
+    from oda_sft.eval import leaderboard_output as out
+    from oda_sft.util.console import say
+
+    if ctx.invoked_subcommand is not None:
+        return
+    if as_json + as_csv + as_markdown > 1:
+        raise UsageError("choose one of --json, --csv and --markdown")
+    board = _board(output_root, model, by)
+    if as_json:
+        typer.echo(out.as_json(board, _advise))
+        return
+    if as_csv:
+        typer.echo(out.as_csv(board), nl=False)
+    elif as_markdown:
+        typer.echo(out.markdown(board, _advise), nl=False)
+        return  # its own "Left out" section
+    elif board.groups:
+        typer.echo(out.table(board, _advise))
+    _say_empty(board, output_root)
+    for note in board.left_out:
+        say(f"left out {out.note_text(note, _advise)}")
+
+
+def plot(
+    output_root: RootsOpt = None,
+    model: ModelOpt = None,
+    by: ByOpt = "overall",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", "--output", help="PNG to write [default: <first root>/leaderboard.png].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Write the leaderboard as a PNG: bars (mean over seeds) with error bars (standard deviation)."""
+    from oda_sft.eval import leaderboard_output as out
+    from oda_sft.eval.leaderboard_plot import plot as draw
+    from oda_sft.util.console import say
+
+    target = output or (output_root or [Path("saves")])[0] / "leaderboard.png"
+    if target.suffix.lower() != ".png":
+        raise UsageError(f"--out {target} must end in .png")
+    board = _board(output_root, model, by)
+    bars = draw(board, target)
+    for note in board.left_out:
+        say(f"left out {out.note_text(note, _advise)}")
+    if not bars:
+        raise UsageError(f"no evaluated run under {', '.join(str(r) for r in output_root or [Path('saves')])} has "
+                         f"a {by} value: nothing to plot (`oda-sft rank` says why)")  # fmt: skip
+    typer.echo(f"wrote {target} ({bars} datasets in {len(board.groups)} group(s))")

@@ -1,0 +1,186 @@
+"""The leaderboard (eval/leaderboard.py) as a terminal table, JSON, CSV or Markdown.
+
+Every form carries the same facts: per group, the rows with mean, standard deviation and n per domain and
+overall, the gain over the base model, the verdict against the next row, the group's notes; the runs left
+out, with the reason and the `oda-sft eval` that fills the gap (`advise` writes it: the CLI owns commands).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from oda_sft.eval.leaderboard import METRICS, NOISE_FACTOR, NOISE_RULE, OVERALL, Board, Fix, Group, Note, Row, Stat
+from oda_sft.util import tables
+
+Advise = Callable[[Fix], str]
+FOOTER = (
+    "values: mean ± sample standard deviation over seeds (0-100); a domain is the mean of its benchmarks, "
+    "overall the mean of the domains, as ODA's leaderboard computes them (docs/eval.md)"
+)
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    return "" if value is None else format(value, "+.2f" if signed else ".2f")
+
+
+def cell(stat: Stat, row_n: int) -> str:
+    if stat.mean is None:
+        return "-"
+    text = _num(stat.mean) + (f" ± {stat.sd:.2f}" if stat.sd is not None else "")
+    return text + (f" (n={stat.n})" if stat.n < row_n else "")
+
+
+def verdict(row: Row) -> str:
+    if row.gap is None:
+        return ""
+    g = row.gap
+    if g.se is None:
+        return f"spread unknown (n=1; Δ {g.diff:.2f})"
+    sign = "≤" if g.verdict == "within noise" else ">"
+    return f"{g.verdict} (Δ {g.diff:.2f} {sign} {NOISE_FACTOR:g} x {g.se:.2f})"
+
+
+def title(group: Group, by: str) -> str:
+    oc = group.opencompass
+    where = f"OpenCompass {oc.get('version', '?')}{' (ODA fork)' if oc.get('fork') else ''}"
+    suite = group.settings.get("suite", "?")
+    return (f"{group.preset}: evaluation settings {group.eval_id} (suite {suite}: {', '.join(group.benchmarks)}; "
+            f"{where}); ranked by {by}")  # fmt: skip
+
+
+def note_text(note: Note, advise: Advise) -> str:
+    return f"{note.subject}: {note.reason}" + (f": `{advise(note.fix)}`" if note.fix is not None else "")
+
+
+def _headers(group: Group, by: str) -> tuple[list[str], list[str]]:
+    metrics = [*group.domains, OVERALL]
+    heads = ["RANK", "DATASET", "SEEDS", *(m.upper() for m in metrics)]
+    if group.base is not None:
+        heads.append(f"GAIN ({by.upper()})")
+    return [*heads, "VS NEXT"], metrics
+
+
+def _rows(group: Group, by: str) -> list[list[str]]:
+    _, metrics = _headers(group, by)
+    out = []
+    ranked = 0
+    for row in group.rows:
+        ranked += row.stat(by).mean is not None
+        rank = str(ranked) if row.stat(by).mean is not None else "-"
+        line = [rank, row.label, str(len(row.runs)), *(cell(row.stat(m), len(row.runs)) for m in metrics)]
+        if group.base is not None:
+            line.append(_num(row.gain.get(by), signed=True))
+        out.append([*line, verdict(row)])
+    if group.base is not None:
+        line = ["-", group.base.label, "1", *(cell(group.base.stat(m), 1) for m in metrics), "", ""]
+        out.append(line)
+    return out
+
+
+def table(board: Board, advise: Advise) -> str:
+    parts = []
+    for group in board.groups:
+        heads, _ = _headers(group, board.by)
+        text = [title(group, board.by), tables.format_table(heads, _rows(group, board.by))]
+        text += [f"  note: {note_text(n, advise)}" for n in group.notes]
+        parts.append("\n".join(text))
+    return "\n\n".join([*parts, f"{FOOTER}\n{NOISE_RULE}"])
+
+
+def markdown(board: Board, advise: Advise) -> str:
+    parts = []
+    for group in board.groups:
+        heads, _ = _headers(group, board.by)
+        lines = [f"### {title(group, board.by)}", "", "| " + " | ".join(heads) + " |",
+                 "|" + "---|" * len(heads)]  # fmt: skip
+        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in _rows(group, board.by)]
+        if group.notes:
+            lines += ["", *(f"- {note_text(n, advise)}" for n in group.notes)]
+        parts.append("\n".join(lines))
+    if board.left_out:
+        parts.append("\n".join(["Left out:", "", *(f"- {note_text(n, advise)}" for n in board.left_out)]))
+    return "\n\n".join([*parts, f"{FOOTER}.\n{NOISE_RULE}."]) + "\n"
+
+
+def _stat(stat: Stat) -> dict[str, Any]:
+    return {"mean": stat.mean, "sd": stat.sd, "n": stat.n, "values": list(stat.values)}
+
+
+def _note(note: Note, advise: Advise) -> dict[str, Any]:
+    return {"subject": note.subject, "reason": note.reason, "command": advise(note.fix) if note.fix else None}
+
+
+def _row_dict(row: Row, rank: int | None) -> dict[str, Any]:
+    g = row.gap
+    return {
+        "rank": rank,
+        "dataset": row.dataset,
+        "label": row.label,
+        "dataset_sha256": row.sha256 or None,
+        "seeds": row.seeds,
+        "runs": [str(r.run_dir) for r in row.runs],
+        "values": {m: _stat(s) for m, s in row.stats.items()},
+        "gain": row.gain,
+        "vs_next": None if g is None else {"diff": g.diff, "se": g.se, "verdict": g.verdict},
+    }
+
+
+def _ranks(group: Group, by: str) -> list[int | None]:
+    ranks: list[int | None] = []
+    for row in group.rows:
+        ranks.append(len([r for r in ranks if r is not None]) + 1 if row.stat(by).mean is not None else None)
+    return ranks
+
+
+def as_json(board: Board, advise: Advise) -> str:
+    groups = [
+        {
+            "model": g.preset,
+            "eval_id": g.eval_id,
+            "settings": g.settings,
+            "opencompass": g.opencompass,
+            "benchmarks": g.benchmarks,
+            "domains": g.domains,
+            "rows": [_row_dict(r, k) for r, k in zip(g.rows, _ranks(g, board.by), strict=True)],
+            "base": None if g.base is None else _row_dict(g.base, None),
+            "notes": [_note(n, advise) for n in g.notes],
+        }
+        for g in board.groups
+    ]
+    data = {"ranked_by": board.by, "noise_rule": NOISE_RULE, "noise_factor": NOISE_FACTOR, "groups": groups,
+            "left_out": [_note(n, advise) for n in board.left_out]}  # fmt: skip
+    return json.dumps(data, indent=2)
+
+
+def as_csv(board: Board) -> str:
+    """One line per row (and per base model), in every group; a value's mean, sd, n and gain per metric."""
+    benches = list(dict.fromkeys(b for g in board.groups for b in g.benchmarks))
+    head = ["model", "eval_id", "rank", "dataset", "dataset_sha256", "seeds"]
+    for m in METRICS:
+        head += [f"{m}_mean", f"{m}_sd", f"{m}_n", f"{m}_gain"]
+    head += [f"{b}_mean" for b in benches] + ["vs_next", "vs_next_diff", "vs_next_se"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(head)
+    for g in board.groups:
+        pairs: list[tuple[Row, str]] = [(r, "" if k is None else str(k)) for r, k in zip(g.rows, _ranks(g, board.by),
+                                                                                         strict=True)]  # fmt: skip
+        pairs += [(g.base, "base")] if g.base is not None else []
+        for row, rank in pairs:
+            line = [g.preset, g.eval_id, rank, row.dataset, row.sha256, " ".join(str(s) for s in row.seeds)]
+            for m in METRICS:
+                s = row.stat(m)
+                line += [_raw(s.mean), _raw(s.sd), str(s.n) if m in row.stats else "", _raw(row.gain.get(m))]
+            line += [_raw(row.stat(b).mean) for b in benches]
+            gp = row.gap
+            line += ["", "", ""] if gp is None else [gp.verdict, _raw(gp.diff), _raw(gp.se)]
+            writer.writerow(line)
+    return out.getvalue()
+
+
+def _raw(value: float | None) -> str:
+    return "" if value is None else repr(round(value, 6))

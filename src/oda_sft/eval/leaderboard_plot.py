@@ -26,8 +26,14 @@ def plot(board: Board, target: Path) -> int:
         xs = range(len(rows))
         ax.bar(xs, means, yerr=errors, capsize=4, color="#4c72b0", alpha=0.85)
         for x, s in zip(xs, stats, strict=True):
-            ax.annotate(f"n={s.n}", (x, s.mean or 0.0), textcoords="offset points", xytext=(0, 3), ha="center",
-                        fontsize=8)  # fmt: skip
+            ax.annotate(
+                f"n={s.n}",
+                (x, (s.mean or 0.0) + (s.sd or 0.0)),
+                textcoords="offset points",
+                xytext=(0, 4),
+                ha="center",
+                fontsize=8,
+            )  # above the error bar
         if group.base is not None and group.base.stat(board.by).mean is not None:
             ax.axhline(group.base.stat(board.by).mean, color="#c44e52", linestyle="--", label="base model")
             ax.legend(fontsize=8)

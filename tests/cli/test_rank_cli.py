@@ -1,0 +1,150 @@
+"""`oda-sft rank` and `rank plot` in-process: every output form, a real PNG, bad input in one line, and the
+`oda-sft eval` commands it prints work as printed (their dry run names the very settings id ranked)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oda_sft import tiny_model
+from oda_sft.eval import benchmarks as bench
+from oda_sft.eval import render
+from oda_sft.eval.template import default_template, template_digest
+
+from conftest import Cli, snapshot
+
+TINY = bench.PRESETS["tiny"]
+TEMPLATE = default_template(tiny_model.SPECIAL_TOKENS["eos_token"])
+SETTINGS = render.settings_of(TINY, "all", bench.select(TINY, "all", None), template_digest(TEMPLATE))
+ID = render.settings_id(SETTINGS)
+
+
+def _record(score: float, status: str = "finished") -> dict[str, Any]:
+    return {"id": ID, "settings": SETTINGS, "opencompass": {"version": "0.5.4", "path": "/oc", "fork": False},
+            "status": status, "started_at": "t", "ended_at": "t", "scores": {"arithmetic": score},
+            "domains": {"math": score}, "overall": score, "work_dir": "/w"}  # fmt: skip
+
+
+def _run(root: Path, dataset: str, seed: int, scores: list[float]) -> Path:
+    run = root / "tiny" / "full" / f"sft-{dataset}" / f"seed-{seed}"
+    run.mkdir(parents=True)
+    manifest = {"model": {"preset": "tiny"}, "dataset": {"name": dataset, "sha256": "s" + dataset}, "seed": seed,
+                "status": "finished", "evals": [_record(s) for s in scores]}  # fmt: skip
+    (run / "oda_sft_run.json").write_text(json.dumps(manifest))
+    (run / "chat_template.jinja").write_text(TEMPLATE)  # what `eval --dry-run` of the run reads
+    return run
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "saves"
+    for seed, score in ((1, 40.0), (2, 44.0)):
+        _run(root, "alpha", seed, [score])
+    _run(root, "beta", 1, [30.0])
+    _run(root, "gamma", 1, [])  # trained, not evaluated
+    return root
+
+
+def _commands(text: str) -> list[list[str]]:
+    return [shlex.split(part) for part in text.split("`")[1::2] if part.startswith("oda-sft ")]
+
+
+def test_the_table_and_the_printed_commands_work_as_printed(cli: Cli, root: Path) -> None:
+    r = cli("rank", "--output-root", str(root))
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].startswith(f"tiny: evaluation settings {ID} (suite all: arithmetic; OpenCompass 0.5.4)")
+    assert lines[2].split()[:6] == ["1", "alpha", "2", "42.00", "±", "2.83"]
+    assert "spread unknown (n=1; Δ 12.00)" in lines[2] and lines[3].split()[:4] == ["2", "beta", "1", "30.00"]
+    assert "within seed noise: with n >= 2 seeds" in r.out
+    # Two gaps: the base model and the unevaluated run; each names the eval that fills it.
+    base_note = next(line for line in lines if "the base model is not evaluated" in line)
+    (base_eval,) = _commands(base_note)
+    assert base_eval == ["oda-sft", "eval", "--model", "tiny", "--base", "--output-root", str(root)]
+    (run_eval,) = _commands(r.err)
+    assert run_eval == ["oda-sft", "eval", "--run", str(root / "tiny" / "full" / "sft-gamma" / "seed-1")]
+    for argv in (base_eval, run_eval):
+        before = snapshot(root)
+        dry = cli(*argv[1:], "--dry-run")
+        assert dry.code == 0, dry.err
+        assert f"# settings {ID}: arithmetic" in dry.out  # the same settings: its eval joins this group
+        assert snapshot(root) == before
+
+
+def test_the_gain_once_the_base_model_is_evaluated(cli: Cli, root: Path) -> None:
+    base = root / "tiny" / "base"
+    base.mkdir(parents=True)
+    (base / "oda_sft_run.json").write_text(json.dumps({"base": True, "model": {"preset": "tiny"},
+                                                       "status": "finished", "evals": [_record(10.0)]}))  # fmt: skip
+    data = json.loads(cli("rank", "--output-root", str(root), "--json").out)
+    (group,) = data["groups"]
+    assert [(r["label"], r["gain"]["overall"]) for r in group["rows"]] == [("alpha", 32.0), ("beta", 20.0)]
+    assert group["base"]["values"]["overall"]["mean"] == 10.0 and group["notes"] == []
+    assert "GAIN (OVERALL)" in cli("rank", "--output-root", str(root)).out
+
+
+def test_json_csv_and_markdown(cli: Cli, root: Path) -> None:
+    data = json.loads(cli("rank", "--output-root", str(root), "--json").out)
+    alpha = data["groups"][0]["rows"][0]
+    assert alpha["values"]["math"] == {"mean": 42.0, "sd": pytest.approx(2.828427), "n": 2, "values": [40.0, 44.0]}
+    assert alpha["vs_next"]["verdict"] == "spread unknown" and alpha["seeds"] == [1, 2]
+    assert data["left_out"][0]["reason"] == "not evaluated" and data["left_out"][0]["command"].startswith("oda-sft")
+    csv_out = cli("rank", "--output-root", str(root), "--csv").out.splitlines()
+    head = csv_out[0].split(",")
+    row = dict(zip(head, csv_out[1].split(","), strict=True))
+    assert (row["dataset"], row["math_mean"], row["math_n"], row["arithmetic_mean"]) == ("alpha", "42.0", "2", "42.0")
+    md = cli("rank", "--output-root", str(root), "--markdown").out
+    assert "| 1 | alpha | 2 | 42.00 ± 2.83 | 42.00 ± 2.83 |" in md and "Left out:" in md
+    both = cli("rank", "--output-root", str(root), "--json", "--csv")
+    assert both.code == 2 and both.err.strip() == "error: choose one of --json, --csv and --markdown"
+
+
+def test_plot_writes_a_png(cli: Cli, root: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "board.png"
+    r = cli("rank", "plot", "--output-root", str(root), "--out", str(target))
+    assert r.code == 0, r.err
+    assert r.out.strip() == f"wrote {target} (2 datasets in 1 group(s))"
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 5000
+    default = cli("rank", "plot", "--output-root", str(root))
+    assert default.code == 0 and (root / "leaderboard.png").is_file()
+
+
+def test_bad_input_is_one_line_and_empty_is_said(cli: Cli, tmp_path: Path, root: Path) -> None:
+    def one_error(*args: str) -> str:
+        r = cli(*args)
+        assert r.code != 0 and r.out == ""
+        (line,) = r.err.strip().splitlines()
+        return line
+
+    assert one_error("rank", "--output-root", str(tmp_path / "nope")).startswith(f"error: output root {tmp_path}/nope")
+    assert "choose one of general, math, code, reasoning, overall" in one_error("rank", "--output-root", str(root),
+                                                                                "--by", "speed")  # fmt: skip
+    assert "unknown --model 'lama'" in one_error("rank", "--output-root", str(root), "--model", "lama")
+    assert "must end in .png" in one_error("rank", "plot", "--output-root", str(root), "--out", "x.jpg")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli("rank", "--output-root", str(empty))
+    assert (r.code, r.out) == (0, "") and "no runs under" in r.err
+    assert json.loads(cli("rank", "--output-root", str(empty), "--json").out)["groups"] == []
+    assert "nothing to plot" in one_error("rank", "plot", "--output-root", str(empty))
+    broken = empty / "tiny" / "full" / "sft-x" / "seed-1"
+    broken.mkdir(parents=True)
+    (broken / "oda_sft_run.json").write_text("{")
+    r = cli("rank", "--output-root", str(empty))
+    assert r.code == 0 and f"left out {broken}: its oda_sft_run.json cannot be read" in r.err
+    assert "no evaluated runs" in r.err
+
+
+def test_rank_help_imports_nothing_heavy() -> None:
+    code = ("import sys\nfrom oda_sft.cli import main\nrc = main(['rank', '--help'])\n"
+            "print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', "
+            "'matplotlib', 'llamafactory')), file=sys.stderr)\nsys.exit(rc)\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "HEAVY []" in proc.stderr, proc.stderr
+    assert "plot" in proc.stdout and "--markdown" in proc.stdout

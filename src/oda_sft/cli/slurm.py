@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shlex
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -71,7 +70,7 @@ def slurm(
     submit: Annotated[bool, typer.Option(help="Submit with sbatch and print the job id.")] = False,
 ) -> None:
     """Render an sbatch script that runs train (or sweep) on every node of a Slurm job."""
-    from oda_sft.cluster.plan import plan_job  # the planner, only when a script is made
+    from oda_sft.cluster.plan import plan_job, resume_note  # the planner, only when a script is made
 
     options = SlurmOptions(
         nodes=nodes,
@@ -112,9 +111,12 @@ def slurm(
         workdir=Path.cwd(),
         log_root=log_root,
         job_name=name,
-        command_line=shlex.join(["oda-sft", "slurm", *(sys.argv[2:] if _called_as_slurm() else [])]),
+        command=("slurm", *(sys.argv[2:] if _called_as_slurm() else [])),
+        resumable=work.run.request.resumable,
     )
     script = render_script(spec)
+    if plans and not spec.resumable:
+        say(resume_note(plans, work.subcommand))
 
     sbatch = shutil.which("sbatch") if submit else None
     if submit and sbatch is None:

@@ -3,9 +3,13 @@ written, and again on each node in preflight."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from oda_sft.data.sources.fetch import fetch_missing
+from oda_sft.runs.space import GIB, needed_bytes
 from oda_sft.train.mode import ModeDecision
 from oda_sft.train.plan import TrainPlan, plan_train, settle_mode
+from oda_sft.train.render import RESUMABLE_KEEP, make_resumable
 from oda_sft.train.request import TrainRequest
 from oda_sft.train.run import check_launchable
 from oda_sft.util.console import say
@@ -28,3 +32,34 @@ def plan_job(requests: list[TrainRequest], fetch: bool = False) -> list[TrainPla
         decided[request.dataset] = plan.decision
         plans.append(plan)
     return plans
+
+
+def resume_note(plans: list[TrainPlan], subcommand: str) -> str:
+    """One line for a job whose runs are not --resumable: what a stop costs them, and what --resumable
+    costs on disk (reckoned as runs/space.py reckons it before a run starts)."""
+    plan = plans[0]
+    params = plan.preset.shape.params
+    resumable = make_resumable(plan.config, None)
+    return (
+        "this job is not --resumable: if Slurm stops a run (time limit, preemption), running the job again starts "
+        "that run over from step 0, or after its first epoch is refused (the recipe saves weights only, once per "
+        f"epoch); to resume from the last checkpoint instead, add --resumable after `-- {subcommand}`: full "
+        f"checkpoints every {resumable['save_steps']} steps, newest {RESUMABLE_KEEP} kept, about "
+        f"{_gib(_disk(resumable, params))} of disk per run at peak for {plan.preset.name} "
+        f"({params / 1e9:.2f}B parameters) instead of {_gib(_disk(plan.config, params))}"
+    )
+
+
+def _disk(config: dict[str, Any], params: int) -> int:
+    keep = config.get("save_total_limit")
+    return needed_bytes(
+        params,
+        bf16=bool(config.get("bf16")),
+        full_checkpoints=not config.get("save_only_model", False),
+        keep=keep if isinstance(keep, int) and keep > 0 else 1,
+        existing=0,
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.0f} GiB" if n >= 10 * GIB else f"{n / GIB:.1f} GiB" if n >= GIB // 10 else f"{n >> 20} MiB"

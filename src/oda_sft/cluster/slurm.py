@@ -31,6 +31,9 @@ DEFAULT_TERM_BEFORE = 300
 _TIME = re.compile(r"(\d+(:\d{1,2}){0,2}|\d+-\d+(:\d{1,2}){0,2}|UNLIMITED|unlimited|INFINITE|infinite)")
 _MEM = re.compile(r"\d+[KMGT]?")
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SBATCH_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]*")
+# What sbatch reads in an #SBATCH line without quotes (shlex's own safe set).
+_SBATCH_BARE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,9 @@ class SlurmOptions:
                 _check_line_value(flag, value)
         for item in self.extra:
             _check_line_value("--sbatch-option", item)
-            if not item.startswith("--") or ("=" not in item and " " in item):
-                raise UsageError(f"--sbatch-option {item!r} must be one long sbatch option, e.g. --reservation=big")
             name = item.split("=", 1)[0]
+            if not _SBATCH_OPTION.fullmatch(name):
+                raise UsageError(f"--sbatch-option {item!r} must be one long sbatch option, e.g. --reservation=big")
             if name in _RENDERED_SBATCH:
                 raise UsageError(f"--sbatch-option {name} is set by oda-sft slurm: use its own flag instead")
 
@@ -107,9 +110,47 @@ _RENDERED_SBATCH = frozenset(
 
 
 def _check_line_value(flag: str, value: str) -> None:
-    # One #SBATCH line per value: a newline would smuggle in another line of the script.
-    if not value or any(c in value for c in "\n\r\0") or not value.isprintable():
+    # One #SBATCH line per value: a newline would smuggle in another line of the script, and sbatch
+    # has no way to write one inside a value.
+    if not value or not value.isprintable():
         raise UsageError(f"{flag} {value!r} must be one printable line")
+
+
+def _check_slurm_path(path: Path, what: str, fix: str, sbatch_line: bool) -> None:
+    """A path Slurm writes to by a filename pattern must hold no `%` (a pattern, e.g. %j) and no backslash
+    (which turns every pattern off, node-%n.log included); one in an #SBATCH line must be one printable line."""
+    text = str(path)
+    if (sbatch_line and not text.isprintable()) or "%" in text or "\\" in text:
+        held = "a control character, '%' or a backslash" if sbatch_line else "'%' or a backslash"
+        raise UsageError(f"{what} {text!r} holds {held}, which Slurm's file names cannot carry: {fix}")
+
+
+def shell_word(value: str) -> str:
+    """value as one bash word that stays on its line: shlex.quote, or bash's $'...' with \\x escapes
+    when it holds a newline or another character that is not printable."""
+    if value.isprintable():
+        return shlex.quote(value)
+    out = []
+    for c in value:
+        if c in "\\'":
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        else:  # by its bytes, as the file system would have them: the same in every locale
+            out.extend(f"\\x{b:02x}" for b in c.encode("utf-8", "surrogateescape"))
+    return "$'" + "".join(out) + "'"
+
+
+def shell_join(argv: tuple[str, ...] | list[str]) -> str:
+    return " ".join(shell_word(a) for a in argv)
+
+
+def _sbatch_word(value: str) -> str:
+    """value as sbatch reads it back from an #SBATCH line (src/sbatch/opt.c, _get_argument): quotes
+    group, and a backslash escapes the next character even inside single quotes."""
+    if _SBATCH_BARE.fullmatch(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
@@ -123,7 +164,8 @@ class JobSpec:
     workdir: Path  # where relative paths in args were resolved: the job runs there
     log_root: Path  # node logs go to <log_root>/<job id>/node-<N>.log
     job_name: str
-    command_line: str = ""  # how the script was generated, recorded in its header
+    command: tuple[str, ...] = ()  # `oda-sft` argv that generated the script, recorded in its header
+    resumable: bool = False  # every run of the job keeps full checkpoints (--resumable)
 
     def validate(self) -> None:
         self.options.validate()
@@ -134,6 +176,9 @@ class JobSpec:
             if not path.is_absolute():
                 raise UsageError(f"{name} path {path} must be absolute: this is a bug in oda-sft")
         _check_line_value("--job-name", self.job_name)
+        fix = "run oda-sft slurm from another directory (it is the job's --chdir)"
+        _check_slurm_path(self.workdir, "the current directory", fix, sbatch_line=True)
+        _check_slurm_path(self.log_root, "the job's log dir", "choose another --output-root", sbatch_line=False)
 
 
 def check_user_args(args: tuple[str, ...]) -> None:
@@ -186,7 +231,7 @@ def sbatch_argv(sbatch: str, script: Path) -> list[str]:
 
 def _sbatch_lines(spec: JobSpec) -> list[str]:
     o = spec.options
-    q = shlex.quote
+    q = _sbatch_word
     lines = [
         f"#SBATCH --job-name={q(spec.job_name)}",
         f"#SBATCH --nodes={o.nodes}",
@@ -242,11 +287,20 @@ def _node_script(spec: JobSpec) -> str:
     )
 
 
+def _resume_comment(resumable: bool) -> list[str]:
+    if resumable:
+        return ["#   to torchrun and the trainers; the run resumes from its last checkpoint when the job runs again."]
+    return [
+        "#   to torchrun and the trainers, which stop. The run is not --resumable (the recipe saves weights only,",
+        "#   once per epoch): running the job again starts it over, or after its first epoch is refused.",
+    ]
+
+
 def render_script(spec: JobSpec) -> str:
     """The sbatch script, as text a person can review and keep."""
     spec.validate()
     o = spec.options
-    q = shlex.quote
+    q = shell_word
     gpus = f"{o.gpus_per_node} GPU(s)" if o.gpus_per_node else "CPU only"
     srun = ['exec srun --nodes="$NNODES" --ntasks-per-node=1 --kill-on-bad-exit=1']
     if o.cpus_per_task is not None:
@@ -258,7 +312,7 @@ def render_script(spec: JobSpec) -> str:
     lines = [
         "#!/bin/bash",
         f"# oda-sft {__version__}: `oda-sft {spec.subcommand}` on {o.nodes} node(s), {gpus} each.",
-        *([f"# Generated by: {spec.command_line}"] if spec.command_line else []),
+        *([f"# Generated by: {shell_join(('oda-sft', *spec.command))}"] if spec.command else []),
         "# Review it, keep it, and submit it with `sbatch <this file>`. docs/cluster.md explains every part.",
         *_sbatch_lines(spec),
         "",
@@ -295,7 +349,7 @@ def render_script(spec: JobSpec) -> str:
         "#   once, instead of leaving the others waiting for the rendezvous or NCCL timeout.",
         "# exec: srun replaces this shell, so the SIGTERM that --signal=B:TERM sends before the time limit",
         "#   (or a preemption) reaches srun, which forwards it to every node; there oda-sft passes it on",
-        "#   to torchrun and the trainers, and the run can resume from its last checkpoint later.",
+        *_resume_comment(spec.resumable),
         " \\\n  ".join(srun) + " \\",
         f"  bash -c '{_node_script(spec)}' oda-sft-node \\",
         f"  {user_args}",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (or reuse) .venv, then run one job:
 #   bash scripts/dev.sh demo   # train the embedded tiny model on the demo dataset, then evaluate it
-#                              # with OpenCompass on the CPU (oda-sft eval: docs/eval.md)
+#                              # with OpenCompass on the CPU (oda-sft eval: docs/eval.md) and rank it (oda-sft rank)
 #   bash scripts/dev.sh test   # ruff, mypy and the whole pytest suite (what CI runs)
 #   bash scripts/dev.sh setup  # only set up .venv and .venv-opencompass
 # It installs nothing outside .venv: the real-Slurm test needs slurm-wlm and munge (and root), which
@@ -64,14 +64,19 @@ case "$job" in
     "$VENV/bin/oda-sft" train --model tiny --dataset oda_demo "$@"
     # The same run, evaluated: eval takes train's --output-root and --seed, if given.
     eval_args=()
+    rank_args=()
     while [ "$#" -gt 0 ]; do
       case "$1" in
-        --output-root|--seed) eval_args+=("$1" "$2"); shift 2 ;;
-        --output-root=*|--seed=*) eval_args+=("$1"); shift ;;
+        --output-root) eval_args+=("$1" "$2"); rank_args+=("$1" "$2"); shift 2 ;;
+        --output-root=*) eval_args+=("$1"); rank_args+=("$1"); shift ;;
+        --seed) eval_args+=("$1" "$2"); shift 2 ;;
+        --seed=*) eval_args+=("$1"); shift ;;
         *) shift ;;
       esac
     done
     "$VENV/bin/oda-sft" eval --model tiny --dataset oda_demo --opencompass "$OC_VENV" "${eval_args[@]}"
+    # The leaderboard of what is under the output root (one row here; more seeds and datasets fill it).
+    "$VENV/bin/oda-sft" rank --model tiny "${rank_args[@]}"
     ;;
   test)
     setup

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI: oda-sft from a wheel, not the checkout. Build the wheel, install it into a fresh venv that borrows
 # the heavy dependencies from .venv (torch, LLaMA-Factory: nothing is downloaded), then from an empty
-# temporary directory, with no dataset dir and the checkout off the path: list-datasets, a tiny training
-# run on the shipped demo, and `data add` (a file, and a catalog dataset from a local copy).
+# temporary directory, with no dataset dir and the checkout off the path: the docs the help pages point
+# to, list-datasets, a tiny training run on the shipped demo, and `data add` (a file, and a catalog dataset
+# from a local copy).
 # Checks that nothing was written into the package or the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,10 @@ trap 'rm -rf "$work"' EXIT
 "$VENV_PY" -m pip wheel --quiet --no-deps -w "$work/dist" "$REPO"
 wheel="$(ls "$work"/dist/oda_sft-*.whl)"
 echo "[wheel check] built $(basename "$wheel") at $((SECONDS - start)) s"
-for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml; do
-  "$VENV_PY" -m zipfile -l "$wheel" | grep -q " *$member" || { echo "wheel lacks $member" >&2; exit 1; }
+members="$("$VENV_PY" -m zipfile -l "$wheel")"  # listed once: `grep -q` on a pipe would cut the listing short
+for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml \
+  oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md; do
+  grep -q "^$member " <<< "$members" || { echo "wheel lacks $member" >&2; exit 1; }
 done
 
 # A fresh venv (with pip) that sees .venv's packages through a .pth line: .venv's own .pth files, among them
@@ -38,6 +41,17 @@ oda="$work/venv/bin/oda-sft"
 where="$("$work/venv/bin/python" -c 'import oda_sft; print(oda_sft.__file__)')"
 case "$where" in "$work"/venv/*) ;; *) echo "oda_sft imported from $where, not the wheel" >&2; exit 1 ;; esac
 before="$(cd "$(dirname "$where")" && find . -type f -not -name '*.pyc' -exec sha256sum {} + | sort | sha256sum)"
+
+# The docs the help pages point to are the installed wheel's copies, and exist.
+for page in "" train "data add" eval; do
+  # shellcheck disable=SC2086  # the page names split into words on purpose
+  docs="$("$oda" $page --help | grep -o '/[^ ()`]*\.md' || true)"
+  test -n "$docs" || [ -z "$page" ] || { echo "oda-sft $page --help names no docs" >&2; exit 1; }
+  for doc in $docs; do
+    case "$doc" in "$work"/venv/*) test -s "$doc" || { echo "$doc is missing" >&2; exit 1; } ;;
+      *) echo "oda-sft $page --help points to $doc, outside the installed wheel" >&2; exit 1 ;; esac
+  done
+done
 
 "$oda" list-datasets > list.txt
 grep -q '^OpenR1-Math-220k ' list.txt && grep -q '^oda_demo ' list.txt || { cat list.txt; exit 1; }

@@ -41,6 +41,11 @@ REFUSED = [
     ("stage=dpo", "oda-sft trains stage=sft only"),
     ("finetuning_type=lora", "trains finetuning_type=full only"),
     ("logging_stepz=1", "unknown override logging_stepz=1 (did you mean logging_steps"),
+    # Issue 16 item 18: `key==value` was refused as a secret (the name "key"), and report_to==none passed as "=none".
+    ("key==value", "malformed override 'key==value': one '=' separates the key from its value, e.g. `-- key=value`"),
+    ("report_to==none", "malformed override 'report_to==none': .* `-- report_to=none`"),
+    ("key=value", "unknown override key=value"),
+    ("hub_token=x", "override hub_token= looks like a secret"),
 ]
 
 

@@ -49,7 +49,8 @@ def add(
         list[str] | None,
         typer.Option(
             "--map",
-            help="Columns for other shapes: instruction=COL,output=COL[,input=COL,system=COL,history=COL].",
+            help="Columns for other shapes, as FIELD=COLUMN (comma-separated or repeated): instruction and "
+            "output, optionally input, system and history; e.g. instruction=query,output=answer.",
             show_default=False,
         ),
     ] = None,

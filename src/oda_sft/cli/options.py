@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from oda_sft.catalog import PRESET_HELP
+from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
 from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
 from oda_sft.util.paths import default_dataset_dir
 
@@ -147,16 +148,31 @@ def _unescape(formatter: click.HelpFormatter) -> None:
     formatter.buffer[:] = [part.replace("\\[", "[") for part in formatter.buffer]
 
 
-class PlainHelpCommand(TyperCommand):
+class _PlainHelp(click.Command):
+    """Help pages wrapped at spaces only, every argument with its help (cli/help_format.py)."""
+
+    context_class = HelpContext
+
+    def format_arguments(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        pass  # Typer's format_options lists them under "Arguments"; Click >= 8.5 would list them again
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        restore_argument_help(self)
         super().format_help(ctx, formatter)
         _unescape(formatter)
 
 
-class PlainHelpGroup(TyperGroup):
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_help(ctx, formatter)
-        _unescape(formatter)
+class PlainHelpCommand(_PlainHelp, TyperCommand):
+    pass
+
+
+class PlainHelpGroup(_PlainHelp, TyperGroup):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        commands = [(name, cmd) for name in self.list_commands(ctx) if (cmd := self.get_command(ctx, name))]
+        rows = summaries(commands)
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 class _App(typer.Typer):

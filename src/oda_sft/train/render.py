@@ -13,6 +13,7 @@ import yaml
 from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.errors import ConfigError, UsageError
 from oda_sft.train.overrides import check as check_override
+from oda_sft.train.overrides import fields as override_fields
 from oda_sft.util.paths import train_config_dir
 from oda_sft.util.secrets import is_secret_name
 
@@ -140,9 +141,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
                 f"malformed override {item!r}: write LLaMA-Factory settings after `--` as key=value, "
                 "e.g. `-- logging_steps=5`"
             )
+        if value.startswith("="):  # key==value: not a value "=value" (and not the secret "key")
+            raise UsageError(
+                f"malformed override {item!r}: one '=' separates the key from its value, e.g. "
+                f"`-- {key}={value.lstrip('=')}`"
+            )
         if key in _FLAG_FOR_KEY:
             raise UsageError(f"override {key}= is not allowed: use {_FLAG_FOR_KEY[key]} instead")
-        if is_secret_name(key):
+        if is_secret_name(key) and key in override_fields():  # an unknown name is refused below as unknown
             raise UsageError(
                 f"override {key}= looks like a secret, which would be kept in the run's config: "
                 "pass it through the environment instead (e.g. HF_TOKEN)"

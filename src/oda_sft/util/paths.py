@@ -39,6 +39,15 @@ def demo_dataset_dir() -> Path:
     return root / "data"
 
 
+def docs_dir() -> Path | None:
+    """The docs (docs/*.md): inside a wheel's package, or the checkout's docs/ for an editable install."""
+    shipped = _PACKAGE / "docs"
+    if shipped.is_dir():
+        return shipped
+    root = checkout_root()
+    return root / "docs" if root is not None and (root / "docs").is_dir() else None
+
+
 def user_dataset_dir() -> Path:
     """The per-user dataset dir: $XDG_DATA_HOME/oda-sft/datasets, else ~/.local/share/oda-sft/datasets.
 

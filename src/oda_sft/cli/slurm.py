@@ -1,4 +1,5 @@
-"""`oda-sft slurm`: an sbatch script that runs train (or sweep) on every node; printed, written or submitted."""
+"""`oda-sft slurm`: an sbatch script that runs train (or sweep) on every node, or eval on one node; printed, written
+or submitted. With --eval, one eval job per trained run follows the training job (a Slurm dependency)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import itertools
 import os
 import shutil
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oda_sft.cli.workload import parse_workload
+from oda_sft.cli.results.eval import SUITE_HELP
+from oda_sft.cli.workload import parse_eval, parse_workload
 from oda_sft.cluster.slurm import (
     DEFAULT_TERM_BEFORE,
     JobSpec,
@@ -21,25 +24,42 @@ from oda_sft.cluster.slurm import (
     default_job_name,
     oda_sft_executable,
     render_script,
+    shell_join,
 )
+from oda_sft.cluster.slurm import EVAL as EVAL_SUB
 from oda_sft.cluster.slurm import sbatch_argv as build_sbatch_argv
 from oda_sft.errors import LaunchError, UsageError
 from oda_sft.util import subproc
 from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
 
+if TYPE_CHECKING:
+    from oda_sft.train.plan import TrainPlan
+
 ALLOC = "Allocation (sbatch)"
+EVAL = "Evaluation after training (--eval)"
 LOGS_DIR = "slurm-logs"
+SBATCH_TIMEOUT_S = 300  # sbatch answers in seconds; a busy controller can take a while
 
 
 def slurm(
-    nodes: Annotated[int, typer.Option("--nodes", "-N", help="Number of nodes.", rich_help_panel=ALLOC)],
+    nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--nodes", "-N", help="Number of nodes (train/sweep; an eval runs on one).", rich_help_panel=ALLOC
+        ),
+    ] = None,
     gpus_per_node: Annotated[
-        int, typer.Option(help="GPUs per node; 0 runs on the CPU (tiny model only).", rich_help_panel=ALLOC)
-    ],
+        int | None,
+        typer.Option(
+            help="GPUs per node; 0 runs on the CPU (tiny model only) [eval: what its preset needs].",
+            rich_help_panel=ALLOC,
+            show_default=False,
+        ),
+    ] = None,
     workload: Annotated[
         list[str] | None,
-        typer.Argument(help="`train` or `sweep` and its arguments, after `--`.", show_default=False),
+        typer.Argument(help="`train`, `sweep` or `eval` and its arguments, after `--`.", show_default=False),
     ] = None,
     partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=ALLOC)] = None,
     time: Annotated[str | None, typer.Option(help="Time limit, e.g. 2-00:00:00.", rich_help_panel=ALLOC)] = None,
@@ -64,17 +84,34 @@ def slurm(
         list[str] | None,
         typer.Option(help="Any other sbatch option, e.g. --reservation=big (repeatable).", rich_help_panel=ALLOC),
     ] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--eval", help="Also an eval job per trained run, started when the training job ends.", rich_help_panel=EVAL
+        ),
+    ] = False,
+    eval_suite: Annotated[str, typer.Option(help=SUITE_HELP, rich_help_panel=EVAL)] = "all",
+    eval_benchmarks: Annotated[
+        str | None, typer.Option(help="Comma-separated benchmark names, instead of --eval-suite.", rich_help_panel=EVAL)
+    ] = None,
+    eval_opencompass: Annotated[
+        Path | None, typer.Option(help="eval's --opencompass.", rich_help_panel=EVAL, show_default=False)
+    ] = None,
+    eval_time: Annotated[
+        str | None, typer.Option(help="The eval jobs' time limit [default: the cluster's].", rich_help_panel=EVAL)
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the script to this file instead of printing it.")
     ] = None,
     submit: Annotated[bool, typer.Option(help="Submit with sbatch and print the job id.")] = False,
 ) -> None:
-    """Render an sbatch script that runs train (or sweep) on every node of a Slurm job."""
-    from oda_sft.cluster.plan import plan_job, resume_note  # the planner, only when a script is made
+    """Render an sbatch script that runs train (or sweep) on every node of a Slurm job, or eval on one node."""
+    from oda_sft.cluster.evaljob import DEPENDENCY, render_eval_script  # only when a script is made
+    from oda_sft.cluster.plan import plan_job, resume_note
 
     options = SlurmOptions(
-        nodes=nodes,
-        gpus_per_node=gpus_per_node,
+        nodes=nodes if nodes is not None else 1,
+        gpus_per_node=gpus_per_node if gpus_per_node is not None else 0,
         partition=partition,
         time=time,
         account=account,
@@ -88,7 +125,27 @@ def slurm(
         term_before=term_before,
         extra=tuple(sbatch_option or ()),
     )
+    given = {"--eval-suite": eval_suite != "all", "--eval-time": eval_time, "--eval-benchmarks": eval_benchmarks,
+             "--eval-opencompass": eval_opencompass}  # fmt: skip
+    eval_asked = [flag for flag, value in given.items() if value]
+    if eval_asked and not evaluate:
+        raise UsageError(f"{eval_asked[0]} sets up the eval jobs of --eval: add --eval, or leave it out")
+    if workload and workload[0] == EVAL_SUB:
+        if evaluate:
+            raise UsageError("--eval evaluates after `-- train` or `-- sweep`: after `-- eval` give eval's own options")
+        _eval_job(workload[1:], options, nodes, gpus_per_node, output, submit)
+        return
+    if nodes is None or gpus_per_node is None:
+        raise UsageError("a training job needs --nodes N and --gpus-per-node G (0: the CPU, tiny model only)")
     options.validate()  # before the workload: a bad --nodes is reported even with bad train arguments
+    # An eval job: one node, the GPUs its preset needs, its own time limit; not sized like a training node.
+    eval_options = replace(options, nodes=1, time=eval_time, exclusive=False, job_name=None, cpus_per_task=None,
+                           mem=None)  # fmt: skip
+    if evaluate:
+        eval_options.validate()
+        if output is not None:
+            raise UsageError("-o writes one script, and --eval makes one per job: leave out -o (each script is "
+                             "written beside its run's logs)")  # fmt: skip
     work = parse_workload(workload, "oda-sft slurm")
     check_user_args(work.args)
     # Every run the job would start is planned here, and an unmeasured dataset is measured here, once:
@@ -97,6 +154,7 @@ def slurm(
     for plan in plans:
         for note in plan.notes:
             say(note)
+    evals = [_plan_followup(plan, eval_suite, eval_benchmarks, eval_opencompass) for plan in plans] if evaluate else []
     if work.subcommand == "train":
         log_root = plans[0].output_dir / LOGS_DIR
         name = job_name or default_job_name("train", plans[0].request.model, plans[0].request.dataset)
@@ -111,16 +169,67 @@ def slurm(
         workdir=Path.cwd(),
         log_root=log_root,
         job_name=name,
-        command=("slurm", *(sys.argv[2:] if _called_as_slurm() else [])),
+        command=_command(),
         resumable=work.run.request.resumable,
     )
     script = render_script(spec)
+    eval_scripts = [
+        (run_dir, render_eval_script(replace(spec, options=replace(eval_options, gpus_per_node=gpus),
+                                             subcommand=EVAL_SUB, args=tuple(argv), log_root=run_dir / LOGS_DIR,
+                                             job_name=default_job_name(EVAL_SUB, preset, dataset))))
+        for run_dir, preset, dataset, gpus, argv in evals
+    ]  # fmt: skip
     if plans and not spec.resumable:
         say(resume_note(plans, work.subcommand))
+    if evaluate:
+        _chain(script, log_root, name, eval_scripts, DEPENDENCY[work.subcommand], submit)
+        return
+    _emit(script, output, submit, log_root, name, f"node logs will be in {log_root}/<job id>/node-<N>.log")
 
-    sbatch = shutil.which("sbatch") if submit else None
-    if submit and sbatch is None:
-        raise UsageError("sbatch is not on PATH: run --submit on a Slurm login node, or write the script with -o")
+
+def _plan_followup(
+    plan: TrainPlan, suite: str, benchmarks: str | None, opencompass: Path | None
+) -> tuple[Path, str, str, int, list[str]]:
+    """The eval job that follows one trained run: parsed by eval's own parser and planned on this node."""
+    from oda_sft.cluster.evaljob import plan_eval_job
+
+    argv = ["--run", str(plan.output_dir.absolute())]
+    argv += ["--benchmarks", benchmarks] if benchmarks else ["--suite", suite] if suite != "all" else []
+    argv += ["--opencompass", str(opencompass)] if opencompass is not None else []
+    job = plan_eval_job(parse_eval(argv), trained_by=plan.preset.name)
+    if opencompass is None:  # the OpenCompass checked here is the one the node runs
+        argv += ["--opencompass", str(job.opencompass)]
+    return job.run_dir, job.preset, plan.request.dataset, job.gpus, argv
+
+
+def _eval_job(
+    argv: list[str], options: SlurmOptions, nodes: int | None, gpus_per_node: int | None, output: Path | None,
+    submit: bool,
+) -> None:  # fmt: skip
+    """`oda-sft slurm -- eval ...`: one eval job, planned here as eval plans it (all but the GPU count)."""
+    from oda_sft.cluster.evaljob import plan_eval_job, render_eval_script
+
+    if nodes not in (None, 1):
+        raise UsageError(f"--nodes {nodes}: an eval runs on one node (one GPU per model): leave out --nodes")
+    options.validate()
+    args = parse_eval(argv)
+    job = plan_eval_job(args)
+    gpus = job.gpus if gpus_per_node is None else gpus_per_node
+    if gpus < job.gpus:
+        raise UsageError(f"--gpus-per-node {gpus}: the {job.preset} evaluation needs {job.gpus} GPU(s) on its node: "
+                         "leave out --gpus-per-node")  # fmt: skip
+    node_argv = [*argv, *(["--opencompass", str(job.opencompass)] if args.opencompass is None else [])]
+    log_root = job.run_dir / LOGS_DIR
+    name = options.job_name or default_job_name(EVAL_SUB, job.preset, args.dataset)
+    spec = JobSpec(options=replace(options, gpus_per_node=gpus), oda_sft=oda_sft_executable(), subcommand=EVAL_SUB,
+                   args=tuple(node_argv),
+                   workdir=Path.cwd(), log_root=log_root, job_name=name, command=_command())  # fmt: skip
+    _emit(render_eval_script(spec), output, submit, log_root, name, f"its log will be {log_root}/<job id>/eval.log")
+
+
+def _emit(script: str, output: Path | None, submit: bool, log_root: Path, name: str, logs: str) -> None:
+    """Print the script, write it (-o), or write it beside the logs and submit it."""
+    sbatch = _sbatch() if submit else None
     if output is None and not submit:
         typer.echo(script, nl=False)
         return
@@ -129,7 +238,7 @@ def slurm(
     say(f"script written to {target}")
     if sbatch is None:
         return
-    say(f"submitting; node logs will be in {log_root}/<job id>/node-<N>.log")
+    say(f"submitting; {logs}")
     sys.stdout.flush()
     try:
         status = subproc.run_inherited(build_sbatch_argv(sbatch, target))
@@ -137,6 +246,61 @@ def slurm(
         raise LaunchError(f"cannot run {sbatch}: {exc.strerror or exc}; the script is kept at {target}") from None
     if status:
         raise LaunchError(f"sbatch exited with status {status}; the script is kept at {target}")
+
+
+def _chain(script: str, log_root: Path, name: str, evals: list[tuple[Path, str]], after: str, submit: bool) -> None:
+    """The training job and one eval job per run, each eval job waiting for the training job (`after`)."""
+    from oda_sft.cluster.evaljob import dependent_argv
+
+    sbatch = _sbatch() if submit else None
+    target = _new_script_path(log_root, name)
+    atomic_write_text(target, script)
+    eval_targets = []
+    for run_dir, text in evals:
+        eval_target = _new_script_path(run_dir / LOGS_DIR, f"oda-sft-eval-{run_dir.parent.name}-{run_dir.name}")
+        atomic_write_text(eval_target, text)
+        eval_targets.append(eval_target)
+    say(f"scripts written: training {target}; eval {', '.join(map(str, eval_targets))}")
+    if sbatch is None:
+        command = shell_join(["oda-sft", "slurm", "--submit", *_command()[1:]]) if _called_as_slurm() else None
+        say(f"to submit them (each eval job with --dependency={after}:<training job id>, holding no GPU while it "
+            f"waits){f': `{command}`' if command else ', run this command again with --submit'}")  # fmt: skip
+        return
+    train_id = _submit(build_sbatch_argv(sbatch, target), target)
+    typer.echo(train_id)
+    say(f"training job {train_id}: node logs in {log_root}/{train_id}/")
+    for eval_target in eval_targets:
+        eval_id = _submit(dependent_argv(sbatch, eval_target, after, train_id), eval_target)
+        typer.echo(eval_id)
+        say(f"eval job {eval_id} ({eval_target.parent.parent.name}), after {after}:{train_id}")
+
+
+def _submit(argv: list[str], target: Path) -> str:
+    from oda_sft.cluster.evaljob import job_id_of
+
+    done = run_sbatch(argv)
+    if done is None:
+        raise LaunchError(f"cannot run {argv[0]} (or it hung for {SBATCH_TIMEOUT_S} s); the script is kept at {target}")
+    if done.returncode:
+        why = (done.stderr.strip().splitlines() or [""])[-1]
+        raise LaunchError(f"sbatch exited with status {done.returncode} ({why}); the script is kept at {target}")
+    return job_id_of(done.stdout, target)
+
+
+def run_sbatch(argv: list[str]) -> subproc.Captured | None:
+    """The one place sbatch runs with its output read (the tests' seam; the real one in tests/integration)."""
+    return subproc.capture(argv, timeout_s=SBATCH_TIMEOUT_S)
+
+
+def _sbatch() -> str:
+    sbatch = shutil.which("sbatch")
+    if sbatch is None:
+        raise UsageError("sbatch is not on PATH: run --submit on a Slurm login node, or write the script with -o")
+    return sbatch
+
+
+def _command() -> tuple[str, ...]:
+    return ("slurm", *(sys.argv[2:] if _called_as_slurm() else []))
 
 
 def _without_fetch(args: tuple[str, ...]) -> tuple[str, ...]:

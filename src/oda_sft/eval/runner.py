@@ -74,10 +74,20 @@ def _suite(preset: EvalPreset, suite: str) -> tuple[Benchmark, ...]:
 
 def check(plan: EvalPlan, install: Install) -> None:
     """What would stop OpenCompass after it started: each a one-line refusal, before anything is written."""
+    check_install(plan.preset, plan.chosen, install)
     preset = plan.preset
-    check_configs(install, [b.configs[preset.name] for b in plan.chosen if not b.custom])
+    have = visible_gpu_count()
+    if preset.num_gpus > have:
+        raise UsageError(f"the {preset.name} evaluation runs on {preset.num_gpus} GPU(s) and this node has {have} "
+                         "visible: run it on a GPU node")  # fmt: skip
+
+
+def check_install(preset: EvalPreset, chosen: tuple[Benchmark, ...], install: Install) -> None:
+    """The checks that hold on any node sharing the OpenCompass environment and the Hugging Face cache (a Slurm
+    login node too): the dataset configs, the engines, the judge models."""
+    check_configs(install, [b.configs[preset.name] for b in chosen if not b.custom])
     needs = {"transformers", "torch"} if not preset.accelerator else {preset.accelerator}
-    judges = sorted({b.judge(preset.name) for b in plan.chosen} & set(JUDGE_MODELS))
+    judges = sorted({b.judge(preset.name) for b in chosen} & set(JUDGE_MODELS))
     if judges and preset.judged:
         needs.add("lmdeploy")  # the fork's judge model configs run on LMDeploy (TurboMind)
     missing = sorted(needs - install.engines)
@@ -88,10 +98,6 @@ def check(plan: EvalPlan, install: Install) -> None:
     if absent:
         raise UsageError(f"judge model {', '.join(absent)} is not in the Hugging Face cache ({hf_cache_dir()}): "
                          f"`huggingface-cli download {absent[0]}` fetches it")  # fmt: skip
-    have = visible_gpu_count()
-    if preset.num_gpus > have:
-        raise UsageError(f"the {preset.name} evaluation runs on {preset.num_gpus} GPU(s) and this node has {have} "
-                         "visible: run it on a GPU node")  # fmt: skip
 
 
 def decide(plan: EvalPlan, force: bool, rerun: str) -> Action:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from oda_sft.catalog import PRESET_HELP
+from oda_sft.cli.workload import captured_eval
 from oda_sft.errors import OdaSftError, UsageError
 from oda_sft.util.console import say
 
@@ -30,6 +31,7 @@ def _rerun(run_dir: Path, base: bool, model: str, output_root: Path, suite: str,
 
 
 def eval_command(
+    ctx: typer.Context,
     model: Annotated[str | None, typer.Option("--model", "-m", help=PRESET_HELP, show_default=False)] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", "-d", help="The dataset the run was trained on.", show_default=False)
@@ -73,7 +75,13 @@ def eval_command(
         raise UsageError("name the run: --model M --dataset D [--seed S], or --run DIR, or --model M --base")
     if run is None and not base and dataset is None:
         raise UsageError(f"--model {model} needs --dataset D (the run to evaluate), or --base for the base model")
+    from oda_sft.cluster.evaljob import EvalArgs
+
     names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
+    asked = EvalArgs(model, dataset, seed, output_root, run, base, suite, tuple(names) if names else None,
+                     opencompass, force, dry_run)  # fmt: skip
+    if captured_eval(ctx, asked):  # `oda-sft slurm -- eval ...` plans it on the login node (cluster/evaljob.py)
+        return
     if run is not None:
         chosen_target = target.trained(run, model)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,9 @@ def test_estimate_json_counts_steps_as_the_trainer_does(cli: Cli, data_dir: Path
 
 
 def test_on_8_gpus_without_a_sample_count_fast_keeps_the_split_and_says_why(cli: Cli, data_dir: Path) -> None:
+    info = json.loads((data_dir / "dataset_info.json").read_text())
+    del info["oda_demo"]["oda_sft"]["records"]  # a dataset registered by hand: its record count is unknown
+    (data_dir / "dataset_info.json").write_text(json.dumps(info))
     code, out, err = estimate(cli, data_dir, "--gpus", "8", "--json")
     assert code == 0, err
     got = json.loads(out)
@@ -53,6 +57,109 @@ def test_on_8_gpus_without_a_sample_count_fast_keeps_the_split_and_says_why(cli:
     assert any("sample count, which is unknown" in n for n in got["fast_decision"])
     assert got["profiles"]["default"]["optimizer_steps"] == 3  # 128 samples, 4 x 4 x 8 a step
     assert got["profiles"]["fast"]["overlap_comm"] is False  # a CPU-only tiny config has no DeepSpeed
+
+
+def test_the_shipped_demos_sample_count_is_known(cli: Cli, data_dir: Path) -> None:
+    # Issue 16 item 16: on 8 GPUs the demo's count was "unknown", with advice that cannot help (it is read only).
+    code, out, err = estimate(cli, data_dir, "--gpus", "8", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert (got["profiles"]["fast"]["micro_batch"], got["profiles"]["fast"]["gradient_accumulation_steps"]) == (1, 16)
+    assert not any("unknown" in n for n in got["fast_decision"])
+    assert any("128 samples on 8 ranks" in n for n in got["fast_decision"])
+    from oda_sft.data.registry.dataset_dir import DatasetDir
+    from oda_sft.train.profile import known_sample_count
+    from oda_sft.util.paths import demo_dataset_dir
+
+    shipped = DatasetDir.load(demo_dataset_dir()).resolve("oda_demo")  # the package's own copy
+    assert known_sample_count(shipped.meta, shipped.sha256) == 128
+
+
+def test_each_caveat_is_printed_once(cli: Cli, data_dir: Path) -> None:
+    code, out, err = estimate(cli, data_dir, "--gpus", "8", "--gpu", "H100-80GB")
+    assert code == 0, err
+    caveats = [line.split(": ", 1)[1] for line in out.splitlines() if line.lstrip().startswith("caveat")]
+    assert caveats and all(out.count(c) == 1 for c in caveats), out
+    assert "caveat (fast): measured with micro-batch 4, not 1" in out  # one profile's own is labelled so
+    assert out.count("flash-attn") <= 1 and out.count("79.1 GiB free") == 1, out
+
+
+def test_an_estimate_on_next_to_nothing_says_so(cli: Cli, data_dir: Path) -> None:
+    # The demo is 24 optimizer steps: the times are marked rough and say why.
+    code, out, err = estimate(cli, data_dir, "--gpus", "1")
+    assert code == 0, err
+    assert "rough (~): the run is 24 optimizer steps" in out
+    assert re.search(r"^GPU-hours\s+<0\.1\s+<0\.1$", out, re.M)
+    assert re.search(r"^step time\s+~\S+ s\s+~\S+ s$", out, re.M)
+    # One sample: the lengths rest on one measurement too.
+    (data_dir / "one.json").write_text(json.dumps(json.loads((data_dir / "oda_demo.json").read_text())[:1]))
+    info = json.loads((data_dir / "dataset_info.json").read_text())
+    info["one"] = {"file_name": "one.json", "oda_sft": {"mode": "standard", "reason": "test"}}
+    (data_dir / "dataset_info.json").write_text(json.dumps(info))
+    r = cli("estimate", "--model", "tiny", "--dataset", "one", "--dataset-dir", str(data_dir), "--gpus", "1", "--json")
+    assert r.code == 0, r.err
+    rough = json.loads(r.out)["rough"]
+    assert len(rough) == 2 and "come from 1 sample," in rough[0] and "the run is 3 optimizer steps" in rough[1]
+
+
+def test_more_gpus_than_samples_is_refused_with_the_most_that_work(cli: Cli, data_dir: Path) -> None:
+    # Issue 16 item 16: 1.4 million GPU-hours for a 1-sample dataset on 10^9 GPUs.
+    code, out, err = estimate(cli, data_dir, "--gpus", "1000000000")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--gpus 1,000,000,000 is more GPUs than dataset 'oda_demo' has samples (128)" in err
+    advised = re.search(r"pass (--gpus [\d,]+) or fewer", err)
+    assert advised is not None
+    assert estimate(cli, data_dir, *advised.group(1).replace(",", "").split())[0] == 0
+
+
+@pytest.fixture
+def llama_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The llama preset's tokenizer as the Hugging Face cache holds it (no network here): the tiny one stands in."""
+    from oda_sft import tiny_model
+
+    snapshot = tmp_path / "hf" / "models--meta-llama--Llama-3.1-8B" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    shutil.copy(tiny_model.ensure_model() / "tokenizer.json", snapshot / "tokenizer.json")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Token stats of its own: the session's cache must not gain llama counts other tests assume absent.
+    monkeypatch.setenv("ODA_SFT_HOME", str(tmp_path / "home"))
+
+
+def test_a_run_that_cannot_fit_gets_no_step_time_but_what_would_fit(
+    cli: Cli, data_dir: Path, llama_tokenizer: None
+) -> None:
+    # Issue 16 item 16: an 8B model on one GPU got a step time though its own memory line said it cannot fit.
+    r = cli("estimate", "--model", "llama", "--dataset", "oda_demo", "--dataset-dir", str(data_dir), "--gpus", "1")
+    errors = [line for line in r.err.splitlines() if not line.startswith("oda-sft: measuring")]
+    assert r.code == 2 and r.out == "" and len(errors) == 1, r.err
+    assert errors[0].startswith("error: llama does not fit on 1 x H100-80GB under either profile: a rank needs")
+    advised = re.search(r"it fits with --gpus (\d+) or more", r.err)
+    assert advised is not None, r.err
+    fits = cli("estimate", "--model", "llama", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
+               "--gpus", advised.group(1), "--json")  # fmt: skip
+    assert fits.code == 0, fits.err
+    assert json.loads(fits.out)["profiles"]["default"]["fits"] is True
+    on_h200 = cli("estimate", "--model", "llama", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
+                  "--gpus", "2", "--gpu", "A100-80GB")  # fmt: skip
+    assert on_h200.code == 2 and "or --gpu H200" in on_h200.err
+
+
+def test_an_unregistered_catalog_dataset_gets_the_add_command_it_needs(cli: Cli, data_dir: Path) -> None:
+    # Issue 16 item 18: the advice was `oda-sft data add OpenR1-Math-220k SOURCE`; a catalog dataset needs no source.
+    r = cli("estimate", "--model", "tiny", "--dataset", "OpenR1-Math-220k", "--dataset-dir", str(data_dir))
+    assert r.code == 2 and r.out == "" and "measuring" not in r.err and "SOURCE" not in r.err, r.err
+    advice = re.search(r"`(oda-sft data add [^`]+)`", r.err)
+    assert advice is not None, r.err
+    argv = shlex.split(advice.group(1))
+    assert argv == ["oda-sft", "data", "add", "OpenR1-Math-220k", "--dataset-dir", str(data_dir)]
+    from oda_sft.cli.app import _command
+
+    add = _command().commands["data"].commands["add"]  # type: ignore[attr-defined]
+    ctx = add.make_context("add", argv[3:])  # the data add parser accepts it as printed
+    assert ctx.params["name"] == "OpenR1-Math-220k" and ctx.params["source"] is None
 
 
 @pytest.mark.parametrize(

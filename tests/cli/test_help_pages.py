@@ -74,3 +74,10 @@ def test_the_docs_a_help_page_names_are_the_shipped_ones(cli: Cli) -> None:
     r = cli("train", "--help")
     (doc,) = re.findall(r"(/\S+/performance\.md)", r.out)
     assert Path(doc).read_text(encoding="utf-8").startswith("#")
+
+
+def test_an_error_that_points_to_the_docs_names_the_installed_copy(cli: Cli, data_dir: Path) -> None:
+    r = cli("data", "add", "OpenR1-Math-220k", "--split", "test", "--dataset-dir", str(data_dir))
+    assert r.code == 2 and "is a catalog dataset" in r.err, r.err
+    (doc,) = re.findall(r"\((/\S+/data\.md)\)", r.err)
+    assert Path(doc).is_file()

@@ -22,10 +22,11 @@ from oda_sft.cost.accounting import (
     steps_per_epoch,
     unpacked_step,
 )
-from oda_sft.cost.estimate import Settings, choose, comm_seconds, predict_step
+from oda_sft.cost.estimate import Settings, choose, comm_seconds, fewest_gpus, predict_step, profile_memory
 from oda_sft.cost.tokens import TokenStats
 from oda_sft.errors import UsageError
 from oda_sft.shapes import ModelShape
+from oda_sft.util.paths import train_config_dir
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "bench_h200_qwen05_issue13.json"
 QWEN05 = ModelShape("qwen2.5-0.5b", 896, 4864, 24, 14, 2, 151936, tie_word_embeddings=True, attention_bias=True)
@@ -179,3 +180,20 @@ def test_communication_is_zero_on_one_gpu_and_overlap_hides_it() -> None:
     assert exposed == pytest.approx(17 * 2 * llama.params * 7 / 8 / 360e9)
     assert hidden < exposed / 10
     assert comm_seconds(llama, plain, 16, card, 10.0) > exposed  # across nodes: InfiniBand
+
+
+def test_whether_a_profile_fits_is_the_memory_models_and_more_gpus_shard_it() -> None:
+    # Issue 16 item 16: an 8B model on one GPU got a step time although its own memory line said it cannot fit.
+    config = {"deepspeed": str(train_config_dir() / "ds_z2_config.json"), "cutoff_len": 4096, "bf16": True,
+              "enable_liger_kernel": True, "per_device_train_batch_size": 4}  # fmt: skip
+    llama, recipe, h100 = PRESETS["llama"].shape, Settings(4, 4, 32, 32, False), CARDS["H100-80GB"]
+    free = h100.memory("test").free_bytes
+    one = profile_memory(config, llama, recipe, 1)
+    assert one is not None and not one.fits(free)  # 2P weights + 2P grads + 16P Adam on one rank
+    fewest = fewest_gpus(config, llama, recipe, h100, 1, 4096)
+    assert fewest is not None and fewest > 1
+    at, below = profile_memory(config, llama, recipe, fewest), profile_memory(config, llama, recipe, fewest - 1)
+    assert at is not None and at.fits(free) and below is not None and not below.fits(free)
+    assert fewest_gpus(config, llama, recipe, h100, 1, fewest - 1) is None
+    unreadable = {**config, "deepspeed": "/nonexistent/ds.json"}
+    assert profile_memory(unreadable, llama, recipe, 1) is None  # not judged: never refused on a guess

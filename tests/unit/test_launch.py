@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -78,5 +80,8 @@ def test_bad_launch_options(options: LaunchOptions, message: str) -> None:
 
 
 def test_a_missing_launcher_is_a_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(LaunchError, match=r"cannot start .*install LLaMA-Factory"):
+    with pytest.raises(LaunchError, match=r"cannot start .*install LLaMA-Factory") as caught:
         launch.run([str(tmp_path / "llamafactory-cli"), "train", "x.yaml"], {})
+    # Issue 16 item 18: it said `pip install -e .`, which needs a checkout; the command works from anywhere.
+    (command,) = re.findall(r"`([^`]+)`", str(caught.value))
+    assert shlex.split(command) == [sys.executable, "-m", "pip", "install", "llamafactory[deepspeed]==0.9.4"]

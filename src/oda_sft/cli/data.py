@@ -16,7 +16,7 @@ from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import suggest
 from oda_sft.util.console import say
-from oda_sft.util.paths import data_command, ensure_user_dataset_dir
+from oda_sft.util.paths import data_command, doc_ref, ensure_user_dataset_dir
 
 # The work is imported inside the commands: `--help` and the other commands stay light.
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _catalog_source(
         return None
     if split or subset or file or mapping or skip_invalid:
         raise UsageError(
-            f"{name} is a catalog dataset: its files and conversion are declared (docs/data.md), so --split, "
+            f"{name} is a catalog dataset: its files and conversion are declared ({doc_ref('data.md')}), so --split, "
             "--subset, --file, --map and --skip-invalid do not apply; register other data under another name"
         )
     if source is None or source == catalog.hf_id:

@@ -15,6 +15,7 @@ from oda_sft.util.console import say
 
 # The work is imported inside the command: `--help` and the other commands stay light.
 if TYPE_CHECKING:
+    from oda_sft.cost.estimate import ProfileCost
     from oda_sft.cost.runner import PlanEstimate
 
 
@@ -52,15 +53,25 @@ def render(e: PlanEstimate) -> str:
     from oda_sft.cost.estimate import format_duration
 
     d, f = e.default, e.fast
+    rough = "~" if e.rough else ""  # marks the times that rest on next to nothing
+
+    def timed(c: ProfileCost, text: str) -> str:
+        if not c.fits:
+            return "does not fit"
+        return text if text.startswith("<") else rough + text
+
+    def hours(h: float) -> str:
+        return "<0.1" if 0 < h < 0.05 else f"{h:,.1f}" if h < 100 else f"{h:,.0f}"
+
     rows = [
         ("micro-batch x accumulation", *(f"{c.settings.micro_batch} x {c.settings.accumulation}" for c in (d, f))),
         ("gradient checkpointing", *(c.settings.describe_checkpointing() for c in (d, f))),
         ("ZeRO-2 overlap_comm", *("on" if c.settings.overlap_comm else "off" for c in (d, f))),
         ("padding computed", *(f"{c.prediction.work.padding_fraction:.0%}" for c in (d, f))),
         ("optimizer steps", *(f"{c.steps:,}" for c in (d, f))),
-        ("step time", *(f"{c.prediction.step_time_s:.2f} s" for c in (d, f))),
-        ("wall-clock", *(format_duration(c.wall_s) for c in (d, f))),
-        ("GPU-hours", *(f"{c.gpu_hours:,.1f}" if c.gpu_hours < 100 else f"{c.gpu_hours:,.0f}" for c in (d, f))),
+        ("step time", *(timed(c, f"{c.prediction.step_time_s:.3g} s") for c in (d, f))),
+        ("wall-clock", *(timed(c, format_duration(c.wall_s)) for c in (d, f))),
+        ("GPU-hours", *(timed(c, hours(c.gpu_hours)) for c in (d, f))),
     ]
     width = max(len(r[0]) for r in rows)
     col = max(12, *(len(v) for r in rows for v in r[1:]))
@@ -68,18 +79,37 @@ def render(e: PlanEstimate) -> str:
         f"{e.plan.preset.name} on {e.plan.dataset.name}: {e.gpus} x {e.card.name}",
         f"mode: {e.plan.decision.mode} ({e.plan.decision.reason})",
         f"data: {e.stats.describe()}",
+        *(f"rough (~): {why}" for why in e.rough),
         "",
         f"{'':{width}}  {'default':>{col}}  {'fast':>{col}}",
         *(f"{name:{width}}  {a:>{col}}  {b:>{col}}" for name, a, b in rows),
         "",
-        f"fast turns gradient checkpointing off on {e.card.name}: {e.checkpointing_verdict}",
+        *e.unfit.values(),
+        f"fast turns gradient checkpointing off on {e.card.name}: {'no' if e.decision.checkpointing else 'yes'}",
         *(f"  fast: {note}" for note in e.decision.notes),
     ]
-    if f.wall_s:
+    if f.wall_s and d.fits and f.fits:
         lines.append(
-            f"fast vs default: {d.wall_s / f.wall_s:.2f}x faster, {d.gpu_hours - f.gpu_hours:,.0f} GPU-hours saved"
+            f"fast vs default: {d.wall_s / f.wall_s:.2f}x faster, {timed(f, hours(d.gpu_hours - f.gpu_hours))} "
+            "GPU-hours saved"
         )
-    for c in (d, f):
-        lines.append(f"{c.profile} rests on: {c.prediction.measurement.describe()}")
-        lines.extend(f"  caveat: {caveat}" for caveat in c.prediction.caveats)
+    lines.extend(_rests_on(d, f))
     return "\n".join(lines)
+
+
+def _rests_on(*costs: ProfileCost) -> list[str]:
+    """What each profile's step time rests on, and every caveat once (naming the profiles it applies to)."""
+    lines = []
+    described = {c.profile: c.prediction.measurement.describe() for c in costs}
+    if len(set(described.values())) == 1:
+        lines.append(f"{' and '.join(described)} rest on: {next(iter(described.values()))}")
+    else:
+        lines.extend(f"{profile} rests on: {text}" for profile, text in described.items())
+    caveats: dict[str, list[str]] = {}
+    for c in costs:
+        for caveat in c.prediction.caveats:
+            caveats.setdefault(caveat, []).append(c.profile)
+    for caveat, profiles in caveats.items():
+        only = "" if len(profiles) == len(costs) else f" ({', '.join(profiles)})"
+        lines.append(f"  caveat{only}: {caveat}")
+    return lines

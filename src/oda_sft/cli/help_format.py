@@ -16,17 +16,14 @@ from typing import Any
 import click
 from click.formatting import iter_rows, measure_table
 
-from oda_sft.util.paths import docs_dir
+from oda_sft.util.paths import doc_ref
 
 _DOC = re.compile(r"(?<![\w/.])docs/([\w-]+\.md)")
 
 
 def shipped_docs(text: str) -> str:
     """`text` with each docs/NAME.md that this install ships written as the path of that file."""
-    found = docs_dir()
-    if found is None:
-        return text
-    return _DOC.sub(lambda m: str(found / m.group(1)) if (found / m.group(1)).is_file() else m.group(0), text)
+    return _DOC.sub(lambda m: doc_ref(m.group(1)), text)
 
 
 def wrap(text: str, width: int, indent: str = "") -> str:

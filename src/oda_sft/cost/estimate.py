@@ -31,13 +31,22 @@ from oda_sft.cost.accounting import (
 from oda_sft.cost.table import Measurement, Table
 from oda_sft.cost.tokens import TokenStats
 from oda_sft.shapes import ModelShape
-from oda_sft.train.profile import PARTIAL_CHECKPOINTING_IN_TRAIN, FastDecision, decide_fast, flash_attn_installed
+from oda_sft.train.memory import MemoryEstimate, train_shape_from_config
+from oda_sft.train.memory import estimate as memory_estimate
+from oda_sft.train.profile import (
+    PARTIAL_CHECKPOINTING_IN_TRAIN,
+    FastDecision,
+    decide_fast,
+    flash_attn_installed,
+    zero_stage,
+)
 
 # NCCL bus bandwidth assumed for ZeRO-2's gradient reduce-scatter and parameter all-gather (bytes/s):
 # within an NVLink node, and across nodes (one 400 Gb/s InfiniBand NIC per GPU). Not measured here.
 NVLINK_BUS_BW = {"H100-80GB": 360e9, "H200": 360e9, "A100-80GB": 230e9}
 INTER_NODE_BUS_BW = 45e9
 GPUS_PER_NODE = 8
+MAX_GPUS = 4096  # the most GPUs `estimate` looks at for a run that does not fit on fewer
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,13 @@ class ProfileCost:
     prediction: StepPrediction
     gpus: int
     notes: tuple[str, ...] = ()
+    memory: MemoryEstimate | None = None  # what a rank needs under these settings; None: not judged
+    free_bytes: int = 0  # what a GPU of the card has free
+
+    @property
+    def fits(self) -> bool:
+        """Whether the memory model says these settings fit on the card (True when it cannot judge)."""
+        return self.memory is None or self.memory.fits(self.free_bytes)
 
     @property
     def wall_s(self) -> float:
@@ -114,6 +130,36 @@ def fast_settings(
     ckpt = 0 if not decision.checkpointing else shape.num_layers - decision.kept_layers
     settings = Settings(decision.micro_batch, decision.accumulation, ckpt, shape.num_layers, decision.overlap_comm)
     return settings, decision
+
+
+def profile_memory(
+    config: Mapping[str, Any], shape: ModelShape, settings: Settings, gpus: int
+) -> MemoryEstimate | None:
+    """What a rank needs to train under `settings` on `gpus` GPUs (train/memory.py); None when the
+    DeepSpeed config cannot be read."""
+    stage = zero_stage(config)
+    if stage is None:
+        return None
+    checkpointed = settings.checkpointed_layers > 0
+    kept = settings.num_layers - settings.checkpointed_layers if checkpointed else 0
+    planned = {**config, "per_device_train_batch_size": settings.micro_batch}
+    train = train_shape_from_config(
+        planned, stage, gpus, checkpointed, kept_layers=kept, overlap_comm=settings.overlap_comm
+    )
+    return memory_estimate(shape, train)
+
+
+def fewest_gpus(
+    config: Mapping[str, Any], shape: ModelShape, settings: Settings, card: Card, start: int, stop: int
+) -> int | None:
+    """The fewest GPUs of `card`, from `start` to `stop`, on which `settings` fit (ZeRO shards the model
+    states over the GPUs); None when none of those counts does."""
+    free = card.memory(card.name).free_bytes
+    for gpus in range(max(start, 1), stop + 1):
+        memory = profile_memory(config, shape, settings, gpus)
+        if memory is None or memory.fits(free):
+            return gpus
+    return None
 
 
 def step_work(config: Mapping[str, Any], settings: Settings, lengths: Sequence[int]) -> StepWork:
@@ -225,11 +271,15 @@ def profile_cost(
     epochs = float(config.get("num_train_epochs", 3.0))
     per_epoch = steps_per_epoch(epoch_units(config, stats), settings.micro_batch, settings.accumulation, gpus)
     steps = math.ceil(epochs * per_epoch)
-    return ProfileCost(profile, settings, steps, prediction, gpus, tuple(notes))
+    memory = profile_memory(config, shape, settings, gpus)
+    free = card.memory(card.name).free_bytes
+    return ProfileCost(profile, settings, steps, prediction, gpus, tuple(notes), memory, free)
 
 
 def format_duration(seconds: float) -> str:
     minutes = seconds / 60
+    if 0 < minutes < 1:
+        return "<1 min"
     if minutes < 90:
         return f"{minutes:.0f} min"
     hours = minutes / 60

@@ -31,6 +31,7 @@ class GridTotal:
     wall_s: float = 0.0
     gpu_hours: float = 0.0
     other_gpu_hours: float = 0.0  # the same runs under the other profile
+    other_unfit: bool = False  # some of them do not fit under the other profile
     resumed: int = 0
     unknown: list[str] = field(default_factory=list)  # datasets without token stats
     failed: list[str] = field(default_factory=list)  # cells whose estimate failed, with why
@@ -39,10 +40,11 @@ class GridTotal:
         """Lines for the user; `estimate_command` is the estimate command for this grid, less --dataset."""
         other = "default" if self.profile == "fast" else "fast"
         on = f"{self.gpus} x {self.card.name}" + (" (assumed: no known GPU visible here)" if self.card_assumed else "")
+        theirs = "does not fit" if self.other_unfit else f"{self.other_gpu_hours:,.1f} GPU-hours"
         lines = [
             f"total ({self.profile} profile, on {on}): {self.runs} runs to start, {self.steps:,} optimizer steps, "
             f"{format_duration(self.wall_s)} one after another, {self.gpu_hours:,.1f} GPU-hours "
-            f"({other} profile: {self.other_gpu_hours:,.1f} GPU-hours)"
+            f"({other} profile: {theirs})"
         ]
         if self.resumed:
             lines.append(f"  {self.resumed} of them resume: counted whole, an upper bound")
@@ -84,6 +86,7 @@ def grid_total(
         total.wall_s += mine.wall_s
         total.gpu_hours += mine.gpu_hours
         total.other_gpu_hours += other.gpu_hours
+        total.other_unfit |= not other.fits
     return total
 
 
@@ -100,4 +103,8 @@ def _costs(
     except (OdaSftError, LookupError) as exc:
         total.failed.append(f"{plan.dataset.name}: {one_line(str(exc))}")
         return None
-    return (est.fast, est.default) if total.profile == "fast" else (est.default, est.fast)
+    mine, other = (est.fast, est.default) if total.profile == "fast" else (est.default, est.fast)
+    if not mine.fits:  # no step time for settings that do not fit
+        total.failed.append(f"{plan.dataset.name}: {est.unfit[mine.profile]}")
+        return None
+    return mine, other

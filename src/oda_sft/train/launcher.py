@@ -15,6 +15,7 @@ from oda_sft.errors import LaunchError, UsageError
 from oda_sft.train import patches as trainer_patches
 from oda_sft.train.request import LaunchOptions
 from oda_sft.util import subproc
+from oda_sft.util.paths import install_command
 
 
 def launcher_path() -> str:
@@ -31,8 +32,8 @@ def require_launcher() -> None:
     launcher = Path(launcher_path())
     if not (launcher.is_file() and os.access(launcher, os.X_OK)):
         raise LaunchError(
-            f"{launcher} is missing: install LLaMA-Factory in oda-sft's environment (pip install -e .), "
-            "or run the oda-sft of the venv that has it"
+            f"{launcher} is missing: install LLaMA-Factory in oda-sft's environment "
+            f"(`{install_command('llamafactory')}`), or run the oda-sft of the venv that has it"
         )
 
 
@@ -128,5 +129,5 @@ def run(
     except OSError as exc:
         raise LaunchError(
             f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "
-            "(pip install -e .) or activate the venv that has it"
+            f"(`{install_command('llamafactory')}`) or activate the venv that has it"
         ) from None

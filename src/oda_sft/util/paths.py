@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import sys
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # src/oda_sft
+
+
+def install_command(distribution: str) -> str:
+    """The command that installs `distribution` into this interpreter's environment, pinned as oda-sft's
+    own metadata pins it: `.../python -m pip install 'llamafactory[deepspeed]==0.9.4'`. It works from any
+    directory, where `pip install -e .` needs a checkout."""
+    from importlib import metadata
+
+    try:
+        wanted = metadata.requires("oda-sft") or []
+    except metadata.PackageNotFoundError:
+        wanted = []
+    name = re.compile(rf"{re.escape(distribution)}(?![\w.-])", re.IGNORECASE)
+    pinned = [r.split(";")[0].strip() for r in wanted if name.match(r)]
+    return shlex.join([sys.executable, "-m", "pip", "install", pinned[0] if pinned else distribution])
 
 
 def checkout_root() -> Path | None:
@@ -46,6 +63,12 @@ def docs_dir() -> Path | None:
         return shipped
     root = checkout_root()
     return root / "docs" if root is not None and (root / "docs").is_dir() else None
+
+
+def doc_ref(name: str) -> str:
+    """Where the doc NAME (e.g. "data.md") is, for a message: the installed copy's path."""
+    found = docs_dir()
+    return str(found / name) if found is not None and (found / name).is_file() else f"docs/{name}"
 
 
 def user_dataset_dir() -> Path:

@@ -19,12 +19,11 @@ hashed in pass 1; a file written to in place in between is a one-line error.
 from __future__ import annotations
 
 import array
-import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +32,7 @@ from oda_sft.data.formats import alpaca
 from oda_sft.data.formats.alpaca import Columns, ProblemLog
 from oda_sft.data.formats.jsonstream import READ_FIX, JsonStream, read_span
 from oda_sft.data.measure.length_rule import Rule
+from oda_sft.data.measure.report import LengthReport, Untokenized, percent, summarize
 from oda_sft.data.measure.token_counter import LengthCounter, Turns
 from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError
@@ -47,93 +47,6 @@ PROBE = 16  # candidates tokenized first, at random, to estimate tokens per byte
 MARGIN = 1.25  # predicted length over threshold * MARGIN counts as likely long
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total) for a progress bar
-
-
-@dataclass(frozen=True)
-class Untokenized:
-    """A sample above TOKENIZE_CAP: named by index and size, its length bounded from below."""
-
-    index: int
-    text_bytes: int
-    at_least: int  # tokens
-
-    def describe(self) -> str:
-        return f"#{self.index} ({self.text_bytes / (1 << 20):.1f} MiB of text, at least {self.at_least:,} tokens)"
-
-
-@dataclass
-class LengthReport:
-    file: Path
-    sha256: str
-    size: int
-    tokenizer: str
-    rule: Rule
-    count: int
-    exact: bool  # every sample tokenized: stats and counts are exact
-    measured: int  # samples tokenized
-    over: int  # samples known to exceed the threshold
-    over_upper: int  # at most this many exceed it (== over when every candidate was measured)
-    over_cutoff: int | None  # samples over 32768 tokens (exact mode only; a lower bound with untokenized ones)
-    stats: dict[str, float] | None
-    mode: Mode
-    reason: str
-    seconds: float
-    stopped_early: bool = False
-    notes: list[str] = field(default_factory=list)
-    untokenized: list[Untokenized] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "file": str(self.file),
-            "sha256": self.sha256,
-            "bytes": self.size,
-            "tokenizer": self.tokenizer,
-            "template": "default",
-            "rule": self.rule.as_json(),
-            "count": self.count,
-            "exact": self.exact,
-            "measured": self.measured,
-            "over_threshold": self.over if self.over == self.over_upper else None,
-            "over_threshold_at_least": self.over,
-            "over_threshold_at_most": self.over_upper,
-            "over_long_cutoff": self.over_cutoff,
-            "stats": self.stats,
-            "not_tokenized": [
-                {"index": u.index, "text_bytes": u.text_bytes, "tokens_at_least": u.at_least} for u in self.untokenized
-            ],
-            "mode": self.mode,
-            "reason": self.reason,
-            "stopped_early": self.stopped_early,
-            "seconds": round(self.seconds, 3),
-        }
-
-    def cache_record(self, measured_at: str) -> dict[str, Any]:
-        """What dataset_info.json keeps for this analysis."""
-        record = {k: v for k, v in self.as_json().items() if k not in ("file", "seconds", "not_tokenized")}
-        record["measured_at"] = measured_at
-        return record
-
-
-def _percent(part: int, whole: int) -> str:
-    value = 100 * part / whole
-    return f"{value:.2f}%" if 0 < value < 0.1 else f"{value:.1f}%"
-
-
-def percentile(sorted_values: Sequence[int], q: float) -> int:
-    """Nearest-rank percentile: a length some sample really has."""
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def summarize(lengths: Sequence[int]) -> dict[str, float]:
-    ordered = sorted(lengths)
-    return {
-        "mean": round(sum(ordered) / len(ordered), 1),
-        "p50": percentile(ordered, 50),
-        "p90": percentile(ordered, 90),
-        "p99": percentile(ordered, 99),
-        "max": ordered[-1],
-    }
 
 
 @dataclass(frozen=True)
@@ -315,7 +228,7 @@ def _measure_all(job: _Job, handle: IO[bytes]) -> LengthReport:
     mode = _decide(job, over, unknown, count)
     verdict = "more than" if mode == "long" else "not more than"
     p99 = f" (p99 {int(stats['p99']):,})" if stats else ""
-    amount = f"{_percent(over, count)} of {count:,} samples"
+    amount = f"{percent(over, count)} of {count:,} samples"
     reason = f"{amount} exceed {rule.threshold:,} tokens{p99}, {verdict} {rule.percent}%"
     return LengthReport(
         job.path, stream.sha256, stream.size, job.counter.ref.ident, rule, count, not untokenized, len(lengths),
@@ -416,7 +329,7 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
     if mode == "long":
         amount = f"at least {over:,}" if stopped or unknown else f"{over:,}"
         reason = (
-            f"{amount} of {count:,} samples ({_percent(over, count)}) exceed {rule.threshold:,} tokens, "
+            f"{amount} of {count:,} samples ({percent(over, count)}) exceed {rule.threshold:,} tokens, "
             f"more than {rule.percent}%{early}"
         )
     elif not bounds and not untokenized:
@@ -427,7 +340,7 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
     else:
         amount = f"at most {upper:,}" if upper != over else f"{over:,}"
         reason = (
-            f"{amount} of {count:,} samples ({_percent(upper, count)}) exceed {rule.threshold:,} tokens, "
+            f"{amount} of {count:,} samples ({percent(upper, count)}) exceed {rule.threshold:,} tokens, "
             f"not more than {rule.percent}%{early}"
         )
     return LengthReport(

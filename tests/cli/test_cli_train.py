@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oda_sft.catalog import DATASETS
+from oda_sft.datasets_catalog import DATASETS
 from oda_sft.util.paths import demo_dataset_dir
 
 from conftest import Cli, snapshot

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.catalog import DATASETS
+from oda_sft.datasets_catalog import DATASETS
 
 from conftest import DEMO, Cli, snapshot
 

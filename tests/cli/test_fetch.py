@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.catalog import DATASETS
+from oda_sft.datasets_catalog import DATASETS
 
-from catalog_fixtures import encode, load
+from catalog_fixtures import files, load
 from conftest import REPO, Cli, snapshot
 from hubstub import Hub, Repo, serve
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
+OPENR1 = "data/train-00000-of-00010.parquet"  # the published name of the fixture's shard
 OLD = "fedcba9876543210fedcba9876543210fedcba98"
 
 
@@ -30,9 +31,8 @@ def _repos() -> dict[str, Repo]:
     """Every catalog repo, holding its fixture at the declared path, plus files the fetch must not touch."""
     repos: dict[str, Repo] = {}
     for name, d in DATASETS.items():
-        fixture = load(name)
         repo = repos.setdefault(d.hf_id, Repo(SHA, {"README.md": b"---\nlicense: x\n---\n"}, refs={"v1": SHA}))
-        repo.files[fixture["file"]] = encode(fixture["file"], fixture["rows"])
+        repo.files.update(files(name))
     repos["open-r1/OpenR1-Math-220k"].files["extended/train-00000-of-00001.parquet"] = b"not read"
     return repos
 
@@ -64,17 +64,20 @@ def test_add_by_name_pins_the_revision_previews_and_registers(cli: Cli, hub: Hub
     assert r.code == 0, r.err
     # What will happen, before anything is written: source and revision, conversion, count, one record.
     assert f"source      open-r1/OpenR1-Math-220k at commit {SHA} (main)" in r.out
-    assert "files       data/train-00000-of-00001.parquet" in r.out
-    assert "output <- generations; first candidate with is_reasoning_complete and correctness_math_verify" in r.out
-    assert "records     2 of 3 rows; left out: 1 x no generations candidate" in r.out
+    assert f"files       {OPENR1}" in r.out
+    assert "output <- generations; the first candidate with correctness_math_verify or correctness_llama" in r.out
+    assert "records     3 of 4 rows; left out: 1 x no generations candidate with correctness_math_verify or " in r.out
+    assert "; kept and counted: 1 x no qualifying candidate has is_reasoning_complete true: first used; 1 x " in r.out
+    assert "ODA         93,733 records (OpenDataArena/OpenDataArena.github.io gh-pages 0437f13" in r.out
+    assert "unverified" not in r.out, "every column OpenR1's conversion reads is in its published card"
     assert 'preview     {"instruction": "What is 2+2?"' in r.out
-    assert "added OpenR1-Math-220k: 2 records" in r.out
+    assert "added OpenR1-Math-220k: 3 records" in r.out
     entry = _entry(ddir, "OpenR1-Math-220k")
     source = entry["oda_sft"]["source"]
     assert source["type"] == "hub" and source["id"] == "open-r1/OpenR1-Math-220k"
     assert source["revision"] == SHA and source["requested"] == "main"
-    assert source["files"] == ["data/train-00000-of-00001.parquet"]
-    assert source["conversion"]["catalog"] == "OpenR1-Math-220k" and source["kept"] == 2 and source["rows"] == 3
+    assert source["files"] == [OPENR1]
+    assert source["conversion"]["catalog"] == "OpenR1-Math-220k" and source["kept"] == 3 and source["rows"] == 4
     assert json.loads((ddir / entry["file_name"]).read_text()) == load("OpenR1-Math-220k")["expected"]
     # Only the declared files were downloaded.
     assert not [p for m, p, _ in hub.requests if "extended/" in p or "README" in p]
@@ -95,7 +98,10 @@ def test_dry_run_shows_everything_and_writes_nothing(cli: Cli, hub: Hub, tmp_pat
     ddir.mkdir()
     r = cli("data", "add", "Raiden-DeepSeek-R1", "--dataset-dir", str(ddir), "--dry-run")
     assert r.code == 0, r.err
-    assert "records     1 of 2 rows; left out: 1 x reasoning trace cut off (<think> never closed)" in r.out
+    # ODA kept all 62,925 rows: the cut-off trace is counted, not dropped; the guessed columns are named.
+    assert "records     2 of 2 rows; kept and counted: 1 x reasoning trace cut off (<think> never closed)" in r.out
+    assert "unverified  column prompt, column response: no public source shows these (docs/data.md)" in r.out
+    assert "ODA         62,925 records" in r.out
     assert r.out.rstrip().endswith("dry run: nothing written")
     assert snapshot(ddir) == {}
 
@@ -130,6 +136,18 @@ def test_every_catalog_dataset_fetches_and_converts_as_declared(name: str, cli: 
     assert entry["oda_sft"]["source"]["revision"] == SHA
     written = json.loads((ddir / entry["file_name"]).read_text())
     assert written == load(name)["expected"]
+    assert entry["oda_sft"]["source"]["files"] == sorted(load(name)["files"]), "every published file declared"
+
+
+def test_records_per_row_and_both_light_r1_files_are_shown(cli: Cli, hub: Hub, tmp_path: Path) -> None:
+    r = cli("data", "add", "DeepMath-103K", "--dataset-dir", str(tmp_path), "--dry-run")
+    assert r.code == 0, r.err
+    assert "output <- r1_solution_1, r1_solution_2, r1_solution_3 (one record each)" in r.out
+    assert "records     5 records from 2 rows (3 per row); left out: 1 x empty response" in r.out
+    assert "ODA         309,066 records" in r.out
+    r = cli("data", "add", "Light-R1-SFTData", "--dataset-dir", str(tmp_path), "--dry-run")
+    assert r.code == 0, r.err
+    assert "files       stage1-76k.json, stage2-3k.json" in r.out and "ODA         79,439 records" in r.out
 
 
 def test_an_interrupted_download_resumes_on_the_next_run(
@@ -141,7 +159,7 @@ def test_an_interrupted_download_resumes_on_the_next_run(
     monkeypatch.setattr(huggingface_hub.constants, "DOWNLOAD_CHUNK_SIZE", 512)
     ddir = tmp_path / "d"
     ddir.mkdir()
-    path = "data/train-00000-of-00001.parquet"
+    path = OPENR1
     size = len(hub.repos["open-r1/OpenR1-Math-220k"].files[path])
     hub.cut_once.add(path)
     r = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir))
@@ -186,7 +204,8 @@ def test_a_local_copy_is_converted_the_same_way(cli: Cli, tmp_path: Path) -> Non
     copy = tmp_path / "copy"
     fixture = load("QwQ-LongCoT-130K-2")
     (copy / "data").mkdir(parents=True)
-    (copy / fixture["file"]).write_bytes(encode(fixture["file"], fixture["rows"]))
+    for path, data in files("QwQ-LongCoT-130K-2").items():
+        (copy / path).write_bytes(data)
     ddir = tmp_path / "d"
     ddir.mkdir()
     r = cli("data", "add", "QwQ-LongCoT-130K-2", str(copy), "--dataset-dir", str(ddir))

@@ -16,6 +16,7 @@ import pytest
 from oda_sft.data.sources import hub as hub_module
 
 from catalog_fixtures import encode, load
+from catalog_fixtures import rows as fixture_rows
 from conftest import Cli, snapshot
 from hubstub import Hub, Repo, serve
 
@@ -35,7 +36,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sha: str) -> Iterator[H
     import huggingface_hub.constants
     from huggingface_hub.utils import reset_sessions
 
-    rows = load(NAME)["rows"]
+    rows = fixture_rows(NAME)
     shards = {SHARDS[0]: encode(SHARDS[0], rows[:1]), SHARDS[1]: encode(SHARDS[1], rows[1:])}
     with serve(Hub({REPO_ID: Repo(sha, {"README.md": b"# card\n", **shards})})) as stub:
         monkeypatch.setenv("HF_ENDPOINT", stub.url)

@@ -81,6 +81,10 @@ def test_estimate_and_a_sweep_total_import_nothing_heavy(cli: Cli, data_dir: Pat
 HELP_MAY_IMPORT = (
     "oda_sft",
     "oda_sft.catalog",
+    "oda_sft.datasets_catalog",  # `data add` names the catalog datasets in its help (plain records, no I/O)
+    "oda_sft.datasets_catalog.evidence",
+    "oda_sft.datasets_catalog.records",
+    "oda_sft.datasets_catalog.schema",
     "oda_sft.names",
     "oda_sft.shapes",
     "oda_sft.errors",

@@ -23,7 +23,7 @@ def _deepmath_rows(n: int) -> list[dict[str, object]]:
         rows.append({"question": f"What is {i} + {i}?", "final_answer": str(2 * i), "difficulty": 1.0,
                      "topic": "Mathematics -> Arithmetic", "r1_solution_1": solution,
                      "r1_solution_2": solution, "r1_solution_3": solution})  # fmt: skip
-    rows.append({**rows[0], "r1_solution_1": "<think>\nand so on, and so on"})  # cut off: left out
+    rows.append({**rows[0], "r1_solution_1": "<think>\nand so on, and so on"})  # cut off: counted, kept as ODA
     return rows
 
 
@@ -44,7 +44,10 @@ def test_train_fetch_fetches_once_trains_and_records_the_revision(tmp_path: Path
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert "--fetch: DeepMath-103K is not registered; fetching it" in proc.stderr
-        assert "records     32 of 33 rows; left out: 1 x reasoning trace cut off" in proc.stderr
+        # One record per R1 solution, as ODA's 309,066 = 3 x 103,022; the cut-off trace is counted, not dropped.
+        assert "records     99 records from 33 rows (3 per row); kept and counted: 1 x reasoning trace cut off" in (
+            proc.stderr
+        )
         infos = [p for m, p, _ in hub.requests if p.startswith("/api/")]
         assert len(infos) == 1
 

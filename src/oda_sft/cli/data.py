@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS
+from oda_sft.catalog import PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
+from oda_sft.datasets_catalog import DATASETS
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import suggest
 from oda_sft.util.console import say

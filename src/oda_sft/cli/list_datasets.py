@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from oda_sft.catalog import DATASETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
+from oda_sft.datasets_catalog import DATASETS
 from oda_sft.util import tables
 
 if TYPE_CHECKING:

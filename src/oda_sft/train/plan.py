@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
-from oda_sft.catalog import DATASETS, PRESET_NAMES, PRESETS, ModelPreset
+from oda_sft.catalog import PRESET_NAMES, PRESETS, ModelPreset
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
+from oda_sft.datasets_catalog import DATASETS
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.names import check_name, suggest
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir

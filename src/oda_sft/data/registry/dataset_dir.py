@@ -16,11 +16,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from oda_sft.catalog import DATASETS, MODES, CatalogDataset, Mode
+from oda_sft.catalog import MODES, Mode
 from oda_sft.data.formats.alpaca import Columns
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.registry import files, hashing, transaction
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
+from oda_sft.datasets_catalog import DATASETS, CatalogDataset
 from oda_sft.errors import DatasetError
 from oda_sft.util.console import say
 from oda_sft.util.paths import data_command, demo_dataset_dir, is_user_dataset_dir

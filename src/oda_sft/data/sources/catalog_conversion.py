@@ -1,9 +1,11 @@
 """Carry out a catalog dataset's declared conversion (catalog.Conversion) on the files fetched for it.
 
 Rows are read as a stream (Parquet in record batches of the needed columns only, JSON/JSON Lines and
-CSV row by row), so a multi-GB dataset never sits in memory. A row the declaration says to leave out
-(no correct candidate, a cut-off trace, an empty prompt or answer) is counted under its reason; a
-missing column is a schema change upstream and stops the conversion with one line.
+CSV row by row), so a multi-GB dataset never sits in memory. A row yields one record, or one per response
+column (DeepMath's three R1 solutions). A record the declaration leaves out (no correct candidate, an empty
+prompt or answer) is counted under its reason; a kept one worth knowing about (a trace cut off before its
+closing tag, which ODA trained on too) is counted as well. A missing column is a schema change upstream and
+stops the conversion with one line.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oda_sft.catalog import Conversion
 from oda_sft.data.formats.convert import Unconvertible, convert_chat
 from oda_sft.data.formats.jsonstream import JsonStream
+from oda_sft.datasets_catalog import Conversion
 from oda_sft.errors import DatasetError
 
 Record = dict[str, Any]
@@ -29,28 +31,45 @@ _INDEX = re.compile(r"\[\d+\]")
 
 @dataclass
 class Tally:
-    """What a conversion pass kept and left out, and the first record it kept (the preview)."""
+    """What a conversion pass read, kept and left out, and the first record it kept (the preview)."""
 
-    rows: int = 0
+    rows: int = 0  # rows read (a row yields `Conversion.per_row` records)
     kept: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # left out, by reason
+    noted: dict[str, int] = field(default_factory=dict)  # kept, and counted by what is worth knowing
     first: Record | None = None
 
     def drop(self, reason: str) -> None:
-        reason = _INDEX.sub("[]", reason)  # one count per kind, not per turn index
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        _count(self.dropped, reason)
+
+    def note(self, reason: str) -> None:
+        _count(self.noted, reason)
 
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
+
+
+def _count(counts: dict[str, int], reason: str) -> None:
+    reason = _INDEX.sub("[]", reason)  # one count per kind, not per turn index
+    counts[reason] = counts.get(reason, 0) + 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One record a row yields, or why the declaration leaves it out; and what is counted about it."""
+
+    record: Record | None
+    reason: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def required_columns(conv: Conversion) -> list[str]:
     """Columns that must exist (for chat data, `prompt` or one of its other names)."""
     cols = [] if conv.chat else [conv.prompt]
     if conv.pick_from:
-        cols += [conv.pick_from, *conv.pick_all, *conv.pick_any]
-    elif conv.response:
-        cols.append(conv.response)
+        cols += [conv.pick_from, *conv.pick_any, *conv.prefer_all]
+    else:
+        cols += list(conv.responses) or ([conv.response] if conv.response else [])
     return cols
 
 
@@ -87,16 +106,20 @@ def _flag(values: Any, i: int) -> bool:
     return isinstance(values, list | tuple) and i < len(values) and values[i] is True
 
 
-def _pick(conv: Conversion, row: Mapping[str, Any]) -> Any:
+def _pick(conv: Conversion, row: Mapping[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """The first qualifying candidate that has every `prefer_all` flag, else the first qualifying one (noted)."""
     candidates = row.get(conv.pick_from)
     if not isinstance(candidates, list | tuple):
-        return None
-    for i, candidate in enumerate(candidates):
-        if all(_flag(row.get(f), i) for f in conv.pick_all) and (
-            not conv.pick_any or any(_flag(row.get(f), i) for f in conv.pick_any)
-        ):
-            return candidate
-    return None
+        return None, ()
+    qualifying = [
+        i for i in range(len(candidates)) if not conv.pick_any or any(_flag(row.get(f), i) for f in conv.pick_any)
+    ]
+    preferred = [i for i in qualifying if all(_flag(row.get(f), i) for f in conv.prefer_all)]
+    if preferred:
+        return candidates[preferred[0]], ()
+    if not qualifying:
+        return None, ()
+    return candidates[qualifying[0]], (f"no qualifying candidate has {' and '.join(conv.prefer_all)} true: first used",)
 
 
 def _cut_off(conv: Conversion, response: str) -> bool:
@@ -107,38 +130,47 @@ def _cut_off(conv: Conversion, response: str) -> bool:
     return start >= 0 and response.find(closing, start + len(opening)) < 0
 
 
-def convert_row(conv: Conversion, row: Mapping[str, Any]) -> tuple[Record | None, str]:
-    """(the Alpaca record, "") or (None, why the declaration leaves this row out)."""
+def _checked(conv: Conversion, record: Record, notes: tuple[str, ...] = ()) -> Outcome:
+    if not record["instruction"].strip():
+        return Outcome(None, "empty prompt")
+    if not record["output"].strip():
+        return Outcome(None, "empty response")
+    if _cut_off(conv, record["output"]):
+        assert conv.trace is not None
+        # Counted, not dropped: ODA's row counts show it trained on every row.
+        notes = (*notes, f"reasoning trace cut off ({conv.trace[0]} never closed)")
+    return Outcome(record, notes=notes)
+
+
+def _pair(conv: Conversion, prompt: Any, response: Any, system: Any, notes: tuple[str, ...]) -> Outcome:
+    instruction, output = _text(prompt), _text(response)
+    if instruction is None or output is None:
+        return Outcome(None, "prompt or response is not text")
+    record: Record = {"instruction": instruction, "input": "", "output": output}
+    sys_text = _text(system) if system is not None else None
+    if sys_text:
+        record["system"] = sys_text
+    return _checked(conv, record, notes)
+
+
+def convert_row(conv: Conversion, row: Mapping[str, Any]) -> list[Outcome]:
+    """What the row yields: one Outcome per response column (`responses`), else one."""
     system = conv.system or (row.get(conv.system_column) if conv.system_column else None)
     if conv.chat:
         key = next((k for k in (conv.prompt, *conv.also) if row.get(k) is not None), conv.prompt)
         try:
             record = convert_chat(row.get(key), key, system if system else None)
         except Unconvertible as exc:
-            return None, f"{exc.field}: {exc.reason}"
-    else:
-        if conv.pick_from:
-            response = _pick(conv, row)
-            if response is None:
-                flags = [*conv.pick_all, *([" or ".join(conv.pick_any)] if conv.pick_any else [])]
-                return None, f"no {conv.pick_from} candidate with {' and '.join(flags)} true"
-        else:
-            response = row.get(conv.response)
-        prompt, output = _text(row.get(conv.prompt)), _text(response)
-        if prompt is None or output is None:
-            return None, "prompt or response is not text"
-        record = {"instruction": prompt, "input": "", "output": output}
-        sys_text = _text(system) if system is not None else None
-        if sys_text:
-            record["system"] = sys_text
-    if not record["instruction"].strip():
-        return None, "empty prompt"
-    if not record["output"].strip():
-        return None, "empty response"
-    if _cut_off(conv, record["output"]):
-        assert conv.trace is not None
-        return None, f"reasoning trace cut off ({conv.trace[0]} never closed)"
-    return record, ""
+            return [Outcome(None, f"{exc.field}: {exc.reason}")]
+        return [_checked(conv, record)]
+    if conv.pick_from:
+        picked, notes = _pick(conv, row)
+        if picked is None:
+            wanted = f" with {' or '.join(conv.pick_any)} true" if conv.pick_any else ""
+            return [Outcome(None, f"no {conv.pick_from} candidate{wanted}")]
+        return [_pair(conv, row.get(conv.prompt), picked, system, notes)]
+    columns = conv.responses or (conv.response,)
+    return [_pair(conv, row.get(conv.prompt), row.get(c), system, ()) for c in columns]
 
 
 def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[list[str], Mapping[str, Any]]]:
@@ -178,14 +210,21 @@ def convert_files(
             if not checked:
                 check_columns(conv, columns, label, name)
                 checked = True
-            record, reason = convert_row(conv, row)
             if tally is not None:
                 tally.rows += 1
-                if record is None:
-                    tally.drop(reason)
-                else:
-                    tally.kept += 1
-                    if tally.first is None:
-                        tally.first = record
-            if record is not None:
-                yield record
+            for outcome in convert_row(conv, row):
+                if tally is not None:
+                    _tally(tally, outcome)
+                if outcome.record is not None:
+                    yield outcome.record
+
+
+def _tally(tally: Tally, outcome: Outcome) -> None:
+    if outcome.record is None:
+        tally.drop(outcome.reason)
+        return
+    tally.kept += 1
+    for note in outcome.notes:
+        tally.note(note)
+    if tally.first is None:
+        tally.first = outcome.record

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from oda_sft.catalog import DATASETS, CatalogDataset, Conversion
 from oda_sft.data.registry.add import AddRequest, AddResult, add_dataset
 from oda_sft.data.registry.dataset_dir import META_KEY, DatasetDir
 from oda_sft.data.sources.catalog_conversion import Tally, convert_files
 from oda_sft.data.sources.local import PreparedRecords, SourceSpec
+from oda_sft.datasets_catalog import DATASETS, CatalogDataset, Conversion, Evidence
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.util.paths import data_command, ensure_user_dataset_dir, is_user_dataset_dir
 
@@ -94,8 +94,8 @@ def prepare(request: FetchRequest, say: Say) -> Prepared:
             say(f"converted {count:,} records")
     if tally.kept == 0:
         raise DatasetError(
-            f"{dataset.name}: none of the {tally.rows:,} rows can be used ({_drops(tally) or 'no rows'}): the data "
-            "does not match the declared conversion; pin the revision it was declared for with --revision"
+            f"{dataset.name}: none of the {tally.rows:,} rows can be used ({_drops(tally.dropped) or 'no rows'}): "
+            "the data does not match the declared conversion; pin the revision it was declared for with --revision"
         )
     origin["rows"] = tally.rows
     origin["dropped"] = dict(sorted(tally.dropped.items()))
@@ -215,19 +215,42 @@ def summary(prepared: Prepared) -> str:
     rows = [("dataset", prepared.dataset.name), ("source", source), ("files", ", ".join(origin["files"]))]
     rows.append(("conversion", conv.describe()))
     rows.append(("why", conv.why))
+    evidence = prepared.dataset.evidence
+    if evidence is not None and (evidence.unconfirmed or evidence.unconfirmed_files):
+        rows.append(("unverified", _unverified(evidence)))
     if prepared.unchanged:
         rows.append(("records", "already registered from this commit with this conversion; nothing to do"))
     else:
-        counted = f"{tally.kept:,} of {tally.rows:,} rows"
-        rows.append(("records", counted + (f"; left out: {_drops(tally)}" if tally.dropped else "")))
-        if tally.first is not None:
-            rows.append(("preview", _preview(tally.first)))
+        rows.append(("records", _records(tally, conv)))
+    if evidence is not None:
+        oda = f"{evidence.oda_rows:,} records" if evidence.oda_rows is not None else "record count not published"
+        rows.append(("ODA", f"{oda} ({evidence.oda_source})"))
+    if not prepared.unchanged and tally.first is not None:
+        rows.append(("preview", _preview(tally.first)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
-def _drops(tally: Tally) -> str:
-    ordered = sorted(tally.dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+def _records(tally: Tally, conv: Conversion) -> str:
+    if conv.per_row > 1:
+        counted = f"{tally.kept:,} records from {tally.rows:,} rows ({conv.per_row} per row)"
+    else:
+        counted = f"{tally.kept:,} of {tally.rows:,} rows"
+    if tally.dropped:
+        counted += f"; left out: {_drops(tally.dropped)}"
+    if tally.noted:
+        counted += f"; kept and counted: {_drops(tally.noted)}"
+    return counted
+
+
+def _unverified(evidence: Evidence) -> str:
+    """The columns and files the conversion relies on that no public source shows (docs/data.md)."""
+    parts = [f"column {c}" for c in evidence.unconfirmed] + [f"files {f}" for f in evidence.unconfirmed_files]
+    return f"{', '.join(parts)}: no public source shows these (docs/data.md); a missing one stops the fetch"
+
+
+def _drops(counts: dict[str, int]) -> str:
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return "; ".join(f"{n:,} x {reason}" for reason, n in ordered)
 
 

@@ -65,6 +65,7 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
 
     first = oda_sft("eval", "-m", "tiny", "-d", "oda_demo", "--output-root", "saves", "--opencompass", oc, cwd=trained)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert not (trained / ".cache").exists()  # OpenCompass runs in the eval's work dir, not the user's
     (record,) = _manifest(run)["evals"]  # type: ignore[misc]
     assert record["status"] == "finished" and record["opencompass"]["version"] == "0.5.4"
     assert set(record["scores"]) == {"arithmetic"} and 0 <= record["scores"]["arithmetic"] <= 100

@@ -30,10 +30,11 @@ ODA = textwrap.dedent(
     """
     import sys
     from oda_sft.train import launcher
+    from oda_sft.util import subproc
     from oda_sft.runs import lock
     held = lock.acquire(__import__("pathlib").Path(sys.argv[3]))
-    sys.exit(launcher.run([sys.executable, sys.argv[1], sys.argv[2]], {}, keep_fds=held.pass_fds(),
-                          on_start=held.record_supervisor))
+    sys.exit(launcher.run([sys.executable, sys.argv[1], sys.argv[2]], {},
+                          subproc.Watch(keep_fds=held.pass_fds(), on_start=held.record_supervisor)))
     """
 )
 

@@ -22,7 +22,7 @@ from oda_sft.cli.preflight import preflight
 from oda_sft.cli.results.eval import eval_command
 from oda_sft.cli.results.rank import plot as plot_rank
 from oda_sft.cli.results.rank import rank
-from oda_sft.cli.runs import list_runs, plot_runs
+from oda_sft.cli.results.runs import list_runs, plot_runs
 from oda_sft.cli.slurm import slurm
 from oda_sft.cli.sweep import sweep
 from oda_sft.cli.train import train

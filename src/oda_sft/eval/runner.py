@@ -46,7 +46,7 @@ class EvalPlan:
 
     @property
     def layout(self) -> render.Layout:
-        return render.Layout(self.target.run_dir / "eval" / self.id)
+        return render.Layout(self.target.run_dir.absolute() / "eval" / self.id)
 
     def model_entry(self) -> dict[str, Any]:
         return render.model_entry(self.preset, self.target.abbr, self.layout.model_view)
@@ -148,10 +148,12 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
         say(f"command: {shlex.join(argv)}")
         signalled: list[int] = []
         try:
-            status = subproc.run_streaming(
-                argv, {}, on_signal=signalled.append, keep_fds=run_lock.pass_fds(),
-                on_start=run_lock.record_supervisor, say=say,
-            )  # fmt: skip
+            # In its work dir: OpenCompass writes a .cache/ into the directory it runs in.
+            layout.work_dir.mkdir(parents=True, exist_ok=True)
+            watch = subproc.Watch(
+                signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say, "OpenCompass", layout.work_dir
+            )
+            status = subproc.run_streaming(argv, {}, watch)
         except OSError as exc:
             _end(run_dir, rec, "failed")
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}: check --opencompass") from None

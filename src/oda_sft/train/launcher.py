@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from oda_sft.errors import LaunchError, UsageError
@@ -112,20 +112,12 @@ def build_command(
     return argv, env
 
 
-def run(
-    argv: list[str],
-    env_changes: Mapping[str, str],
-    on_signal: Callable[[int], None] | None = None,
-    keep_fds: tuple[int, ...] = (),
-    on_start: Callable[[int], None] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> int:
-    """Run the trainer under its supervisor: output streams through, INT/TERM/HUP reach it (SIGINT as
-    SIGTERM; a second signal kills it at once), nothing of it outlives oda-sft, and its exit status
-    (128+N for signal N) is returned. on_signal hears of every signal, so the caller can tell an
-    interruption from a crash; keep_fds stay open as long as the trainer lives (the output-dir lock)."""
+def run(argv: list[str], env_changes: Mapping[str, str], watch: subproc.Watch = subproc.UNWATCHED) -> int:
+    """Run the trainer under its supervisor (util/subproc.run_streaming): output streams through,
+    INT/TERM/HUP reach it, nothing of it outlives oda-sft, and its exit status (128+N for signal N) is
+    returned; a launcher that cannot start is one line naming the fix."""
     try:
-        return subproc.run_streaming(argv, env_changes, on_signal, keep_fds=keep_fds, on_start=on_start, say=say)
+        return subproc.run_streaming(argv, env_changes, watch)
     except OSError as exc:
         raise LaunchError(
             f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "

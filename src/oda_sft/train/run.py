@@ -37,7 +37,7 @@ from oda_sft.train import launcher, outdir_policy
 from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan, settle_mode
 from oda_sft.train.render import dump_yaml
-from oda_sft.util import signals
+from oda_sft.util import signals, subproc
 from oda_sft.util.console import say as _say
 from oda_sft.util.fs import atomic_write_text
 from oda_sft.util.paths import data_command
@@ -143,6 +143,11 @@ def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun, say: Callable[[str]
         repaired = manifest.settle_finished(plan.output_dir)
     if repaired:
         say(repaired)
+    moved = outdir_policy.data_change(plan)
+    if moved is not None:
+        say(f"skipped: {state.describe()}, but {moved.describe(plan)}. To train it on the new content (the old "
+            f"run is moved aside, not deleted): `{rerun.command(force=True)}`")  # fmt: skip
+        return RunResult("skipped", 0, plan.output_dir)
     say(f"skipped: {state.describe()}. To train it again (the old run is moved aside, not deleted): "
         f"`{rerun.command(force=True)}`")  # fmt: skip
     return RunResult("skipped", 0, plan.output_dir)
@@ -168,6 +173,8 @@ def _launch(
         with signals.critical():
             moved = set_aside(out)
         say(f"--force: moved the earlier run to {moved}")
+    # Held from here on as well as the lock file, so a live run is found even if that file is deleted.
+    run_lock.hold_dir()
 
     if plan.needs_tiny_model and not tiny_model.is_built():
         say("building the tiny model (first use; cached afterwards)")
@@ -230,14 +237,8 @@ def _launch(
                     resumed_from=resumed_from,
                 )
         say(f"config kept at {config_path}")
-        status = launcher.run(
-            argv,
-            env,
-            on_signal=signalled.append,
-            keep_fds=run_lock.pass_fds(),
-            on_start=run_lock.record_supervisor,
-            say=say,
-        )
+        watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say)
+        status = launcher.run(argv, env, watch)
     except signals.Interrupted as exc:  # stopped before the trainer started: it never will
         if record:
             manifest.finish(

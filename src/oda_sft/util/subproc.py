@@ -28,21 +28,30 @@ SUPERVISOR = Path(__file__).with_name("supervise.py")
 _SENT: dict[int, int] = {signal.SIGINT: signal.SIGTERM, signal.SIGTERM: signal.SIGTERM, signal.SIGHUP: signal.SIGHUP}
 
 
-def run_streaming(
-    argv: list[str],
-    env_changes: Mapping[str, str],
-    on_signal: Callable[[int], None] | None = None,
-    keep_fds: tuple[int, ...] = (),
-    on_start: Callable[[int], None] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> int:
+@dataclass(frozen=True)
+class Watch:
+    """How a supervised child is watched. on_signal hears of every stop signal (so the caller can tell
+    an interruption from a crash); keep_fds (the run's lock) stay open in the supervisor for as long as it
+    lives; on_start hears its pid; say reports the stop; what names the child there; cwd is where it runs."""
+
+    on_signal: Callable[[int], None] | None = None
+    keep_fds: tuple[int, ...] = ()
+    on_start: Callable[[int], None] | None = None
+    say: Callable[[str], None] | None = None
+    what: str = "the trainer"
+    cwd: Path | None = None
+
+
+UNWATCHED = Watch()
+
+
+def run_streaming(argv: list[str], env_changes: Mapping[str, str], watch: Watch = UNWATCHED) -> int:
     """Run argv under the supervisor (util/supervise.py) with output streaming through, and return its
     exit status, 128+N for signal N. Raises OSError when the supervisor cannot be started.
 
     INT/TERM/HUP go to the supervisor's process group (llamafactory-cli, torchrun; torchrun passes them
     on to its ranks), SIGINT as SIGTERM; a second one asks the supervisor to kill the whole tree now.
-    If oda-sft dies, however, the supervisor stops the tree. keep_fds (the output-dir lock) stay open in
-    the supervisor for as long as it lives; on_start hears its pid."""
+    If oda-sft dies, however, the supervisor stops the tree."""
     program = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
     if program is None or not (os.path.isfile(program) and os.access(program, os.X_OK)):
         # Checked here: the supervisor could only say so in its exit status.
@@ -62,14 +71,14 @@ def run_streaming(
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        if on_signal is not None:
-            on_signal(signum)
-        if say is not None:
+        if watch.on_signal is not None:
+            watch.on_signal(signum)
+        if watch.say is not None:
             name = signal.Signals(signum).name
-            say(
-                f"{name}: stopping the trainer; send it again to kill it at once"
+            watch.say(
+                f"{name}: stopping {watch.what}; send it again to kill it at once"
                 if len(received) == 1
-                else f"{name} again: killing the trainer now"
+                else f"{name} again: killing {watch.what} now"
             )
         if child is not None:
             deliver(signum)
@@ -85,13 +94,14 @@ def run_streaming(
             child = subprocess.Popen(
                 [sys.executable, "-I", str(SUPERVISOR), str(watch_read), "--", *argv],
                 env={**os.environ, **env_changes},
+                cwd=watch.cwd,
                 start_new_session=True,
-                pass_fds=(watch_read, *keep_fds),
+                pass_fds=(watch_read, *watch.keep_fds),
             )
         finally:
             os.close(watch_read)
-        if on_start is not None:
-            on_start(child.pid)
+        if watch.on_start is not None:
+            watch.on_start(child.pid)
         for signum in list(received):
             deliver(signum)
         status = child.wait()

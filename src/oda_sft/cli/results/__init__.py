@@ -1,1 +1,1 @@
-"""Commands about a run's results: `eval` (and `rank`). A subpackage: cli/ holds 12 modules at most."""
+"""Commands about runs and their results: `runs`, `eval` and `rank`. A subpackage: cli/ holds 12 modules at most."""

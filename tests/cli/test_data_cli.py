@@ -320,3 +320,16 @@ def test_the_next_step_an_add_prints_works_as_printed(
     assert done.code == 0, done.err
     stored = json.loads((ddir / "dataset_info.json").read_text())["chat"]["oda_sft"]["analyses"]
     assert list(stored) == ["meta-llama/Llama-3.1-8B"] and stored["meta-llama/Llama-3.1-8B"]["mode"] == "standard"
+
+
+def test_inspecting_an_unregistered_catalog_dataset_names_the_add_it_needs(
+    cli: Cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = cli("data", "inspect", "OpenR1-Math-220k", "--model", "tiny", "--dataset-dir", str(data_dir))
+    assert r.code == 2, r.err
+    printed = r.err.split("`")[1]
+    assert printed == f"oda-sft data add OpenR1-Math-220k --dataset-dir {data_dir}"  # fetched by name: no SOURCE
+    # As printed, it is a catalog fetch (here offline, so it stops at the empty Hugging Face cache).
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ran = cli(*printed.split()[1:], "--dry-run")
+    assert "open-r1/OpenR1-Math-220k" in ran.err and "SOURCE" not in ran.err, ran.err

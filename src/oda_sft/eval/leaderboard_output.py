@@ -15,12 +15,16 @@ from typing import Any
 
 from oda_sft.eval.leaderboard import METRICS, NOISE_FACTOR, NOISE_RULE, OVERALL, Board, Fix, Group, Note, Row, Stat
 from oda_sft.util import tables
+from oda_sft.util.paths import doc_ref
 
 Advise = Callable[[Fix], str]
-FOOTER = (
-    "values: mean ± sample standard deviation over seeds (0-100); a domain is the mean of its benchmarks, "
-    "overall the mean of the domains, as ODA's leaderboard computes them (docs/eval.md)"
-)
+
+
+def _footer() -> str:
+    return (
+        "values: mean ± sample standard deviation over seeds (0-100); a domain is the mean of its benchmarks, "
+        f"overall the mean of the domains, as ODA's leaderboard computes them ({doc_ref('eval.md')})"
+    )
 
 
 def _num(value: float | None, signed: bool = False) -> str:
@@ -88,7 +92,7 @@ def table(board: Board, advise: Advise) -> str:
         text = [title(group, board.by), tables.format_table(heads, _rows(group, board.by))]
         text += [f"  note: {note_text(n, advise)}" for n in group.notes]
         parts.append("\n".join(text))
-    return "\n\n".join([*parts, f"{FOOTER}\n{NOISE_RULE}"])
+    return "\n\n".join([*parts, f"{_footer()}\n{NOISE_RULE}"])
 
 
 def markdown(board: Board, advise: Advise) -> str:
@@ -103,7 +107,7 @@ def markdown(board: Board, advise: Advise) -> str:
         parts.append("\n".join(lines))
     if board.left_out:
         parts.append("\n".join(["Left out:", "", *(f"- {note_text(n, advise)}" for n in board.left_out)]))
-    return "\n\n".join([*parts, f"{FOOTER}.\n{NOISE_RULE}."]) + "\n"
+    return "\n\n".join([*parts, f"{_footer()}.\n{NOISE_RULE}."]) + "\n"
 
 
 def _stat(stat: Stat) -> dict[str, Any]:

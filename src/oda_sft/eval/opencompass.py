@@ -127,7 +127,8 @@ def check_configs(install: Install, names: list[str]) -> None:
         if only_fork and len(only_fork) == len(missing):
             raise UsageError(
                 f"OpenCompass {install.version} at {install.package} has no {', '.join(missing)}: the xver/cver "
-                f"configs exist only in ODA's fork; install {FORK_REPO} (pip install -e .) in that environment, "
+                f"configs exist only in ODA's fork: clone {FORK_REPO} and `pip install -e` the clone (Python 3.10) in "
+                "that environment, "
                 "or choose other --benchmarks"
             )
         raise UsageError(

@@ -26,16 +26,21 @@ def _dir(dataset: ResolvedDataset) -> Path | None:
     return None if dataset.builtin else dataset.dir
 
 
+def _add(dataset: ResolvedDataset, *extra: str) -> str:
+    """`oda-sft data add NAME ...`: a catalog dataset is fetched by name; any other needs its SOURCE."""
+    source = () if dataset.catalog is not None else ("SOURCE",)
+    return data_command("add", dataset.name, _dir(dataset), *source, *extra)
+
+
 def _add_again(dataset: ResolvedDataset) -> str:
-    return data_command("add", dataset.name, _dir(dataset), "SOURCE", "--force")
+    return _add(dataset, "--force")
 
 
 def data_file(dataset: ResolvedDataset) -> Path:
     """The local file to measure, or a one-line error saying why there is none."""
     if not dataset.registered:
         raise DatasetError(
-            f"dataset {dataset.name!r} is not registered in {dataset.info_path}: "
-            f"register it with `{data_command('add', dataset.name, _dir(dataset), 'SOURCE')}`"
+            f"dataset {dataset.name!r} is not registered in {dataset.info_path}: register it with `{_add(dataset)}`"
         )
     if dataset.file is None:
         raise DatasetError(

@@ -3,10 +3,8 @@ written, and again on each node in preflight."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from oda_sft.data.sources.fetch import fetch_missing
-from oda_sft.runs.space import GIB, needed_bytes
+from oda_sft.runs.space import GIB, needed_for
 from oda_sft.train.mode import ModeDecision
 from oda_sft.train.plan import TrainPlan, plan_train, settle_mode
 from oda_sft.train.render import RESUMABLE_KEEP, make_resumable
@@ -45,19 +43,8 @@ def resume_note(plans: list[TrainPlan], subcommand: str) -> str:
         "that run over from step 0, or after its first epoch is refused (the recipe saves weights only, once per "
         f"epoch); to resume from the last checkpoint instead, add --resumable after `-- {subcommand}`: full "
         f"checkpoints every {resumable['save_steps']} steps, newest {RESUMABLE_KEEP} kept, about "
-        f"{_gib(_disk(resumable, params))} of disk per run at peak for {plan.preset.name} "
-        f"({params / 1e9:.2f}B parameters) instead of {_gib(_disk(plan.config, params))}"
-    )
-
-
-def _disk(config: dict[str, Any], params: int) -> int:
-    keep = config.get("save_total_limit")
-    return needed_bytes(
-        params,
-        bf16=bool(config.get("bf16")),
-        full_checkpoints=not config.get("save_only_model", False),
-        keep=keep if isinstance(keep, int) and keep > 0 else 1,
-        existing=0,
+        f"{_gib(needed_for(resumable, params))} of disk per run at peak for {plan.preset.name} "
+        f"({params / 1e9:.2f}B parameters) instead of {_gib(needed_for(plan.config, params))}"
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from oda_sft.eval.leaderboard import Board
-from oda_sft.runs.plot import _pyplot, _save
+from oda_sft.runs.plot import pyplot, save_figure
 
 
 def plot(board: Board, target: Path) -> int:
@@ -15,7 +15,7 @@ def plot(board: Board, target: Path) -> int:
     panels = [(g, rows) for g, rows in panels if rows]
     if not panels:
         return 0
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 1.2 * max(len(r) for _, r in panels) + 3),
                                                       4.2 * len(panels)), squeeze=False)  # fmt: skip
     bars = 0
@@ -43,5 +43,5 @@ def plot(board: Board, target: Path) -> int:
         ax.grid(axis="y", alpha=0.3)
         bars += len(rows)
     fig.tight_layout()
-    _save(fig, target)
+    save_figure(fig, target)
     return bars

@@ -57,7 +57,7 @@ class PlotResult:
     as_points: list[tuple[PlottedRun, str]] = field(default_factory=list)  # drawn as one point, and what it is
 
 
-def _save(fig: Any, target: Path) -> None:
+def save_figure(fig: Any, target: Path) -> None:
     import matplotlib.pyplot as plt
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ def _save(fig: Any, target: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a cluster node
@@ -102,7 +102,7 @@ def plot(runs: Sequence[PlottedRun], target: Path) -> PlotResult:
         result.drawn.append(run)
     if not curves:
         return result  # nothing to draw: leave any existing file alone
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 6))
     for name, steps, losses in curves:
         ax.plot(steps, losses, label=name, linewidth=1.2, marker="o" if len(steps) == 1 else None)
@@ -111,7 +111,7 @@ def plot(runs: Sequence[PlottedRun], target: Path) -> PlotResult:
     ax.set_title("oda-sft runs: training loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, target)
+    save_figure(fig, target)
     return result
 
 
@@ -120,12 +120,12 @@ def plot_run(run_dir: Path, target: Path) -> bool:
     steps, losses = _curve(run_dir)
     if not steps:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots()
     ax.plot(steps, losses, color="#1f77b4", alpha=0.4, label="original")
     ax.set_title(f"training loss of {run_dir}")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()
-    _save(fig, target)
+    save_figure(fig, target)
     return True

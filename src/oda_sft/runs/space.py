@@ -37,17 +37,22 @@ def _gib(n: int) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB // 10 else f"{n / 1024**2:.0f} MiB"
 
 
-def check(config: dict[str, Any], params: int, output_dir: Path, existing_checkpoints: int) -> None:
-    """Refuse (exit 6, nothing written) when the output root cannot hold what the run will write:
-    `params` parameters trained with `config` into `output_dir`, which holds `existing_checkpoints`."""
+def needed_for(config: dict[str, Any], params: int, existing_checkpoints: int = 0) -> int:
+    """Bytes a run of `params` parameters trained with `config` writes, beside `existing_checkpoints`."""
     keep = config.get("save_total_limit")
-    need = needed_bytes(
+    return needed_bytes(
         params,
         bf16=bool(config.get("bf16")),
         full_checkpoints=not config.get("save_only_model", False),
         keep=keep if isinstance(keep, int) and keep > 0 else 1,
         existing=existing_checkpoints,
     )
+
+
+def check(config: dict[str, Any], params: int, output_dir: Path, existing_checkpoints: int) -> None:
+    """Refuse (exit 6, nothing written) when the output root cannot hold what the run will write:
+    `params` parameters trained with `config` into `output_dir`, which holds `existing_checkpoints`."""
+    need = needed_for(config, params, existing_checkpoints)
     free = disk_free(output_dir)
     if free < need:
         raise StorageError(

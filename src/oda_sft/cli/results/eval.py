@@ -16,7 +16,7 @@ from oda_sft.util.console import say
 SUITE_HELP = "general, math, code, reasoning or all (ODA's domains)."
 
 
-def _rerun(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
+def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
            opencompass: Path | None) -> str:  # fmt: skip
     """The command that evaluates the same thing again, as printed advice (it works as printed)."""
     argv = ["oda-sft", "eval"]
@@ -98,7 +98,9 @@ def eval_command(
     eval_preset = bench.PRESETS[chosen_target.preset.name]
     chosen = bench.select(eval_preset, suite, names)
     plan = runner.plan(chosen_target, eval_preset, suite, chosen)
-    rerun = _rerun(chosen_target.run_dir, base, chosen_target.preset.name, output_root, suite, names, opencompass)
+    rerun = rerun_command(
+        chosen_target.run_dir, base, chosen_target.preset.name, output_root, suite, names, opencompass
+    )
     if dry_run:
         try:
             install: oc.Install | None = oc.describe(oc.locate(opencompass))

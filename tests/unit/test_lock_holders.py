@@ -39,3 +39,27 @@ def test_node_ranks_lock_their_own_files(tmp_path: Path) -> None:
     with lock.acquire(run, 0), lock.acquire(run, 1):
         assert lock.probe(run, 0) is not None and lock.probe(run, 1) is not None
         assert lock.lock_path(run, 1).name == ".seed-42.oda_sft.node-1.lock"
+
+
+def test_a_lock_file_deleted_while_held_still_keeps_a_second_holder_out(tmp_path: Path) -> None:
+    run = tmp_path / "seed-42"
+    first = lock.acquire(run)  # a fresh run: its dir does not exist yet
+    try:
+        first.hold_dir()  # created and held before anything is written into it
+        assert run.is_dir() and len(first.pass_fds()) == 2  # both go to the trainer's supervisor
+        (run / "oda_sft_run.json").write_text(json.dumps(
+            {"status": "running", "host": socket.gethostname(), "attempts": [{"pid": os.getpid(), "started_at": "t"}]}
+        ))  # fmt: skip
+        lock.lock_path(run).unlink()  # by hand, while the run lives
+        holder = lock.probe(run)
+        assert holder is not None and holder.pid == os.getpid()  # named from the run's manifest
+        with pytest.raises(RunStateError, match=f"being trained right now by oda-sft pid {os.getpid()} on"):
+            lock.refuse_if_busy(run)
+        with pytest.raises(RunStateError, match="being trained right now"):
+            lock.acquire(run)
+        assert lock.probe(run, 1) is None  # other node ranks lock their own files only
+    finally:
+        first.release()
+    assert lock.probe(run) is None
+    with lock.acquire(run) as again:  # free again, and an existing run dir is held from the start
+        assert again.dir_fd is not None

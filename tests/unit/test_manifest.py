@@ -95,3 +95,16 @@ def test_a_model_only_checkpoint_is_explained_not_resumed(data_dir: Path, tmp_pa
     message = str(info.value)
     assert "--force" in message and f"--model-path {ckpt}" in message and "--resumable" in message
     assert (ckpt / "model.safetensors").exists()
+
+
+def test_each_attempt_records_its_data_and_none_stays_running_unrecorded(tmp_path: Path) -> None:
+    path = tmp_path / "oda_sft_run.json"
+    first = manifest.start(path, run={"dataset": {"sha256": "a" * 64}}, launch_argv=[], launch_env={}, gpu_count=0,
+                           world_size=1, resumed_from=None)  # fmt: skip
+    assert first["attempts"][0]["dataset_sha256"] == "a" * 64
+    # Its oda-sft killed with its supervisor: nobody wrote how it ended. The next attempt (under the lock) says so.
+    second = manifest.start(path, run={"dataset": {"sha256": "a" * 64}}, launch_argv=[], launch_env={}, gpu_count=0,
+                            world_size=1, resumed_from="checkpoint-3")  # fmt: skip
+    earlier, now = second["attempts"]
+    assert earlier["status"] == "interrupted" and "ended without a record" in earlier["note"]
+    assert now["status"] == "running" and now["dataset_sha256"] == "a" * 64

@@ -13,6 +13,12 @@ cannot lock at all, oda-sft says so once and runs without the lock. Each node ra
 run locks its own file, so the nodes of one run do not exclude each other; rank 0's lock is the run's.
 
 The holder writes who it is (host, pid, start time) into the file, so whoever is refused can name it.
+
+A lock file deleted by hand while its run lives no longer excludes anyone: the next oda-sft creates a new
+file and locks that. So node rank 0 also holds the output dir itself locked (flock on its descriptor,
+from launch on, passed to the supervisor the same way): whoever takes the file lock checks it too, and a
+live run is refused whatever became of its lock file. (Where a directory cannot be flocked, NFS, the
+lock file is the only guard.)
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.errors import RunStateError
+from oda_sft.runs import manifest
 from oda_sft.util.clock import utc_now
 
 _RECORD_BYTES = 512  # written with one pwrite, always this long: a reader never sees half a record
@@ -87,8 +94,16 @@ def _read_holder(fd: int) -> Holder:
 class RunLock:
     """A held lock on one output dir (or, where the filesystem cannot lock, a note that it is not held)."""
 
-    def __init__(self, path: Path, fd: int | None, holder: Holder | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fd: int | None,
+        holder: Holder | None,
+        output_dir: Path | None = None,
+        dir_fd: int | None = None,
+    ) -> None:
         self.path, self.fd, self.holder = path, fd, holder
+        self.output_dir, self.dir_fd = output_dir, dir_fd  # output_dir None: no directory lock (node rank > 0)
 
     @property
     def held(self) -> bool:
@@ -96,7 +111,21 @@ class RunLock:
 
     def pass_fds(self) -> tuple[int, ...]:
         """The descriptor the trainer's supervisor inherits, so the lock lasts as long as the trainer."""
-        return (self.fd,) if self.fd is not None else ()
+        return tuple(fd for fd in (self.fd, self.dir_fd) if fd is not None)
+
+    def hold_dir(self) -> None:
+        """Create the output dir and hold it locked too (node rank 0), from before anything is written
+        into it: after --force moved the earlier run aside, the new dir is the one held."""
+        out = self.output_dir
+        if self.fd is None or out is None:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        if self.dir_fd is not None and _same_file(self.dir_fd, out):
+            return
+        fd = _lock_dir(out)
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+        self.dir_fd = fd
 
     def record_supervisor(self, pid: int) -> None:
         if self.fd is not None and self.holder is not None:
@@ -104,9 +133,11 @@ class RunLock:
             _write_holder(self.fd, self.holder)
 
     def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # the supervisor's copy is closed by then: the kernel drops the lock
-            self.fd = None
+        # The supervisor's copies are closed by then: the kernel drops the locks.
+        for fd in (self.fd, self.dir_fd):
+            if fd is not None:
+                os.close(fd)
+        self.fd = self.dir_fd = None
 
     def __enter__(self) -> RunLock:
         return self
@@ -134,6 +165,76 @@ def _busy(output_dir: Path, holder: Holder) -> RunStateError:
         f"{output_dir} is being trained right now by oda-sft {holder.describe()}: a second trainer would delete "
         f"the first one's checkpoints; wait for it to end, or stop it ({stop}) and run this again"
     )
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        at, held = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (at.st_dev, at.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _open_dir(output_dir: Path) -> int | None:
+    try:
+        return os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _dir_holder(output_dir: Path) -> Holder:
+    """Who holds output_dir locked when its lock file cannot say (it was deleted): the running attempt
+    its manifest names, if any."""
+    record = manifest.read(output_dir / manifest.MANIFEST_NAME) or {}
+    attempts = record.get("attempts")
+    last = attempts[-1] if isinstance(attempts, list) and attempts and isinstance(attempts[-1], dict) else {}
+    pid = last.get("pid")
+    if record.get("status") != "running" or not isinstance(pid, int):
+        return Holder("", None, "")
+    return Holder(str(record.get("host", "")), pid, str(last.get("started_at", "")))
+
+
+def _lock_dir(output_dir: Path) -> int | None:
+    """output_dir itself, locked for this process; None when it does not exist or its filesystem cannot
+    flock a directory. Raises RunStateError while another run holds it."""
+    waited_for_teardown = False
+    deadline = time.monotonic() + _RETRY_S
+    while True:
+        fd = _open_dir(output_dir)
+        if fd is None:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in _UNSUPPORTED or exc.errno == errno.EBADF:  # NFS: flock needs a writable descriptor
+                return None
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+        holder = _dir_holder(output_dir)
+        if holder.alive_here() is False and not waited_for_teardown:
+            waited_for_teardown = True  # its oda-sft died; its supervisor is still stopping the trainer
+            deadline = time.monotonic() + _TEARDOWN_S
+        if time.monotonic() >= deadline:
+            raise _busy(output_dir, holder)
+        time.sleep(0.1)
+
+
+def _dir_busy(output_dir: Path) -> bool:
+    fd = _open_dir(output_dir)
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+    else:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def acquire(output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | None = None) -> RunLock:
@@ -169,23 +270,31 @@ def acquire(output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | N
             time.sleep(0.1)
             continue
         # The file may have been replaced between open and flock: hold the lock of the one at the path.
-        try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:
+        if not _same_file(fd, path):
             os.close(fd)
             continue
+        guarded = output_dir if node_rank == 0 else None
+        try:
+            dir_fd = _lock_dir(output_dir) if guarded is not None else None  # a live run whose lock file is gone
+        except BaseException:
+            os.close(fd)
+            raise
         holder = Holder(socket.gethostname(), os.getpid(), utc_now())
         _write_holder(fd, holder)
-        return RunLock(path, fd, holder)
+        return RunLock(path, fd, holder, guarded, dir_fd)
 
 
 def probe(output_dir: Path, node_rank: int = 0) -> Holder | None:
     """Who holds output_dir's lock right now, or None when nobody does (or it cannot be told).
 
     Takes the lock shared for an instant and writes nothing."""
-    path = lock_path(output_dir, node_rank)
+    holder = _probe_file(lock_path(output_dir, node_rank))
+    if holder is None and node_rank == 0 and _dir_busy(output_dir):
+        return _dir_holder(output_dir)  # a live run whose lock file was deleted
+    return holder
+
+
+def _probe_file(path: Path) -> Holder | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

@@ -42,8 +42,12 @@ def start(
 ) -> dict[str, Any]:
     """Write the manifest for a new attempt; an interrupted run's earlier attempts are kept."""
     previous = read(path) or {}
-    attempts = list(previous.get("attempts", []))
+    # Called under the run's lock: an earlier attempt still marked running ended unrecorded (killed, node lost).
+    attempts = [_unrecorded_end(a) for a in previous.get("attempts", [])]
     attempt = {"started_at": now(), "ended_at": None, "status": "running", "exit_code": None, "pid": os.getpid()}
+    dataset = run.get("dataset")
+    # Each attempt's data, so a run trained on two contents shows it (train refuses to resume on other data).
+    attempt["dataset_sha256"] = dataset.get("sha256") if isinstance(dataset, dict) else None
     if resumed_from:
         attempt["resumed_from"] = resumed_from
     attempts.append(attempt)
@@ -66,6 +70,13 @@ def start(
     }
     atomic_write_json(path, manifest)
     return manifest
+
+
+def _unrecorded_end(attempt: Any) -> Any:
+    if not isinstance(attempt, dict) or attempt.get("status") != "running":
+        return attempt
+    note = "ended without a record (its oda-sft was killed, or its node lost); found when the next attempt started"
+    return {**attempt, "status": "interrupted", "note": note}
 
 
 def finish(

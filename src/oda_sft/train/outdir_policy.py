@@ -7,6 +7,7 @@ commands built from the run's own request (train/advice.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from oda_sft.runs.outdir import (
 from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan
 from oda_sft.train.profile import FAST_KEYS, recipe_equivalent
+from oda_sft.util.paths import data_command
 
 # Keys that may differ between attempts of one run without changing what it trains: oda-sft's
 # tokenized cache, what --profile fast sets for speed alone, and how many processes tokenize.
@@ -53,6 +55,43 @@ def _recorded_command(out: Path) -> str | None:
     record = manifest.read(out / manifest.MANIFEST_NAME) or {}
     rerun = record.get("rerun")
     return rerun if isinstance(rerun, str) and rerun else None
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """The run in the output dir was trained on other content than its dataset holds now."""
+
+    was: str  # sha256 the run's manifest records
+    now: str  # sha256 of the registered file today
+    was_revision: str | None  # the source commit the run's content was converted from, if recorded
+
+    def describe(self, plan: TrainPlan) -> str:
+        return (
+            f"it was trained on other content of dataset {plan.dataset.name} (sha256 {self.was[:12]}) than it "
+            f"holds now ({self.now[:12]}; registered again since)"
+        )
+
+    def register_again(self, plan: TrainPlan) -> str:
+        """The command that registers the run's content again: exact for a catalog dataset whose source
+        commit was recorded (and differs from today's), else with the SOURCE it came from to fill in."""
+        dataset = plan.dataset
+        rev = self.was_revision
+        if dataset.catalog is not None and rev and rev != dataset.revision:
+            return data_command("add", dataset.name, plan.request.dataset_dir, "--revision", rev, "--force")
+        return data_command("add", dataset.name, plan.request.dataset_dir, "SOURCE", "--force")
+
+
+def data_change(plan: TrainPlan) -> DataChange | None:
+    """How the data the run in the output dir started on differs from the dataset's now; None when it
+    does not (or either side is unknown: no manifest, a dataset oda-sft cannot hash)."""
+    record = manifest.read(plan.output_dir / manifest.MANIFEST_NAME) or {}
+    recorded = record.get("dataset")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    was, now = recorded.get("sha256"), plan.dataset.sha256
+    if not isinstance(was, str) or not was or not now or was == now:
+        return None
+    revision = recorded.get("revision")
+    return DataChange(was, now, revision if isinstance(revision, str) else None)
 
 
 def world_size(plan: TrainPlan) -> int:
@@ -96,6 +135,14 @@ def decide_action(plan: TrainPlan, state: OutputState, force: bool, rerun: Rerun
             f"train: `{rerun.command(force=True)}`; or choose another --output-root"
         )
     if state.kind == "interrupted":
+        moved = data_change(plan)
+        if moved is not None:
+            raise RunStateError(
+                f"{state.describe()}, but {moved.describe(plan)}: resuming would train on mixed data. To resume "
+                f"it, register its content again (`{moved.register_again(plan)}`) and run this again; or to start "
+                f"over on the new content (the old run is moved aside, nothing is deleted): "
+                f"`{rerun.command(force=True)}`"
+            )
         changed = _kept_config_changes(plan)
         if changed:
             recorded = _recorded_command(plan.output_dir)

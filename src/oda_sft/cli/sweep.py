@@ -71,7 +71,7 @@ def sweep(
 def _print_total(run: RunOptions, grid: list[tuple[TrainRequest, TrainPlan | str]], cells: list[Cell]) -> None:
     """The grid's total cost (issue 13), on stderr: stdout stays the table."""
     from oda_sft.cost import table as throughput
-    from oda_sft.cost.grid import COUNTED, grid_total
+    from oda_sft.cost.grid import grid_total
     from oda_sft.util.hardware import visible_gpu_count
 
     try:
@@ -88,11 +88,5 @@ def _print_total(run: RunOptions, grid: list[tuple[TrainRequest, TrainPlan | str
     if request.model_path is not None:
         command += ["--model-path", str(request.model_path.expanduser().resolve())]
     command += ["--gpus", str(gpus), "--gpu", total.card.name]
-    # grid_total counts the runs it could cost; the headline names every run the plan table would start,
-    # and says how many of them the steps and hours cover (the others are listed as not counted).
-    costed, total.runs = total.runs, sum(cell.outcome in COUNTED for cell in cells)
-    lines = total.describe(shlex.join(command))
-    if costed < total.runs:
-        lines.insert(1, f"  the steps and hours cover {costed} of the {total.runs} runs: the rest are not counted")
-    for line in lines:
+    for line in total.describe(shlex.join(command)):
         say(line)

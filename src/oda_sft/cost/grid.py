@@ -26,7 +26,8 @@ class GridTotal:
     gpus: int
     card: Card
     card_assumed: bool
-    runs: int = 0
+    runs: int = 0  # every run the plan would start
+    costed: int = 0  # those the steps and hours cover
     steps: int = 0
     wall_s: float = 0.0
     gpu_hours: float = 0.0
@@ -46,6 +47,8 @@ class GridTotal:
             f"{format_duration(self.wall_s)} one after another, {self.gpu_hours:,.1f} GPU-hours "
             f"({other} profile: {theirs})"
         ]
+        if self.costed < self.runs:
+            lines.append(f"  the steps and hours cover {self.costed} of the {self.runs} runs: the rest are not counted")
         if self.resumed:
             lines.append(f"  {self.resumed} of them resume: counted whole, an upper bound")
         if self.unknown:
@@ -73,6 +76,7 @@ def grid_total(
     for plan, verb in cells:
         if isinstance(plan, str) or verb not in COUNTED:
             continue
+        total.runs += 1
         name = plan.dataset.name
         if name not in by_dataset:  # every seed of a dataset costs the same
             by_dataset[name] = _costs(plan, gpus, card, table, total)
@@ -80,7 +84,7 @@ def grid_total(
         if costs is None:
             continue
         mine, other = costs
-        total.runs += 1
+        total.costed += 1
         total.resumed += verb == "resume"
         total.steps += mine.steps
         total.wall_s += mine.wall_s

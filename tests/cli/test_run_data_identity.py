@@ -124,3 +124,20 @@ def test_a_finished_run_on_other_content_says_so_when_skipped(
     trained = cli(*command[1:])  # as printed: trains the new content, the old run moved aside
     assert trained.code == 0 and "--force: moved the earlier run to" in trained.err, trained.err
     assert len(launched) == 2 and _sha(run) != trained_on
+
+
+def test_a_catalog_run_gets_the_command_that_fetches_its_own_commit_again(data_dir: Path, tmp_path: Path) -> None:
+    from oda_sft.cli.app import _command
+    from oda_sft.train.outdir_policy import DataChange
+    from oda_sft.train.plan import plan_train
+    from oda_sft.train.request import TrainRequest
+
+    plan = plan_train(TrainRequest(model="tiny", dataset="OpenR1-Math-220k", dataset_dir=data_dir,
+                                   output_root=tmp_path / "saves"))  # fmt: skip
+    argv = shlex.split(DataChange("a" * 64, "b" * 64, "0123abcd" * 5).register_again(plan))
+    add = _command().commands["data"].commands["add"]  # type: ignore[attr-defined]
+    params = add.make_context("add", argv[3:]).params  # the data add parser accepts it as printed
+    assert params["name"] == "OpenR1-Math-220k" and params["source"] is None and params["force"]
+    assert params["revision"] == "0123abcd" * 5 and Path(params["dataset_dir"]) == data_dir
+    # Without a recorded commit, the source is the person's to give.
+    assert "SOURCE" in DataChange("a" * 64, "b" * 64, None).register_again(plan)

@@ -89,6 +89,52 @@ def test_a_special_tokens_file_is_keyed_by_what_it_holds(config: dict[str, Any],
     assert _key(config, new_special_tokens_config=str(tokens)) != first
 
 
+def _remote_code_model(root: Path) -> Path:
+    """A model directory whose tokenizer is its own code, as trust_remote_code loads it."""
+    model = root / "model"
+    (model / "additional_chat_templates").mkdir(parents=True)
+    auto_map = {"AutoTokenizer": ["tokenization_mine.MineTokenizer", None]}
+    (model / "tokenizer_config.json").write_text(json.dumps({"auto_map": auto_map}))
+    (model / "config.json").write_text(json.dumps({"model_type": "mine", "auto_map": {}}))
+    (model / "tokenization_mine.py").write_text("from .mine_utils import split\nclass MineTokenizer: ...\n")
+    (model / "mine_utils.py").write_text("def split(text): return text.split()\n")  # imported by the tokenizer
+    (model / "mine.tiktoken").write_text("IQ== 0\n")  # a vocabulary file only the class names
+    (model / "additional_chat_templates" / "tools.jinja").write_text("{{ messages }}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "model.safetensors.index.json").write_text("{}")
+    return model
+
+
+def test_every_file_that_shapes_tokenization_is_keyed_and_the_weights_are_not(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    model = _remote_code_model(tmp_path)
+    config = {**config, "model_name_or_path": str(model), "trust_remote_code": True}
+    assert tc.off_reason(config) is None
+    keyed = _key(config)
+    for name in ("tokenization_mine.py", "mine_utils.py", "mine.tiktoken", "config.json",
+                 "additional_chat_templates/tools.jinja", "tokenizer_config.json"):  # fmt: skip
+        file = model / name
+        before = file.read_bytes()
+        file.write_bytes(before + b"\n# edited\n")
+        assert _key(config) != keyed, f"an edited {name} still hits the cache"
+        file.write_bytes(before)
+        assert _key(config) == keyed
+    (model / "model.safetensors").write_bytes(b"trained further")
+    (model / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    assert _key(config) == keyed  # the weights do not change tokens
+
+
+def test_tokenizer_code_from_another_repository_turns_the_cache_off(config: dict[str, Any], tmp_path: Path) -> None:
+    model = _remote_code_model(tmp_path)
+    auto_map = {"AutoTokenizer": ["someone/their-model--tokenization_theirs.TheirTokenizer", None]}
+    (model / "tokenizer_config.json").write_text(json.dumps({"auto_map": auto_map}))
+    config = {**config, "model_name_or_path": str(model)}
+    assert tc.off_reason({**config, "trust_remote_code": False}) is None  # then the code is never run
+    reason = tc.off_reason({**config, "trust_remote_code": True}) or ""
+    assert reason.startswith("tokenized cache off: ") and "another repository" in reason
+
+
 @pytest.mark.parametrize("setting", [{"streaming": True}, {"eval_dataset": "x"}, {"tokenized_path": "/mine"}])
 def test_the_cache_stays_out_of_the_way_of_settings_it_cannot_key(config: dict[str, Any], setting: Any) -> None:
     assert tc.off_reason(config) is None

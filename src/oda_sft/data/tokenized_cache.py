@@ -104,19 +104,13 @@ OTHER_KEYED = ("stage", "predict_with_generate")
 # The seed shapes the data only where LLaMA-Factory samples or splits it.
 SEEDED_WHEN = ("val_size", "interleave_probs")
 LIBRARIES = ("llamafactory", "datasets", "transformers", "tokenizers")
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "chat_template.jinja",
-    "chat_template.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-)
+# A local model directory is keyed by every file in it but the weights: which files a tokenizer reads is
+# its class's to say (qwen.tiktoken, spiece.model, emoji.json ...), config.json picks the class, and with
+# trust_remote_code any *.py there may be the tokenizer's code or import it. Subdirectories are not read,
+# but for the chat templates transformers loads from one.
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".npz")
+_WEIGHT_INDEXES = (".safetensors.index.json", ".bin.index.json")
+_READ_SUBDIRS = ("additional_chat_templates",)
 
 
 @dataclass(frozen=True)
@@ -153,11 +147,20 @@ def tokenizer_fingerprint(model_path: str) -> str:
     if not path.is_dir():
         return f"hub:{model_path}"  # a hub id (and model_revision, keyed too) names a fixed tokenizer
     digest = hashlib.sha256()
-    for name in _TOKENIZER_FILES:
-        file = path / name
-        if file.is_file():
-            digest.update(name.encode() + b"\0" + file.read_bytes())
+    for file in _tokenizer_files(path):
+        with file.open("rb") as handle:
+            content = hashlib.file_digest(handle, "sha256").digest()
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0" + content)
     return f"files:{digest.hexdigest()}"
+
+
+def _tokenizer_files(model_dir: Path) -> list[Path]:
+    """The files of a model directory that may shape its tokenization, in a fixed order."""
+    found = [f for f in model_dir.iterdir() if f.is_file()]
+    for sub in _READ_SUBDIRS:
+        if (model_dir / sub).is_dir():
+            found.extend(f for f in (model_dir / sub).iterdir() if f.is_file())
+    return sorted(f for f in found if not f.name.endswith(_WEIGHTS + _WEIGHT_INDEXES))
 
 
 def _file_content(value: Any) -> Any:
@@ -172,7 +175,25 @@ def off_reason(config: dict[str, Any]) -> str | None:
     for key, why in CACHE_OFF.items():
         if config.get(key) not in (None, False, ""):
             return f"tokenized cache off: {why}"
+    model = Path(str(config.get("model_name_or_path", "")))
+    if config.get("trust_remote_code") and model.is_dir() and _code_elsewhere(model):
+        return "tokenized cache off: the tokenizer's code comes from another repository (auto_map), not keyed"
     return None
+
+
+def _code_elsewhere(model_dir: Path) -> bool:
+    """An auto_map entry names code in another repository ("owner/repo--module.Class"), fetched at load."""
+    for name in ("tokenizer_config.json", "config.json", "processor_config.json", "preprocessor_config.json"):
+        try:
+            auto_map = json.loads((model_dir / name).read_text(encoding="utf-8")).get("auto_map") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(auto_map, dict):
+            continue
+        refs = [r for v in auto_map.values() for r in (v if isinstance(v, list) else [v])]
+        if any(isinstance(r, str) and "--" in r for r in refs):
+            return True
+    return False
 
 
 def cache_key(config: dict[str, Any], dataset_sha256: str, dataset_entry: dict[str, Any]) -> str:

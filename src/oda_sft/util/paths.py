@@ -34,26 +34,24 @@ def checkout_root() -> Path | None:
     return None
 
 
-def train_config_dir() -> Path:
-    # A wheel carries train_config/ inside the package; an editable install reads the checkout's.
-    shipped = _PACKAGE / "train_config"
+def _shipped(in_package: str, in_checkout: str, what: str) -> Path:
+    # A wheel carries it inside the package; an editable install reads the checkout's.
+    shipped = _PACKAGE / in_package
     if shipped.is_dir():
         return shipped
     root = checkout_root()
     if root is None:
-        raise RuntimeError("oda-sft is installed without its train_config/ directory; reinstall it")
-    return root / "train_config"
+        raise RuntimeError(f"oda-sft is installed without {what}; reinstall it")
+    return root / in_checkout
+
+
+def train_config_dir() -> Path:
+    return _shipped("train_config", "train_config", "its train_config/ directory")
 
 
 def demo_dataset_dir() -> Path:
     """The demo dataset (read only): inside a wheel's package, or the checkout's data/ for an editable install."""
-    shipped = _PACKAGE / "demo"
-    if shipped.is_dir():
-        return shipped
-    root = checkout_root()
-    if root is None:
-        raise RuntimeError("oda-sft is installed without its demo dataset; reinstall it")
-    return root / "data"
+    return _shipped("demo", "data", "its demo dataset")
 
 
 def docs_dir() -> Path | None:

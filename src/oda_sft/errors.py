@@ -7,53 +7,50 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from oda_sft.util import signals
 
 
 class OdaSftError(Exception):
-    """A problem the user can fix. The message names the problem and the fix."""
+    """A problem the user can fix. The message names the problem and the fix.
+
+    A subclass declares its exit code in its header: `class UsageError(OdaSftError, exit_code=2)`.
+    """
 
     exit_code = 1
 
+    def __init_subclass__(cls, exit_code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
-class UsageError(OdaSftError):
+
+class UsageError(OdaSftError, exit_code=2):
     """Bad command-line input."""
 
-    exit_code = 2
 
-
-class ConfigError(OdaSftError):
+class ConfigError(OdaSftError, exit_code=2):
     """A preset, mode, override or template that cannot be rendered."""
 
-    exit_code = 2
 
-
-class DatasetError(OdaSftError):
+class DatasetError(OdaSftError, exit_code=2):
     """A dataset that is unknown, unregistered or malformed."""
 
-    exit_code = 2
 
-
-class RunStateError(OdaSftError):
+class RunStateError(OdaSftError, exit_code=3):
     """The output directory holds something oda-sft will not touch without --force."""
 
-    exit_code = 3
 
-
-class LaunchError(OdaSftError):
+class LaunchError(OdaSftError, exit_code=4):
     """The launcher could not be started."""
-
-    exit_code = 4
 
 
 OS_ERROR_EXIT = 6
 
 
-class StorageError(OdaSftError):
+class StorageError(OdaSftError, exit_code=OS_ERROR_EXIT):
     """The filesystem cannot hold or take what a run writes."""
-
-    exit_code = OS_ERROR_EXIT
 
 
 def debug_enabled() -> bool:

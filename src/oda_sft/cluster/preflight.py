@@ -28,10 +28,8 @@ _COMM_PREFIXES = ("NCCL_", "TORCH_NCCL_", "TORCH_DISTRIBUTED_", "GLOO_", "UCX_",
 _COMM_NAMES = ("CUDA_VISIBLE_DEVICES", "MASTER_ADDR", "MASTER_PORT", "HF_DATASETS_CACHE", "HF_HOME")
 
 
-class PreflightError(OdaSftError):
+class PreflightError(OdaSftError, exit_code=5):
     """A node that must not join the run."""
-
-    exit_code = 5
 
 
 @dataclass(frozen=True)

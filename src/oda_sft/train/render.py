@@ -148,7 +148,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             )
         if key in _FLAG_FOR_KEY:
             raise UsageError(f"override {key}= is not allowed: use {_FLAG_FOR_KEY[key]} instead")
-        if is_secret_name(key) and key in override_fields():  # an unknown name is refused below as unknown
+        # A secret's name (hub_token, WANDB_API_KEY) is refused as one, whether LLaMA-Factory has the setting
+        # or not; a bare word such as `key` (a pasted `-- key=value`) is refused below as unknown.
+        if is_secret_name(key) and (key in override_fields() or "_" in key):
             raise UsageError(
                 f"override {key}= looks like a secret, which would be kept in the run's config: "
                 "pass it through the environment instead (e.g. HF_TOKEN)"

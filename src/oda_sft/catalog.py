@@ -9,7 +9,7 @@ all read it from here; tests/unit/test_recipe_contract.py checks that they agree
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from oda_sft.shapes import ModelShape
@@ -71,18 +71,20 @@ _LLAMA_UPSTREAM: dict[Mode, dict[str, Any]] = {
     "long": {**_LONG, "learning_rate": 3.0e-5, "warmup_ratio": 0.03, "seed": 42},
 }
 
+_LLAMA = ModelPreset(
+    name="llama",
+    base_model="meta-llama/Llama-3.1-8B",
+    save_name="llama3.1-8b",
+    shape=ModelShape("llama3.1-8b", 4096, 14336, 32, 32, 8, 128256, tie_word_embeddings=False),
+    zero_stage=2,
+    templates={"standard": "llama_config.yaml", "long": "llama_long_config.yaml"},
+    upstream=_LLAMA_UPSTREAM,
+)
+
 PRESETS: dict[str, ModelPreset] = {
     p.name: p
     for p in (
-        ModelPreset(
-            name="llama",
-            base_model="meta-llama/Llama-3.1-8B",
-            save_name="llama3.1-8b",
-            shape=ModelShape("llama3.1-8b", 4096, 14336, 32, 32, 8, 128256, tie_word_embeddings=False),
-            zero_stage=2,
-            templates={"standard": "llama_config.yaml", "long": "llama_long_config.yaml"},
-            upstream=_LLAMA_UPSTREAM,
-        ),
+        _LLAMA,
         ModelPreset(
             name="qwen",
             base_model="Qwen/Qwen2.5-7B",
@@ -115,15 +117,14 @@ PRESETS: dict[str, ModelPreset] = {
             },
             note="upstream ships one Qwen3 config (long-CoT, ZeRO-3); it is used for every dataset",
         ),
-        ModelPreset(
+        replace(  # the llama recipe (its ZeRO stage and upstream values) on a toy model
+            _LLAMA,
             name="tiny",
             base_model="",
             save_name="tiny",
             # Built offline by train/tiny_model.py; the vocabulary is its trained byte-level BPE size.
             shape=ModelShape("tiny", 64, 176, 2, 4, 2, 1024, tie_word_embeddings=False),
-            zero_stage=2,
             templates={"standard": "tiny_config.yaml", "long": "tiny_long_config.yaml"},
-            upstream=_LLAMA_UPSTREAM,
             note="random-weight Llama-shaped model built offline; the llama recipe at toy scale",
         ),
     )

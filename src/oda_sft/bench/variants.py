@@ -20,12 +20,13 @@ from oda_sft.bench.fixture import fixture_key
 from oda_sft.bench.metrics import RunResult, read_metrics
 from oda_sft.bench.spec import DATA_MODE, DECIDED, BenchSpec
 from oda_sft.cards import parse_node
+from oda_sft.cost.estimate import decide_on_card
 from oda_sft.runs import trainer_log
 from oda_sft.runs.outdir import set_aside
 from oda_sft.train import launcher
 from oda_sft.train.patches import trainer_env
 from oda_sft.train.plan import plan_train
-from oda_sft.train.profile import FastDecision, apply_decision, decide_fast, flash_attn_installed
+from oda_sft.train.profile import FastDecision, apply_decision
 from oda_sft.train.render import cpu_fallback, dump_yaml
 from oda_sft.train.request import LaunchOptions, TrainRequest
 from oda_sft.util import subproc
@@ -106,16 +107,8 @@ def decided(spec: BenchSpec, data: str, node: str, fixture: Path, samples: int) 
     gpus, card = parse_node(node)
     plan = plan_train(_request(spec, data, "default", fixture, spec.out_dir / "plan"))
     full = spec.recipe.shape
-    decision = decide_fast(
-        plan.config,
-        full,
-        world=gpus,
-        gpu_count=gpus,
-        device=lambda: card.memory(f"--decide-for {node}: {card.name}, idle"),
-        samples=samples,
-        fa2_installed=flash_attn_installed(),
-        allow_partial=True,
-    )
+    source = f"--decide-for {node}: {card.name}, idle"
+    decision = decide_on_card(plan.config, full, gpus, card, samples, source=source, allow_partial=True)
     proxy = decision.for_layers(spec.model_shape().num_layers)
     return apply_decision(plan.config, proxy), proxy
 

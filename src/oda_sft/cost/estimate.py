@@ -114,19 +114,34 @@ def recipe_settings(config: Mapping[str, Any], shape: ModelShape) -> Settings:
     )
 
 
-def fast_settings(
-    config: Mapping[str, Any], shape: ModelShape, gpus: int, card: Card, samples: int | None
-) -> tuple[Settings, FastDecision]:
-    decision = decide_fast(
+def decide_on_card(
+    config: Mapping[str, Any],
+    shape: ModelShape,
+    gpus: int,
+    card: Card,
+    samples: int | None,
+    *,
+    source: str,
+    allow_partial: bool = PARTIAL_CHECKPOINTING_IN_TRAIN,
+) -> FastDecision:
+    """What `fast` decides for `shape` on `gpus` idle GPUs of a named card, without seeing one
+    (`estimate --gpu`, `bench --decide-for`); `source` names where the memory figure comes from."""
+    return decide_fast(
         config,
         shape,
         world=gpus,
         gpu_count=gpus,
-        device=lambda: card.memory(f"{card.name}, idle"),
+        device=lambda: card.memory(source),
         samples=samples,
         fa2_installed=flash_attn_installed(),
-        allow_partial=PARTIAL_CHECKPOINTING_IN_TRAIN,
+        allow_partial=allow_partial,
     )
+
+
+def fast_settings(
+    config: Mapping[str, Any], shape: ModelShape, gpus: int, card: Card, samples: int | None
+) -> tuple[Settings, FastDecision]:
+    decision = decide_on_card(config, shape, gpus, card, samples, source=f"{card.name}, idle")
     ckpt = 0 if not decision.checkpointing else shape.num_layers - decision.kept_layers
     settings = Settings(decision.micro_batch, decision.accumulation, ckpt, shape.num_layers, decision.overlap_comm)
     return settings, decision

@@ -75,6 +75,20 @@ def test_an_eval_job_runs_eval_on_one_node_with_one_gpu(cli: Cli, where: Path) -
     assert subprocess.run(["bash", "-n"], input=r.out, text=True).returncode == 0
 
 
+def test_an_eval_job_passes_its_cpus_to_srun(cli: Cli, where: Path) -> None:
+    # srun no longer inherits --cpus-per-task from sbatch (Slurm 22.05+): the eval's srun line names it.
+    finished_run(where)
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    cache_judges(where / "hf")
+    r = cli("slurm", "--cpus-per-task", "16", "--", "eval", "-m", "llama", "-d", "d1", "--opencompass", str(oc))
+    assert r.code == 0, r.err
+    assert "#SBATCH --cpus-per-task=16" in _sbatch(r.out)
+    assert (
+        'exec srun --nodes=1 --ntasks=1 --kill-on-bad-exit=1 \\\n  --cpus-per-task="$SLURM_CPUS_PER_TASK" \\\n'
+        '  --output="$LOG_DIR/eval.log" --open-mode=append \\\n'
+    ) in r.out
+
+
 def test_the_opencompass_checked_here_is_the_one_the_job_runs(
     cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

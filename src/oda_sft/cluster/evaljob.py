@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oda_sft import __version__
-from oda_sft.cluster.slurm import JobSpec, sbatch_header, shell_join, shell_word
+from oda_sft.cluster.slurm import JobSpec, gpus_text, sbatch_header, shell_join, shell_word, srun_lines
 from oda_sft.errors import LaunchError, UsageError
 
 # A training job ends 0 only when its run finished, so its eval waits for that (afterok). A sweep exits 1 when
@@ -114,11 +114,7 @@ def render_eval_script(spec: JobSpec) -> str:
     spec.validate()
     o = spec.options
     q = shell_word
-    gpus = f"{o.gpus_per_node} GPU(s)" if o.gpus_per_node else "CPU only"
-    srun = ["exec srun --nodes=1 --ntasks=1 --kill-on-bad-exit=1"]
-    if o.cpus_per_task is not None:
-        srun.append('--cpus-per-task="$SLURM_CPUS_PER_TASK"')  # srun no longer inherits it (Slurm 22.05+)
-    srun.append('--output="$LOG_DIR/eval.log" --open-mode=append')
+    gpus = gpus_text(o)
     lines = [
         "#!/bin/bash",
         f"# oda-sft {__version__}: `oda-sft eval` on one node, {gpus}.",
@@ -138,7 +134,7 @@ def render_eval_script(spec: JobSpec) -> str:
         "# exec: srun replaces this shell, so the SIGTERM that --signal=B:TERM sends before the time limit (or a",
         "#   preemption) reaches srun and `oda-sft eval`, which stops OpenCompass and records the eval as",
         "#   interrupted; running the job again (--requeue) resumes it: OpenCompass reuses what it finished (-r).",
-        " \\\n  ".join(srun) + " \\",
+        srun_lines(o, "--nodes=1 --ntasks=1", "eval.log"),
         """  bash -c 'exec "$ODA_SFT" eval "$@"' oda-sft-eval \\""",
         f"  {' '.join(q(a) for a in spec.args)}",
         "",

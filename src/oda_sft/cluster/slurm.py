@@ -314,18 +314,28 @@ def _resume_comment(resumable: bool) -> list[str]:
     ]
 
 
+def gpus_text(o: SlurmOptions) -> str:
+    return f"{o.gpus_per_node} GPU(s)" if o.gpus_per_node else "CPU only"
+
+
+def srun_lines(o: SlurmOptions, tasks: str, log: str) -> str:
+    """The script's `exec srun` line: `tasks` (its task layout), each task's output appended to $LOG_DIR/`log`."""
+    srun = [f"exec srun {tasks} --kill-on-bad-exit=1"]
+    if o.cpus_per_task is not None:
+        # Since Slurm 22.05 srun no longer inherits --cpus-per-task from sbatch: without it, the task
+        # (and LLaMA-Factory's preprocessing workers) would be confined to one CPU.
+        srun.append('--cpus-per-task="$SLURM_CPUS_PER_TASK"')
+    srun.append(f'--output="$LOG_DIR/{log}" --open-mode=append')
+    return " \\\n  ".join(srun) + " \\"
+
+
 def render_script(spec: JobSpec) -> str:
     """The sbatch script, as text a person can review and keep."""
     spec.validate()
     o = spec.options
     q = shell_word
-    gpus = f"{o.gpus_per_node} GPU(s)" if o.gpus_per_node else "CPU only"
-    srun = ['exec srun --nodes="$NNODES" --ntasks-per-node=1 --kill-on-bad-exit=1']
-    if o.cpus_per_task is not None:
-        # Since Slurm 22.05 srun no longer inherits --cpus-per-task from sbatch: without it, the task
-        # (and LLaMA-Factory's preprocessing workers) would be confined to one CPU.
-        srun.append('--cpus-per-task="$SLURM_CPUS_PER_TASK"')
-    srun.append('--output="$LOG_DIR/node-%n.log" --open-mode=append')
+    gpus = gpus_text(o)
+    srun = srun_lines(o, '--nodes="$NNODES" --ntasks-per-node=1', "node-%n.log")
     user_args = " ".join(q(a) for a in spec.args)
     lines = [
         "#!/bin/bash",
@@ -368,7 +378,7 @@ def render_script(spec: JobSpec) -> str:
         "# exec: srun replaces this shell, so the SIGTERM that --signal=B:TERM sends before the time limit",
         "#   (or a preemption) reaches srun, which forwards it to every node; there oda-sft passes it on",
         *_resume_comment(spec.resumable),
-        " \\\n  ".join(srun) + " \\",
+        srun,
         f"  bash -c '{_node_script(spec)}' oda-sft-node \\",
         f"  {user_args}",
         "",

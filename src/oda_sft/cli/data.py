@@ -14,6 +14,7 @@ from oda_sft.catalog import PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
+from oda_sft.datasets_catalog.oda_release import SCORE_COLUMNS
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import suggest
 from oda_sft.util.console import say
@@ -67,19 +68,45 @@ def add(
     dry_run: Annotated[
         bool, typer.Option(help="Catalog datasets: fetch, convert and show the result; write nothing.")
     ] = False,
+    origin: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Catalog datasets: 'upstream' converts the publisher's files as the catalog declares; 'oda' takes "
+            "the rows ODA published in OpenDataArena/OpenDataArena-scored-data (`oda:SUBSET` names always do).",
+        ),
+    ] = "upstream",
+    keep_scores: Annotated[
+        bool,
+        typer.Option(help="ODA's release: keep its Q_scores/QA_scores in every record (LLaMA-Factory ignores them)."),
+    ] = False,
 ) -> None:
     """Register a dataset in dataset_info.json, converting it to Alpaca JSON when needed.
 
     A catalog dataset needs no SOURCE: `oda-sft data add OpenR1-Math-220k` fetches it and converts it as the
-    catalog declares (docs/data.md)."""
+    catalog declares (docs/data.md); `oda-sft data add oda:SUBSET` fetches a subset of ODA's normalised release
+    and registers it as oda-SUBSET."""
     from oda_sft.data.registry.add import AddRequest, add_dataset
-    from oda_sft.data.sources import fetch
+    from oda_sft.data.sources import fetch, oda
     from oda_sft.data.sources.fetch import FetchRequest
     from oda_sft.data.sources.local import SourceSpec
 
-    local = _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
-    if local is not None or (source is None and name in DATASETS):
-        request = FetchRequest(name, dataset_dir, revision=revision, local=local, force=force)
+    if origin not in ("upstream", "oda"):
+        raise UsageError(f"--from {origin!r} is not a source: use --from upstream (the default) or --from oda")
+    oda_subset = oda.subset_for(name, origin == "oda")
+    if keep_scores and not oda_subset:
+        raise UsageError("--keep-scores applies to ODA's release: add `--from oda`, or name an `oda:SUBSET`")
+    if oda_subset and (source is not None or split or subset or file or mapping or skip_invalid):
+        raise UsageError(
+            f"{name} is fetched from ODA's release and converted as it is (docs/data.md), so SOURCE, --split, "
+            "--subset, --file, --map and --skip-invalid do not apply: drop them"
+        )
+    local = None if oda_subset else _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
+    if oda_subset or local is not None or (source is None and name in DATASETS):
+        keep = SCORE_COLUMNS if keep_scores else ()
+        request = FetchRequest(
+            oda.registered_name(name), dataset_dir, revision, local, force, oda=oda_subset, keep=keep
+        )
         prepared = fetch.prepare(request, say)
         typer.echo(fetch.summary(prepared))
         if dry_run or prepared.unchanged:

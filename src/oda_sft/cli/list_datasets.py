@@ -3,23 +3,54 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt
 from oda_sft.datasets_catalog import DATASETS
+from oda_sft.datasets_catalog.oda_release import REPO, SUBSETS, subset_of
 from oda_sft.util import tables
 
 if TYPE_CHECKING:
     from oda_sft.data.registry.dataset_dir import DatasetDir
 
 
-def dataset_rows(datasets: DatasetDir) -> list[dict[str, Any]]:
+def dataset_rows(datasets: DatasetDir, every: bool = False) -> list[dict[str, Any]]:
+    """The catalog, the registered and the built-in datasets; `every` adds ODA's release (its subsets, and the
+    subset of each catalog dataset)."""
     from oda_sft.data.registry import hashing
 
     with hashing.batch():  # the sha256 cache is written once, whatever the number of datasets
-        return _rows(datasets)
+        rows = _rows(datasets)
+    if every:
+        rows = _with_oda(rows, datasets)
+    return rows
+
+
+def _with_oda(rows: list[dict[str, Any]], datasets: DatasetDir) -> list[dict[str, Any]]:
+    for row in rows:
+        subset = DATASETS[row["name"]].oda_subset if row["source"] == "catalog" else subset_of(row["name"])
+        known = SUBSETS.get(subset or "")
+        row.update(oda_subset=subset or "", oda_rows=known.rows if known else None, long_cot=row["name"] in DATASETS)
+    listed = {r["name"] for r in rows}
+    for s in SUBSETS.values():
+        if s.registered_as in listed:
+            continue
+        rows.append(
+            {
+                "name": s.registered_as,
+                "affiliation": "OpenDataArena",
+                "hf_id": f"{REPO} ({s.name}/)",
+                "mode": DATASETS[s.catalog].mode if s.catalog else "standard",
+                "source": f"oda:{s.name}",
+                "registered": datasets.entry(s.registered_as) is not None,
+                "oda_subset": s.name,
+                "oda_rows": s.rows,
+                "long_cot": bool(s.catalog),
+            }
+        )
+    return rows
 
 
 def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
@@ -67,15 +98,37 @@ def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
     return rows
 
 
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row[key]
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "oda_rows":
+        return f"{value:,}" if isinstance(value, int) else "-"
+    return "-" if key == "oda_subset" and not value else str(value)
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     headers = ["name", "affiliation", "hf_id", "mode", "source", "registered"]
-    cells = [[str(r[h]) if h != "registered" else ("yes" if r[h] else "no") for h in headers] for r in rows]
+    if rows and "oda_subset" in rows[0]:
+        headers = ["name", "oda_subset", "oda_rows", "long_cot", "mode", "source", "registered"]
+    cells = [[_cell(r, h) for h in headers] for r in rows]
     return tables.format_table([h.upper() for h in headers], cells)
 
 
-def list_datasets(dataset_dir: DatasetDirOpt, as_json: JsonOpt = False) -> None:
+def list_datasets(
+    dataset_dir: DatasetDirOpt,
+    as_json: JsonOpt = False,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Add ODA's normalised release: every known subset (`oda-sft data add oda:SUBSET`), and the subset "
+            "of each catalog dataset (`--from oda`).",
+        ),
+    ] = False,
+) -> None:
     """List the catalog's long-CoT datasets, the built-in demo and the datasets registered in the dataset dir."""
     from oda_sft.data.registry.dataset_dir import DatasetDir
 
-    rows = dataset_rows(DatasetDir.load(dataset_dir))
+    rows = dataset_rows(DatasetDir.load(dataset_dir), every)
     typer.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json else format_table(rows))

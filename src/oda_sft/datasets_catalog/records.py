@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from oda_sft.datasets_catalog.evidence import EVIDENCE
+from oda_sft.datasets_catalog.oda_release import BY_CATALOG
 from oda_sft.datasets_catalog.schema import CatalogDataset, Conversion
 
 _THINK = ("<think>", "</think>")
@@ -19,6 +20,8 @@ _BOXED = "Please reason step by step, and put your final answer within \\boxed{}
 
 
 def _dataset(name: str, affiliation: str, hf_id: str, conversion: Conversion, **kw: Any) -> CatalogDataset:
+    oda = BY_CATALOG.get(name)
+    kw["oda_subset"] = oda.name if oda else ""
     return CatalogDataset(name, affiliation, hf_id, conversion=conversion, evidence=EVIDENCE[name], **kw)
 
 

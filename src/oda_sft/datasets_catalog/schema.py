@@ -95,3 +95,4 @@ class CatalogDataset:
     hf_split: str = ""
     conversion: Conversion | None = None  # how `oda-sft data add NAME` converts it (all 17 declare one)
     evidence: Evidence | None = None  # what public sources show of its schema and of ODA's choice
+    oda_subset: str = ""  # its folder in ODA's normalised release (oda_release.py), where known

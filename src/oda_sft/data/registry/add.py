@@ -153,6 +153,7 @@ def _add(
     fields: set[str] = set()
     shape: convert.Shape | None = None
     writer = _AlpacaWriter(lambda: txn.data(target))
+    keep = source.spec.prepared.keep if source.spec.prepared is not None else ()
     for index, value in source.records():
         if shape is None:
             shape = convert.detect(value, mapping)
@@ -171,6 +172,8 @@ def _add(
             log.add(problems)
             continue
         fields.update(record)
+        if keep:  # metadata the conversion chose to carry (ODA's scores); LLaMA-Factory drops unknown columns
+            record.update({k: value[k] for k in keep if k in value})
         if not in_place:
             writer.write(record)
         if total % 1000 == 0:

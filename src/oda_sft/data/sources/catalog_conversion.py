@@ -20,6 +20,7 @@ from typing import Any
 
 from oda_sft.data.formats.convert import Unconvertible, convert_chat
 from oda_sft.data.formats.jsonstream import JsonStream
+from oda_sft.data.sources.oda import plain
 from oda_sft.datasets_catalog import Conversion
 from oda_sft.errors import DatasetError
 
@@ -200,23 +201,40 @@ def read_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[list[str], M
 
 
 def convert_files(
-    name: str, conv: Conversion, files: Sequence[tuple[str, Path]], tally: Tally | None = None
+    name: str,
+    conv: Conversion,
+    files: Sequence[tuple[str, Path]],
+    tally: Tally | None = None,
+    keep: Sequence[str] = (),
 ) -> Iterator[Record]:
-    """The Alpaca records of `files` ((repo path, local path) pairs), in file and row order."""
-    wanted = _wanted(conv)
+    """The Alpaca records of `files` ((repo path, local path) pairs), in file and row order. `keep`: columns
+    copied as they are into every record, as metadata (ODA's scores; LLaMA-Factory drops them on load)."""
+    wanted = [*_wanted(conv), *keep]
     for label, path in files:
         checked = False
         for columns, row in read_rows(path, wanted):
             if not checked:
                 check_columns(conv, columns, label, name)
+                _check_kept(keep, columns, label, name)
                 checked = True
             if tally is not None:
                 tally.rows += 1
             for outcome in convert_row(conv, row):
+                if keep and outcome.record is not None:
+                    outcome.record.update({k: plain(row.get(k)) for k in keep})
                 if tally is not None:
                     _tally(tally, outcome)
                 if outcome.record is not None:
                     yield outcome.record
+
+
+def _check_kept(keep: Sequence[str], columns: Sequence[str], where: str, name: str) -> None:
+    missing = [k for k in keep if k not in columns]
+    if missing:
+        raise DatasetError(
+            f"{name}: {where} has no column {', '.join(repr(m) for m in missing)} to keep: leave out --keep-scores, "
+            "or pin a revision that has the scores with --revision"
+        )
 
 
 def _tally(tally: Tally, outcome: Outcome) -> None:

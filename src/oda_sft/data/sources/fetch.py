@@ -52,6 +52,8 @@ class FetchRequest:
     revision: str | None = None
     local: Path | None = None  # a local copy: a folder laid out as the repo, or one data file
     force: bool = False
+    oda: str = ""  # a subset of ODA's normalised release to fetch instead (data/sources/oda.py)
+    keep: tuple[str, ...] = ()  # columns kept in every record as metadata (--keep-scores)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class Prepared:
 
 def prepare(request: FetchRequest, say: Say) -> Prepared:
     """Locate, download and count (see the module docstring). Writes nothing but the Hugging Face cache."""
-    dataset = catalog_dataset(request.name)
+    from oda_sft.data.sources import oda
+
+    dataset = oda.dataset(request.name, request.oda) if request.oda else catalog_dataset(request.name)
     conv = dataset.conversion
     assert conv is not None
     ddir = request.dataset_dir.expanduser()
@@ -85,11 +89,14 @@ def prepare(request: FetchRequest, say: Say) -> Prepared:
         origin, files = _local(dataset, conv, request.local)
     else:
         origin, files = _hub(dataset, conv, request, say)
-    origin["conversion"] = {"catalog": dataset.name, "id": conversion_id(conv)}
+    origin["conversion"] = {"oda": request.oda} if request.oda else {"catalog": dataset.name}
+    origin["conversion"]["id"] = conversion_id(conv)
+    if request.keep:
+        origin["conversion"]["keep"] = list(request.keep)
     if not request.force and _already_registered(request, origin):
         return Prepared(request, dataset, origin, files, Tally(), unchanged=True)
     tally = Tally()
-    for count, _ in enumerate(convert_files(dataset.name, conv, files, tally), 1):
+    for count, _ in enumerate(convert_files(dataset.name, conv, files, tally, request.keep), 1):
         if count % 100_000 == 0:
             say(f"converted {count:,} records")
     if tally.kept == 0:
@@ -108,6 +115,10 @@ def _hub(
     from oda_sft.data.sources import hub
 
     snapshot = hub.resolve(dataset.hf_id, request.revision, dataset.name)
+    if request.oda:
+        from oda_sft.data.sources import oda
+
+        oda.check_listed(request.oda, snapshot.files, f"commit {snapshot.sha[:12]}")
     wanted = _select(conv, snapshot.files, f"{dataset.hf_id} at {snapshot.sha[:12]}")
     _refuse_to_replace(request, snapshot.sha)  # before the download, which may be gigabytes
     where = "the Hugging Face cache (HF_HUB_OFFLINE)" if snapshot.offline else hub.endpoint()
@@ -194,10 +205,10 @@ def register(prepared: Prepared, say: Say) -> AddResult:
     origin = {**prepared.origin, "kept": prepared.tally.kept}
 
     def records() -> Iterator[Any]:
-        return convert_files(dataset.name, prepared.conversion, prepared.files)
+        return convert_files(dataset.name, prepared.conversion, prepared.files, keep=request.keep)
 
     label = f"{dataset.name} ({dataset.hf_id}" + (f" at {origin['revision'][:12]})" if "revision" in origin else ")")
-    spec = SourceSpec(label, prepared=PreparedRecords(origin, records))
+    spec = SourceSpec(label, prepared=PreparedRecords(origin, records, keep=request.keep))
     add = AddRequest(name=request.name, dataset_dir=request.dataset_dir, source=spec, force=request.force)
     return add_dataset(add, say)
 
@@ -214,6 +225,9 @@ def summary(prepared: Prepared) -> str:
         source = f"local copy {origin['path']} (no Hub revision)"
     rows = [("dataset", prepared.dataset.name), ("source", source), ("files", ", ".join(origin["files"]))]
     rows.append(("conversion", conv.describe()))
+    if prepared.request.keep:
+        kept = ", ".join(prepared.request.keep)
+        rows.append(("metadata", f"{kept} kept in every record (LLaMA-Factory ignores them)"))
     rows.append(("why", conv.why))
     evidence = prepared.dataset.evidence
     if evidence is not None and (evidence.unconfirmed or evidence.unconfirmed_files):

@@ -25,6 +25,7 @@ class PreparedRecords:
 
     description: Mapping[str, Any]  # recorded as the entry's source: repo, revision, files, conversion
     records: Callable[[], Iterator[Any]]  # a fresh pass over the converted records
+    keep: tuple[str, ...] = ()  # keys kept in every record besides the Alpaca fields (metadata: ODA's scores)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from oda_sft.cost.accounting import (
     steps_per_epoch,
     unpacked_step,
 )
-from oda_sft.cost.estimate import Settings, choose, comm_seconds, fewest_gpus, predict_step, profile_memory
+from oda_sft.cost.estimate import CostInputs, Settings, choose, comm_seconds, fewest_gpus, predict_step, profile_memory
 from oda_sft.cost.tokens import TokenStats
 from oda_sft.errors import UsageError
 from oda_sft.shapes import ModelShape
@@ -137,7 +137,7 @@ def test_estimate_is_within_20_percent_of_every_step_the_stored_bench_measured()
             run["num_layers"],
             False,
         )
-        predicted = predict_step(table, "qwen", QWEN05, config, settings, stats, 1, CARDS["H200"])
+        predicted = predict_step(CostInputs(table, "qwen", QWEN05, config, stats, 1, CARDS["H200"]), settings)
         # It rests on a run with these very settings (raw and default share them; either may be picked).
         m = predicted.measurement
         assert (m.mode, m.micro_batch, m.checkpointed_layers) == (

@@ -231,21 +231,27 @@ def comm_seconds(shape: ModelShape, settings: Settings, gpus: int, card: Card, c
     return settings.accumulation * per_micro + one_pass
 
 
-def predict_step(
-    table: Table,
-    preset: str,
-    shape: ModelShape,
-    config: Mapping[str, Any],
-    settings: Settings,
-    stats: TokenStats,
-    gpus: int,
-    card: Card,
-) -> StepPrediction:
-    mode = "long" if config.get("packing") else "standard"
-    m = choose(table, preset, shape, mode, settings, card)
-    work = step_work(config, settings, stats.lengths)
+@dataclass(frozen=True)
+class CostInputs:
+    """What is costed, under either profile's settings: the preset's rendered config and model shape
+    over the dataset's token stats, on `gpus` GPUs of `card`, with `table`'s measured efficiencies."""
+
+    table: Table
+    preset: str
+    shape: ModelShape
+    config: Mapping[str, Any]
+    stats: TokenStats
+    gpus: int
+    card: Card
+
+
+def predict_step(inputs: CostInputs, settings: Settings) -> StepPrediction:
+    shape, card = inputs.shape, inputs.card
+    mode = "long" if inputs.config.get("packing") else "standard"
+    m = choose(inputs.table, inputs.preset, shape, mode, settings, card)
+    work = step_work(inputs.config, settings, inputs.stats.lengths)
     compute = hardware_flops(shape, work) / (m.efficiency * card.peak_bf16)
-    comm = comm_seconds(shape, settings, gpus, card, compute)
+    comm = comm_seconds(shape, settings, inputs.gpus, card, compute)
     caveats = []
     if not m.shape.startswith(shape.name) and not shape.name.startswith(m.shape):
         caveats.append(
@@ -270,24 +276,14 @@ def predict_step(
     return StepPrediction(compute + comm, compute, comm, work, m, tuple(caveats))
 
 
-def profile_cost(
-    profile: str,
-    table: Table,
-    preset: str,
-    shape: ModelShape,
-    config: Mapping[str, Any],
-    settings: Settings,
-    stats: TokenStats,
-    gpus: int,
-    card: Card,
-    notes: Sequence[str] = (),
-) -> ProfileCost:
-    prediction = predict_step(table, preset, shape, config, settings, stats, gpus, card)
+def profile_cost(profile: str, inputs: CostInputs, settings: Settings, notes: Sequence[str] = ()) -> ProfileCost:
+    config, gpus = inputs.config, inputs.gpus
+    prediction = predict_step(inputs, settings)
     epochs = float(config.get("num_train_epochs", 3.0))
-    per_epoch = steps_per_epoch(epoch_units(config, stats), settings.micro_batch, settings.accumulation, gpus)
+    per_epoch = steps_per_epoch(epoch_units(config, inputs.stats), settings.micro_batch, settings.accumulation, gpus)
     steps = math.ceil(epochs * per_epoch)
-    memory = profile_memory(config, shape, settings, gpus)
-    free = card.memory(card.name).free_bytes
+    memory = profile_memory(config, inputs.shape, settings, gpus)
+    free = inputs.card.memory(inputs.card.name).free_bytes
     return ProfileCost(profile, settings, steps, prediction, gpus, tuple(notes), memory, free)
 
 

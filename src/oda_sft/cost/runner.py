@@ -12,6 +12,7 @@ from typing import Any
 from oda_sft.cards import CARDS, Card
 from oda_sft.cost.estimate import (
     MAX_GPUS,
+    CostInputs,
     ProfileCost,
     Settings,
     epoch_units,
@@ -159,11 +160,12 @@ def estimate_plan(plan: TrainPlan, stats: TokenStats, gpus: int, card: Card, tab
         )
     preset = plan.preset.name
     base = recipe_settings(config, shape)
-    default = profile_cost("default", table, preset, shape, config, base, stats, gpus, card)
+    inputs = CostInputs(table, preset, shape, config, stats, gpus, card)
+    default = profile_cost("default", inputs, base)
     # The record count `train` itself would know (not the token stats'), so fast is decided as train decides it.
     samples = known_sample_count(plan.dataset.meta, plan.dataset.sha256)
     settings, decision = fast_settings(config, shape, gpus, card, samples)
-    fast = profile_cost("fast", table, preset, shape, config, settings, stats, gpus, card, decision.notes)
+    fast = profile_cost("fast", inputs, settings, decision.notes)
     if not default.fits and not fast.fits:  # fast needs the least memory: what would fit it is the advice
         raise UsageError(does_not_fit(plan, shape, fast, card, "under either profile", base, (units, what)))
     unfit = {

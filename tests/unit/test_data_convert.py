@@ -248,6 +248,7 @@ def test_stream_json_lines_skips_blank_lines(tmp_path: Path) -> None:
         ('[{"a": 1}', "line 1, column 10: the list is not closed"),
         ('[{"a": 1},]', "line 1, column 11: trailing comma"),
         ('[{"a": 1}] x', "line 1, column 12: extra data"),
+        ('[{"a": 1},\n  x', "line 2, column 3: Expecting value"),  # the last read adds nothing: positions hold
         ('{"a": 1}\n{"a": }\n', "line 2, column 7: Expecting value"),
         ("hello", "line 1: expected '[' or '{'"),
     ],

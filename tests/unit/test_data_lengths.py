@@ -196,3 +196,81 @@ def test_a_file_written_in_place_between_the_passes_is_one_line_error(
     _between_passes(monkeypatch, scribble)
     with pytest.raises(DatasetError, match="was written to while it was being measured: run the command again"):
         measure_file(path, counter, Rule(), COLS)
+
+
+# --- the fast path reads no more than the decision needs (benchmarks/length_decision.py times it) ------
+
+
+def test_the_fast_path_reads_text_only_where_the_json_size_cannot_settle_it(
+    tmp_path: Path, counter: LengthCounter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokenized: list[int] = []
+    bounded: list[int] = []
+    scanned: list[str] = []
+    real_lengths, real_bound, real_scan = counter.lengths, counter.bound, alpaca.LONE_SURROGATE
+    monkeypatch.setattr(counter, "lengths", lambda s: tokenized.extend(len(x[1]) for x in s) or real_lengths(s))
+    monkeypatch.setattr(counter, "bound", lambda *a: bounded.append(1) or real_bound(*a))
+
+    class Counting:
+        def search(self, text: str) -> Any:
+            scanned.append(text)
+            return real_scan.search(text)
+
+    monkeypatch.setattr(alpaca, "LONE_SURROGATE", Counting())
+    # Two samples long by their size alone: more bytes than 4,096 of the tiny vocabulary's longest token.
+    big = {"instruction": "think", "output": "word " * 15_000}
+    assert len(big["output"]) > 4096 * counter.longest_token
+    records = [{"instruction": "q", "output": "short 🙂", "history": [["a", "b"]]}] * 98 + [big, big]
+    path = _write(tmp_path / "d.json", records)
+    fast = measure_file(path, counter, Rule(), COLS)
+    assert (fast.mode, fast.over, fast.measured) == ("long", 2, 0)
+    assert tokenized == []  # proven long without tokenizing
+    assert len(bounded) == 2  # the 98 small ones were cleared by their JSON size, their text never read
+    assert scanned == []  # no \ud800-\udfff escape in the file: no record's text is scanned for lone surrogates
+    assert any("2 sample(s) exceed 4,096 tokens by their size alone" in n for n in fast.notes)
+    exact = measure_file(path, counter, Rule(), COLS, exact=True)
+    assert (exact.mode, exact.over) == ("long", 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("escape.json", b'[{"instruction": "q", "output": "a"}, {"instruction": "q\\uDBFF", "output": "a"}]'),
+        ("escape.jsonl", b'{"instruction": "q", "output": "a"}\n{"instruction": "q", "output": "\\udc00"}\n'),
+        ("bytes.jsonl", b'{"instruction": "q", "output": "a"}\n{"instruction": "q", "output": "\xed\xa0\x80"}\n'),
+    ],
+)
+def test_a_lone_surrogate_is_still_found_however_the_file_spells_it(
+    tmp_path: Path, counter: LengthCounter, name: str, data: bytes
+) -> None:
+    from oda_sft.data.formats.jsonstream import JsonStream
+    from oda_sft.errors import DatasetError
+
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert [r.surrogate_free for r in JsonStream(path)] == [True, False]
+    for exact in (False, True):
+        with pytest.raises(DatasetError, match=r"1 of 2 records are not valid Alpaca \(#1 \w+: holds a lone surrogate"):
+            measure_file(path, counter, Rule(), COLS, exact=exact)
+    # A pair written as escapes is one character, and fine.
+    path.write_bytes(b'[{"instruction": "q\\ud83d\\ude00", "output": "a"}]')
+    assert [r.surrogate_free for r in JsonStream(path)] == [False]
+    assert measure_file(path, counter, Rule(), COLS).count == 1
+
+
+def test_the_json_size_bound_holds_and_is_not_used_where_one_string_fills_two_fields(
+    tmp_path: Path, counter: LengthCounter
+) -> None:
+    for record in FIXTURES:
+        system, pairs = alpaca.turns(record, COLS)
+        bound = counter.bound(system, pairs, record.get("instruction", ""), record.get("input", ""))
+        for ascii_only in (True, False):
+            size = len(json.dumps(record, ensure_ascii=ascii_only).encode())
+            assert (counter.size_bound(size, len(pairs)) or 0) >= bound
+    # LLaMA-Factory reads one key as both prompt and response: the text counts twice, the JSON once.
+    same = alpaca.Columns(instruction="text", input=None, output="text")
+    records = [{"text": "~" * 2100}] * 2 + [{"text": "short"}] * 98  # "~" is one tiny token each
+    path = _write(tmp_path / "same.json", records)
+    exact = measure_file(path, counter, Rule(), same, exact=True)
+    assert (exact.mode, exact.over) == ("long", 2)
+    assert measure_file(path, counter, Rule(), same).mode == "long"

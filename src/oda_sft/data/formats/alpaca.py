@@ -121,8 +121,11 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def check(index: int, record: Any, columns: Columns) -> list[Problem]:
-    """Every problem of one record; [] when LLaMA-Factory can train on it as intended."""
+def check(index: int, record: Any, columns: Columns, *, surrogate_free: bool = False) -> list[Problem]:
+    """Every problem of one record; [] when LLaMA-Factory can train on it as intended.
+
+    surrogate_free: the caller knows no text holds a lone surrogate (jsonstream.RawRecord), so the scan
+    for them, the costliest part of validating, is skipped."""
     if not isinstance(record, dict):
         return [Problem(index, "", f"a record must be a JSON object, got {_type_name(record)}")]
     problems: list[Problem] = []
@@ -158,14 +161,7 @@ def check(index: int, record: Any, columns: Columns) -> list[Problem]:
                     break
     if problems:
         return problems
-    for key in (columns.instruction, columns.input, columns.output, columns.system):
-        text = record.get(key) if key is not None else None
-        if isinstance(text, str) and LONE_SURROGATE.search(text):
-            problems.append(Problem(index, key or "", SURROGATE_PROBLEM))
-    history = record.get(columns.history) if columns.history is not None else None
-    if isinstance(history, list) and any(LONE_SURROGATE.search(x) for pair in history for x in pair):
-        problems.append(Problem(index, columns.history or "history", SURROGATE_PROBLEM))
-    if problems:
+    if not surrogate_free and (problems := _surrogates(index, record, columns)):
         return problems
     output = record.get(columns.output) if columns.output else None
     if output == "":
@@ -175,6 +171,18 @@ def check(index: int, record: Any, columns: Columns) -> list[Problem]:
         problems.append(
             Problem(index, columns.instruction or "instruction", "is empty and so is input: the prompt is empty")
         )
+    return problems
+
+
+def _surrogates(index: int, record: dict[str, Any], columns: Columns) -> list[Problem]:
+    problems: list[Problem] = []
+    for key in (columns.instruction, columns.input, columns.output, columns.system):
+        text = record.get(key) if key is not None else None
+        if isinstance(text, str) and LONE_SURROGATE.search(text):
+            problems.append(Problem(index, key or "", SURROGATE_PROBLEM))
+    history = record.get(columns.history) if columns.history is not None else None
+    if isinstance(history, list) and any(LONE_SURROGATE.search(x) for pair in history for x in pair):
+        problems.append(Problem(index, columns.history or "history", SURROGATE_PROBLEM))
     return problems
 
 

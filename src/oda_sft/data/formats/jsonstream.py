@@ -28,6 +28,11 @@ MAX_WHITESPACE = 1 << 20  # no dataset needs a megabyte of blank space in a row
 _WS = " \t\n\r"
 _NON_WS = re.compile(r"[^ \t\n\r]")
 _NON_WS_BYTES = re.compile(rb"[^ \t\n\r]")
+# What a lone surrogate needs in JSON text: a \ud800-\udfff escape, or (JSON Lines only: json.loads decodes
+# bytes with surrogatepass) a UTF-8-encoded surrogate. Searching for these is ~15x cheaper than for the characters.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
 _FIX = "fix the file: it must hold a JSON list of records, or one JSON object per line (JSON Lines)"
 READ_FIX = "give a .json or .jsonl file"
 
@@ -38,6 +43,7 @@ class RawRecord:
     value: Any
     start: int  # byte offset of the record's first byte in the file
     end: int  # byte offset just past it
+    surrogate_free: bool = False  # its JSON text cannot decode to a lone surrogate (alpaca.check skips that scan)
 
 
 def read_span(handle: IO[bytes], start: int, end: int) -> Any:
@@ -215,8 +221,11 @@ class JsonStream:
                 ) from None
             except (ValueError, RecursionError) as exc:
                 raise self._error(f"line {lineno + 1}", *_value_problem(exc)) from None
+            free = _utf8_object(buf, pos) and not (
+                _SURROGATE_ESCAPE_BYTES.search(buf, pos, end) or _SURROGATE_UTF8.search(buf, pos, end)
+            )
             pos = min(end + 1, len(buf))
-            yield RawRecord(index, value, start, offset + pos)
+            yield RawRecord(index, value, start, offset + pos, free)
             index += 1
             lineno += 1 if end < len(buf) else 0
             indent = 0
@@ -229,7 +238,10 @@ class JsonStream:
 
         def feed(data: bytes, final: bool) -> None:
             try:
-                state.buf += utf8.decode(data, final)
+                text = utf8.decode(data, final)
+                if text:  # positions stay valid when nothing is added (a failed parse still names them)
+                    state.drop()  # here, not after each record: each character is copied once
+                    state.buf += text
             except UnicodeDecodeError as exc:
                 bad = self.size - len(data) + exc.start
                 raise DatasetError(f"{self.path}: not valid UTF-8 at byte {bad}: save the file as UTF-8") from None
@@ -285,7 +297,7 @@ class JsonStream:
                     raise fail("the list is not closed: the file ends before its ']'")
                 if state.buf[state.pos] == "]":
                     raise fail("trailing comma before ']'")
-            start_byte = state.byte_at(state.pos)
+            start_byte = state.byte_at_record(state.pos)
             while True:
                 try:
                     value, end = decoder.raw_decode(state.buf, state.pos)
@@ -306,13 +318,17 @@ class JsonStream:
             end_byte = state.byte_at(end)
             if end_byte - start_byte > self.max_record:
                 raise self._too_large(index, state.where(state.pos)[0])
+            free = _SURROGATE_ESCAPE.search(state.buf, state.pos, end) is None  # the text is strict UTF-8
             state.pos = end
-            yield RawRecord(index, value, start_byte, end_byte)
+            yield RawRecord(index, value, start_byte, end_byte, free)
             index += 1
-            if state.pos > self.chunk:
-                state.drop()
         if skip_ws():
             raise fail("extra data after the list's closing ']'")
+
+
+def _utf8_object(buf: bytes, pos: int) -> bool:
+    """The line at pos is an object json.loads reads as UTF-8 (no BOM; a zero byte 2nd means UTF-16/32)."""
+    return buf[pos : pos + 1] == b"{" and buf[pos + 1 : pos + 2] not in (b"\0", b"")
 
 
 class _ArrayState:
@@ -331,18 +347,23 @@ class _ArrayState:
         self.cursor_char = pos
         return self.cursor_byte
 
+    def byte_at_record(self, pos: int) -> int:
+        """byte_at for a record's start: only '[', ',' and JSON whitespace lie since the last record, 1 byte each."""
+        self.cursor_byte += pos - self.cursor_char
+        self.cursor_char = pos
+        return self.cursor_byte
+
     def drop(self) -> None:
         """Forget text before pos, keeping byte and line bookkeeping exact."""
         if self.pos == 0:
             return
         self.byte_at(self.pos)
-        dropped = self.buf[: self.pos]
-        newlines = dropped.count("\n")
+        newlines = self.buf.count("\n", 0, self.pos)
         if newlines:
             self.lines_before += newlines
-            self.col_before = len(dropped) - dropped.rfind("\n") - 1
+            self.col_before = self.pos - self.buf.rfind("\n", 0, self.pos) - 1
         else:
-            self.col_before += len(dropped)
+            self.col_before += self.pos
         self.buf = self.buf[self.pos :]
         self.pos = 0
         self.cursor_char = 0

@@ -1,9 +1,11 @@
 """Measure a dataset's token lengths and decide standard or long-CoT, fast or exactly.
 
-The fast path validates every record and bounds its length from bytes (token_counter.py); only
-samples whose bound exceeds the threshold are tokenized, largest batches first, in batches (the
-tokenizers library spreads a batch over all cores), and the work stops once the decision cannot
-change. --exact tokenizes every sample for full statistics.
+The fast path validates every record and bounds its length from bytes (token_counter.py): from
+the record's JSON size first, and from its text only where that size does not settle it. A sample
+with more text than the threshold spelled in the tokenizer's longest token is over without
+tokenizing. Only the samples left are tokenized, in batches (the tokenizers library spreads a batch
+over all cores), and the work stops once the decision cannot change. --exact tokenizes every
+sample for full statistics. Whichever way, the decision is the same.
 
 Memory stays under MEMORY_CAP whatever the file holds. Tokenizing takes about 150 bytes of memory
 per byte of text, so batches hold at most BATCH_BYTES of text, and a sample with more than
@@ -19,6 +21,7 @@ hashed in pass 1; a file written to in place in between is a one-line error.
 from __future__ import annotations
 
 import array
+import functools
 import os
 import random
 import time
@@ -30,9 +33,10 @@ from typing import IO, Any
 from oda_sft.catalog import Mode
 from oda_sft.data.formats import alpaca
 from oda_sft.data.formats.alpaca import Columns, ProblemLog
-from oda_sft.data.formats.jsonstream import READ_FIX, JsonStream, read_span
+from oda_sft.data.formats.jsonstream import READ_FIX, JsonStream, RawRecord, read_span
 from oda_sft.data.measure.length_rule import Rule
-from oda_sft.data.measure.report import LengthReport, Untokenized, percent, summarize
+from oda_sft.data.measure.report import LengthReport as LengthReport  # measure_file's result, for its callers
+from oda_sft.data.measure.report import Untokenized, percent, summarize
 from oda_sft.data.measure.token_counter import LengthCounter, Turns
 from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError
@@ -66,6 +70,20 @@ class _Job:
         if self.progress is not None:
             self.progress(phase, done, total)
 
+    @functools.cached_property
+    def distinct_keys(self) -> bool:
+        c = self.columns
+        keys = [k for k in (c.instruction, c.input, c.output, c.system, c.history) if k]
+        return len(set(keys)) == len(keys)
+
+    def surely_within(self, value: dict[str, Any], json_bytes: int) -> bool:
+        """The sample cannot exceed the threshold, as its JSON size alone shows: its text is not read."""
+        if not self.distinct_keys:  # one string read as two fields counts twice in `bound`
+            return False
+        history = value.get(self.columns.history) if self.columns.history else None
+        quick = self.counter.size_bound(json_bytes, 1 + (len(history) if isinstance(history, list) else 0))
+        return quick is not None and quick <= self.rule.threshold
+
     def bound(self, value: dict[str, Any]) -> tuple[int, int, bool]:
         """(the sample's byte bound, its turns, whether it has a system prompt), without tokenizing."""
         system, pairs = alpaca.turns(value, self.columns)
@@ -95,8 +113,8 @@ class _Validator:
         self.job = job
         self.log = ProblemLog(shown=job.shown)
 
-    def ok(self, index: int, value: Any) -> bool:
-        problems = alpaca.check(index, value, self.job.columns)
+    def ok(self, rec: RawRecord) -> bool:
+        problems = alpaca.check(rec.index, rec.value, self.job.columns, surrogate_free=rec.surrogate_free)
         self.log.add(problems)
         return not problems
 
@@ -209,7 +227,7 @@ def _measure_all(job: _Job, handle: IO[bytes]) -> LengthReport:
             count += 1
             position = rec.end
             # After the first bad record only validation goes on: the measurement will fail anyway.
-            if not validator.ok(rec.index, rec.value) or validator.log.bad_records:
+            if not validator.ok(rec) or validator.log.bad_records:
                 continue
             big = job.untokenized(rec.index, *job.bound(rec.value))
             if big is not None:
@@ -246,13 +264,13 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
     starts = array.array("q")
     ends = array.array("q")
     untokenized: list[Untokenized] = []
-    count = 0
+    count = sized = 0
     file_size = os.fstat(handle.fileno()).st_size
     for rec in stream:
         count += 1
         if count % 4096 == 0:
             job.tick("reading", rec.end, file_size)
-        if not validator.ok(rec.index, rec.value) or validator.log.bad_records:
+        if not validator.ok(rec) or validator.log.bad_records or job.surely_within(rec.value, rec.end - rec.start):
             continue
         bound, turns, system = job.bound(rec.value)
         if bound <= rule.threshold:
@@ -260,6 +278,9 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
         big = job.untokenized(rec.index, bound, turns, system)
         if big is not None:
             untokenized.append(big)
+            continue
+        if counter.at_least(bound, turns, system) > rule.threshold:
+            sized += 1  # over by its size alone: more text than the threshold spelled in the longest tokens
             continue
         bounds.append(bound)
         starts.append(rec.start)
@@ -273,7 +294,7 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
     # (cheapest proof of "long"), else everything smallest first (the largest, costliest ones are
     # those the rule allows to stay unmeasured).
     allowed = rule.allowed(count)
-    over = len(untokenized) - len(unknown)
+    over = len(untokenized) - len(unknown) + sized
     measured = 0
     remaining = len(bounds)
     rng = random.Random(0)
@@ -332,7 +353,7 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
             f"{amount} of {count:,} samples ({percent(over, count)}) exceed {rule.threshold:,} tokens, "
             f"more than {rule.percent}%{early}"
         )
-    elif not bounds and not untokenized:
+    elif not bounds and not untokenized and not sized:
         reason = (
             f"0 of {count:,} samples exceed {rule.threshold:,} tokens (each renders to at most "
             f"{rule.threshold:,} bytes, so none needed tokenizing), not more than {rule.percent}%"
@@ -343,8 +364,13 @@ def _measure_fast(job: _Job, handle: IO[bytes]) -> LengthReport:
             f"{amount} of {count:,} samples ({percent(upper, count)}) exceed {rule.threshold:,} tokens, "
             f"not more than {rule.percent}%{early}"
         )
+    notes = _untokenized_notes(job, untokenized)
+    if sized:
+        notes.append(
+            f"{sized:,} sample(s) exceed {rule.threshold:,} tokens by their size alone (more bytes of text than "
+            f"{rule.threshold:,} of the tokenizer's longest token, {counter.longest_token} bytes): not tokenized"
+        )
     return LengthReport(
         job.path, stream.sha256, stream.size, counter.ref.ident, rule, count, False, measured,
-        over, upper, None, None, mode, reason, 0.0, stopped_early=stopped,
-        notes=_untokenized_notes(job, untokenized), untokenized=untokenized,
+        over, upper, None, None, mode, reason, 0.0, stopped_early=stopped, notes=notes, untokenized=untokenized,
     )  # fmt: skip

@@ -179,6 +179,13 @@ class LengthCounter:
         query = self._nbytes(instruction) + self._nbytes(input_) + (1 if instruction and input_ else 0)
         return total + len(_SAMPLE_HEAD) + query + self._nbytes(last_a)
 
+    def size_bound(self, json_bytes: int, turns: int) -> int | None:
+        """At least `bound`, from the record's JSON size alone (no JSON string holds more UTF-8 bytes than
+        its literal); None when a normaliser may lengthen text. Valid only when no two fields share a key."""
+        if self._normalizer is not None:
+            return None
+        return self.fixed(turns, True) + len(_SYSTEM_HEAD) + turns * (len(_SAMPLE_HEAD) + 1) + json_bytes
+
     @staticmethod
     def pieces(system: str, pairs: list[tuple[str, str]]) -> list[str]:
         out = [_SYSTEM_HEAD + system] if system else []

@@ -65,3 +65,43 @@ def test_train_fetch_fetches_once_trains_and_records_the_revision(tmp_path: Path
         )  # fmt: skip
         assert again.returncode == 0 and "skipped:" in again.stderr
         assert len([p for m, p, _ in hub.requests if p.startswith("/api/")]) == 1
+
+
+def test_an_oda_subset_with_its_scores_trains(tmp_path: Path) -> None:
+    """`data add oda:SUBSET --keep-scores`, then train on oda-SUBSET: the score structs stay in the Alpaca file
+    and LLaMA-Factory's loader ignores them; --mode auto measures the data (short: standard)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {"instruction": f"What is {i} + {i}?", "output": f"It is {2 * i}.",
+         "Q_scores": {"Clarity": 7, "Deita_Complexity": None if i < 20 else 2.5},
+         "QA_scores": {"IFD": float("nan") if i == 3 else 0.5, "Fail_Rate": None}}
+        for i in range(32)
+    ]  # fmt: skip
+    shard = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), shard)
+    repo = Repo(SHA, {"alpaca_gpt4/train-00000-of-00001.parquet": shard.getvalue(), "README.md": b"# ODA\n"})
+    ddir = tmp_path / "datasets"
+    ddir.mkdir()
+    with serve(Hub({"OpenDataArena/OpenDataArena-scored-data": repo})) as hub:
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE",)}
+        env.update(HF_ENDPOINT=hub.url, HF_HUB_CACHE=str(tmp_path / "hf"), HF_DATASETS_OFFLINE="1")
+        add = [sys.executable, "-m", "oda_sft", "data", "add", "oda:alpaca_gpt4", "--keep-scores"]
+        proc = subprocess.run([*add, "--dataset-dir", str(ddir)], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        records = json.loads((ddir / "oda-alpaca_gpt4.json").read_text())
+        assert records[3]["QA_scores"] == {"IFD": None, "Fail_Rate": None} and "Q_scores" in records[0]
+        args = ["--model", "tiny", "--dataset", "oda-alpaca_gpt4", "--dataset-dir", str(ddir), "--output-root", "saves"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "oda_sft", "train", *args, "--mode", "auto"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = list((tmp_path / "saves" / "tiny").rglob("oda_sft_run.json"))
+    assert len(runs) == 1
+    manifest = json.loads(runs[0].read_text())
+    assert manifest["status"] == "finished" and manifest["dataset"]["revision"] == SHA
+    assert manifest["mode"]["mode"] == "standard"

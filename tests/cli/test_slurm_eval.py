@@ -164,6 +164,9 @@ def test_eval_after_training_writes_both_scripts_and_prints_the_command_that_sub
     assert "#SBATCH --time=1:00:00" in text and "#SBATCH --gpus-per-node" not in text
     assert text.rstrip("\n").endswith(shlex.join(["--run", str(run), "--opencompass", str(oc)]))
     assert "#SBATCH --time" not in train_script.read_text()
+    for script in (train_script, eval_script):  # each names the guide this install has
+        guide = script.read_text().split("`sbatch <this file>`. ", 1)[1].split(" explains", 1)[0]
+        assert Path(guide).is_file(), guide
     advice = r.err.strip().splitlines()[-1]
     assert "--dependency=afterok:<training job id>" in advice
     assert advice.endswith(f"`{shlex.join(['oda-sft', 'slurm', '--submit', *argv])}`")

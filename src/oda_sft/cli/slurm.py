@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +37,13 @@ if TYPE_CHECKING:
     from oda_sft.train.plan import TrainPlan
 
 ALLOC = "Allocation (sbatch)"
+
+
+def _alloc(*names: str, help: str, **more: Any) -> Any:
+    """An option of the sbatch allocation, listed in its own panel of `--help`."""
+    return typer.Option(*names, help=help, rich_help_panel=ALLOC, **more)
+
+
 EVAL = "Evaluation after training (--eval)"
 LOGS_DIR = "slurm-logs"
 SBATCH_TIMEOUT_S = 300  # sbatch answers in seconds; a busy controller can take a while
@@ -45,44 +52,34 @@ SBATCH_TIMEOUT_S = 300  # sbatch answers in seconds; a busy controller can take 
 def slurm(
     nodes: Annotated[
         int | None,
-        typer.Option(
-            "--nodes", "-N", help="Number of nodes (train/sweep; an eval runs on one).", rich_help_panel=ALLOC
-        ),
+        _alloc("--nodes", "-N", help="Number of nodes (train/sweep; an eval runs on one)."),
     ] = None,
     gpus_per_node: Annotated[
         int | None,
-        typer.Option(
-            help="GPUs per node; 0 runs on the CPU (tiny model only) [eval: what its preset needs].",
-            rich_help_panel=ALLOC,
-            show_default=False,
+        _alloc(
+            help="GPUs per node; 0 runs on the CPU (tiny model only) [eval: what its preset needs].", show_default=False
         ),
     ] = None,
     workload: Annotated[
         list[str] | None,
         typer.Argument(help="`train`, `sweep` or `eval` and its arguments, after `--`.", show_default=False),
     ] = None,
-    partition: Annotated[str | None, typer.Option(help="Partition.", rich_help_panel=ALLOC)] = None,
-    time: Annotated[str | None, typer.Option(help="Time limit, e.g. 2-00:00:00.", rich_help_panel=ALLOC)] = None,
-    account: Annotated[str | None, typer.Option(help="Account to charge.", rich_help_panel=ALLOC)] = None,
-    qos: Annotated[str | None, typer.Option(help="Quality of service.", rich_help_panel=ALLOC)] = None,
-    constraint: Annotated[str | None, typer.Option(help="Node features, e.g. a100.", rich_help_panel=ALLOC)] = None,
-    exclusive: Annotated[bool, typer.Option(help="Whole nodes only.", rich_help_panel=ALLOC)] = False,
-    job_name: Annotated[
-        str | None, typer.Option(help="Job name [default: oda-sft-MODEL-DATASET].", rich_help_panel=ALLOC)
-    ] = None,
-    cpus_per_task: Annotated[
-        int | None, typer.Option(help="CPUs per node (one task per node).", rich_help_panel=ALLOC)
-    ] = None,
-    mem: Annotated[str | None, typer.Option(help="Memory per node, e.g. 500G; 0 = all.", rich_help_panel=ALLOC)] = None,
-    requeue: Annotated[
-        bool, typer.Option(help="Let Slurm requeue the job after preemption.", rich_help_panel=ALLOC)
-    ] = (False),
+    partition: Annotated[str | None, _alloc(help="Partition.")] = None,
+    time: Annotated[str | None, _alloc(help="Time limit, e.g. 2-00:00:00.")] = None,
+    account: Annotated[str | None, _alloc(help="Account to charge.")] = None,
+    qos: Annotated[str | None, _alloc(help="Quality of service.")] = None,
+    constraint: Annotated[str | None, _alloc(help="Node features, e.g. a100.")] = None,
+    exclusive: Annotated[bool, _alloc(help="Whole nodes only.")] = False,
+    job_name: Annotated[str | None, _alloc(help="Job name [default: oda-sft-MODEL-DATASET].")] = None,
+    cpus_per_task: Annotated[int | None, _alloc(help="CPUs per node (one task per node).")] = None,
+    mem: Annotated[str | None, _alloc(help="Memory per node, e.g. 500G; 0 = all.")] = None,
+    requeue: Annotated[bool, _alloc(help="Let Slurm requeue the job after preemption.")] = (False),
     term_before: Annotated[
-        int, typer.Option(help="Seconds before the time limit to send SIGTERM (0: none).", rich_help_panel=ALLOC)
+        int, _alloc(help="Seconds before the time limit to send SIGTERM (0: none).")
     ] = DEFAULT_TERM_BEFORE,
     sbatch_option: Annotated[
         list[str] | None,
-        typer.Option(help="Any other sbatch option, e.g. --reservation=big (repeatable).", rich_help_panel=ALLOC),
+        _alloc(help="Any other sbatch option, e.g. --reservation=big (repeatable)."),
     ] = None,
     evaluate: Annotated[
         bool,

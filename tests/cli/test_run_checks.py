@@ -42,7 +42,7 @@ def test_allow_no_gpu_launches_anyway(
     monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")
     launched: list[list[str]] = []
 
-    def fake_trainer(argv: list[str], env: Any, **_: Any) -> int:  # the launcher seam
+    def fake_trainer(argv: list[str], env: Any, *_: Any) -> int:  # the launcher seam
         launched.append(argv)
         return 0
 

@@ -6,12 +6,14 @@ transformers, tokenizers and torch are imported inside the builder only: start-u
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -80,7 +82,10 @@ def ensure_model() -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
     try:
         try:
-            _build(staging)
+            # What torch, transformers and DeepSpeed print on import goes to stderr: stdout is the
+            # command's answer (`estimate --json`, a table).
+            with contextlib.redirect_stdout(sys.stderr):
+                _build(staging)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(target)) from None  # named: the disk that is full
         except Exception as exc:  # safetensors and tokenizers report a failed write as their own error

@@ -68,3 +68,18 @@ def test_estimate_predicts_the_measured_h200_steps(cli: Cli, tmp_path: Path, mon
     # std fast now also splits the micro-batch, which that run did not: no measurement to compare with,
     # and the estimate says it rests on the 4 x 4 one.
     assert std["fast"]["micro_batch"] == 1 and any("micro-batch 4, not 1" in c for c in std["fast"]["caveats"])
+
+
+def test_estimate_json_stays_json_when_the_tiny_model_is_built_on_the_way(tmp_path: Path) -> None:
+    """Building the tiny model imports torch, transformers and DeepSpeed, which print to stdout on import;
+    that goes to stderr, so `--json` output still parses (a fresh home: the model is built in this call)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "ODA_SFT_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "oda_sft", "estimate", "--model", "tiny", "--dataset", "oda_demo", "--gpus", "1",
+         "--json"], env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert isinstance(json.loads(done.stdout), dict), done.stdout[:500]

@@ -50,6 +50,19 @@ def _am(file: str, oda_rows: int) -> Evidence:
     )
 
 
+def _every_row(card: str, at: str, columns: tuple[str, ...], shards: int, rows: int) -> Evidence:
+    """One card that shows the columns, data/train's shards and their row count; ODA trained on every row."""
+    return Evidence(
+        read_from=(card,),
+        at=at,
+        columns=columns,
+        files=_shards("data/train", shards),
+        rows={"data/train-*": rows},
+        oda_rows=rows,
+        oda_source=f"{ODA}: every row",
+    )
+
+
 EVIDENCE: dict[str, Evidence] = {
     "OpenR1-Math-220k": Evidence(
         read_from=(
@@ -69,23 +82,19 @@ EVIDENCE: dict[str, Evidence] = {
         oda_source=f"{ODA}, link annotated '(default)': one record per problem of the default config",
         note="which response ODA took per problem is not published; whether `messages` holds an R1 trace is not shown",
     ),
-    "QwQ-LongCoT-130K": Evidence(
-        read_from=(f"{HF}amphora/QwQ-LongCoT-130K/blob/079ca73fab3261856d3f459203fc90b5e0d70a5f/README.md",),
+    "QwQ-LongCoT-130K": _every_row(
+        f"{HF}amphora/QwQ-LongCoT-130K/blob/079ca73fab3261856d3f459203fc90b5e0d70a5f/README.md",
         at="079ca73fab32",
         columns=("problem", "qwq", "source", "split", "__index_level_0__"),
-        files=_shards("data/train", 2),
-        rows={"data/train-*": 133_102},
-        oda_rows=133_102,
-        oda_source=f"{ODA}: every row",
+        shards=2,
+        rows=133_102,
     ),
-    "QwQ-LongCoT-130K-2": Evidence(
-        read_from=(f"{HF}amphora/QwQ-LongCoT-130K-2/blob/main/README.md (commit 595a3f5)",),
+    "QwQ-LongCoT-130K-2": _every_row(
+        f"{HF}amphora/QwQ-LongCoT-130K-2/blob/main/README.md (commit 595a3f5)",
         at="595a3f5",
         columns=("problem", "keyword", "outputs"),
-        files=_shards("data/train", 3),
-        rows={"data/train-*": 138_000},
-        oda_rows=138_000,
-        oda_source=f"{ODA}: every row",
+        shards=3,
+        rows=138_000,
     ),
     "Bespoke-Stratos-17k": Evidence(
         read_from=(

@@ -17,6 +17,7 @@ from oda_sft.datasets_catalog.schema import CatalogDataset, Conversion
 _THINK = ("<think>", "</think>")
 _THOUGHT = ("<|begin_of_thought|>", "<|end_of_thought|>")  # Bespoke / OpenThoughts (Sky-T1 format)
 _BOXED = "Please reason step by step, and put your final answer within \\boxed{}."
+_TRAIN = ("data/train-*.parquet",)  # the shard glob most of these repos publish
 
 
 def _dataset(name: str, affiliation: str, hf_id: str, conversion: Conversion, **kw: Any) -> CatalogDataset:
@@ -25,10 +26,32 @@ def _dataset(name: str, affiliation: str, hf_id: str, conversion: Conversion, **
     return CatalogDataset(name, affiliation, hf_id, conversion=conversion, evidence=EVIDENCE[name], **kw)
 
 
+def _chat(why: str, trace: tuple[str, str] = _THINK, files: tuple[str, ...] = _TRAIN, **kw: Any) -> Conversion:
+    """Chat data: turns in `conversations`, the trace and the answer in the last assistant turn."""
+    return Conversion(files=files, prompt="conversations", chat=True, trace=trace, why=why, **kw)
+
+
+def _pair(
+    prompt: str, response: str, why: str, trace: tuple[str, str] | None = _THINK, files: tuple[str, ...] = _TRAIN
+) -> Conversion:
+    """A prompt column and a response column that holds the trace (when `trace` tags it) and the answer."""
+    return Conversion(files=files, prompt=prompt, response=response, trace=trace, why=why)
+
+
 _AM_WHY = (
     "the whole file, as ODA: the assistant turn as written (<think> trace, then <answer>); `system` is left out, "
     "as the card says it is not used in training (and is sometimes empty)"
 )
+
+
+def _am(part: str) -> CatalogDataset:
+    """AM-Thinking-v1-Distilled: ODA trained on each of its files as a dataset of its own."""
+    file = f"{part}.jsonl"
+    conversion = _chat(_AM_WHY, files=(file,))
+    return _dataset(
+        f"AM-Thinking-v1-Distilled-{part}", "a-m-team", "a-m-team/AM-Thinking-v1-Distilled", conversion, hf_file=file
+    )
+
 
 DATASETS: dict[str, CatalogDataset] = {
     d.name: d
@@ -38,7 +61,7 @@ DATASETS: dict[str, CatalogDataset] = {
             "Huggingface",
             "open-r1/OpenR1-Math-220k",
             Conversion(
-                files=("data/train-*.parquet",),
+                files=_TRAIN,
                 prompt="problem",
                 pick_from="generations",
                 pick_any=("correctness_math_verify", "correctness_llama"),
@@ -53,10 +76,10 @@ DATASETS: dict[str, CatalogDataset] = {
             "QwQ-LongCoT-130K",
             "Guijin Son",
             "amphora/QwQ-LongCoT-130K",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="problem",
-                response="qwq",
+            _pair(
+                "problem",
+                "qwq",
+                trace=None,
                 why="every row, as ODA (133,102): `qwq` is QwQ-32B-Preview's whole answer, reasoning included (no "
                 "think tags); `source` and `split` are metadata",
             ),
@@ -65,10 +88,10 @@ DATASETS: dict[str, CatalogDataset] = {
             "QwQ-LongCoT-130K-2",
             "Guijin Son",
             "amphora/QwQ-LongCoT-130K-2",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="problem",
-                response="outputs",
+            _pair(
+                "problem",
+                "outputs",
+                trace=None,
                 why="every row, as ODA (138,000): `outputs` is QwQ's whole long answer; `keyword` is the Magpie "
                 "seed, metadata",
             ),
@@ -77,10 +100,7 @@ DATASETS: dict[str, CatalogDataset] = {
             "Bespoke-Stratos-17k",
             "Bespoke Labs",
             "bespokelabs/Bespoke-Stratos-17k",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="conversations",
-                chat=True,
+            _chat(
                 system_column="system",
                 trace=_THOUGHT,
                 why="every row, as ODA (16,710); the system prompt is kept: it asks for the thought/solution "
@@ -91,10 +111,7 @@ DATASETS: dict[str, CatalogDataset] = {
             "OpenThoughts-114k",
             "Stanford University",
             "open-thoughts/OpenThoughts-114k",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="conversations",
-                chat=True,
+            _chat(
                 system_column="system",
                 trace=_THOUGHT,
                 why="the default config, every row as ODA (113,957): system + conversations, R1's trace in "
@@ -105,11 +122,10 @@ DATASETS: dict[str, CatalogDataset] = {
             "R1-Distill-SFT",
             "ServiceNow-AI",
             "ServiceNow-AI/R1-Distill-SFT",
-            Conversion(
+            _pair(
+                "problem",
+                "reannotated_assistant_content",
                 files=("v0/train-*.parquet",),
-                prompt="problem",
-                response="reannotated_assistant_content",
-                trace=_THINK,
                 why="config v0, every row as ODA (171,647; its scored subset R1-Distill-SFT-math): `problem` and "
                 "R1's answer with its <think> trace (`solution` is the original short one); v0 has no message "
                 "lists, v1 adds 1.5M more rows",
@@ -119,10 +135,10 @@ DATASETS: dict[str, CatalogDataset] = {
             "OpenO1-SFT",
             "GAIR",
             "O1-OPEN/OpenO1-SFT",
-            Conversion(
+            _pair(
+                "instruction",
+                "output",
                 files=("OpenO1-SFT.jsonl",),
-                prompt="instruction",
-                response="output",
                 trace=("<Thought>", "</Thought>"),
                 why="OpenO1-SFT.jsonl, every record as ODA (77,685), already instruction/output; "
                 "OpenO1-SFT-Pro is a separate, later release",
@@ -133,7 +149,7 @@ DATASETS: dict[str, CatalogDataset] = {
             "Tencent & SJTU",
             "zwhe99/DeepMath-103K",
             Conversion(
-                files=("data/train-*.parquet",),
+                files=_TRAIN,
                 prompt="question",
                 responses=("r1_solution_1", "r1_solution_2", "r1_solution_3"),
                 trace=_THINK,
@@ -145,11 +161,10 @@ DATASETS: dict[str, CatalogDataset] = {
             "Raiden-DeepSeek-R1",
             "sequelbox",
             "sequelbox/Raiden-DeepSeek-R1",
-            Conversion(
+            _pair(
+                "prompt",
+                "response",
                 files=("Raiden_DSR1_Part*.csv",),
-                prompt="prompt",
-                response="response",
-                trace=_THINK,
                 why="every row, as ODA (62,925): the card warns of endless thought loops in R1's unfiltered "
                 "responses; a trace that opens <think> and never closes it is counted, not dropped",
             ),
@@ -158,11 +173,9 @@ DATASETS: dict[str, CatalogDataset] = {
             "Magpie-Reasoning-V2-250K-CoT-Deepseek-R1-Llama-70B",
             "Allen AI",
             "Magpie-Align/Magpie-Reasoning-V2-250K-CoT-Deepseek-R1-Llama-70B",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="instruction",
-                response="response",
-                trace=_THINK,
+            _pair(
+                "instruction",
+                "response",
                 why="every row, as ODA (249,922): `response` is the R1-Distill-Llama-70B answer with its <think> "
                 "trace; `difficulty` and the other tags are metadata",
             ),
@@ -171,37 +184,22 @@ DATASETS: dict[str, CatalogDataset] = {
             "Magpie-Reasoning-V2-250K-CoT-QwQ",
             "Allen AI",
             "Magpie-Align/Magpie-Reasoning-V2-250K-CoT-QwQ",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="instruction",
-                response="response",
+            _pair(
+                "instruction",
+                "response",
+                trace=None,
                 why="every row, as ODA (249,922): `response` is QwQ's whole long answer (no think tags); the "
                 "columns are assumed from the Magpie family",
             ),
         ),
-        _dataset(
-            "AM-Thinking-v1-Distilled-code",
-            "a-m-team",
-            "a-m-team/AM-Thinking-v1-Distilled",
-            Conversion(files=("code.jsonl",), prompt="conversations", chat=True, trace=_THINK, why=_AM_WHY),
-            hf_file="code.jsonl",
-        ),
-        _dataset(
-            "AM-Thinking-v1-Distilled-math",
-            "a-m-team",
-            "a-m-team/AM-Thinking-v1-Distilled",
-            Conversion(files=("math.jsonl",), prompt="conversations", chat=True, trace=_THINK, why=_AM_WHY),
-            hf_file="math.jsonl",
-        ),
+        _am("code"),
+        _am("math"),
         _dataset(
             "Light-R1-SFTData",
             "Qiyuan Tech",
             "qihoo360/Light-R1-SFTData",
-            Conversion(
+            _chat(
                 files=("stage1-76k.json", "stage2-3k.json"),
-                prompt="conversations",
-                chat=True,
-                trace=_THINK,
                 why="both files, as ODA: 75,906 + 3,533 = 79,439; stage 2 re-selects the hardest of stage 1's "
                 "problems, so about 3.5k problems appear twice, as they did in ODA's training",
             ),
@@ -224,11 +222,7 @@ DATASETS: dict[str, CatalogDataset] = {
             "OpenThoughts3-1.2M",
             "Stanford University",
             "open-thoughts/OpenThoughts3-1.2M",
-            Conversion(
-                files=("data/train-*.parquet",),
-                prompt="conversations",
-                chat=True,
-                trace=_THINK,
+            _chat(
                 why="every row: conversations (human -> gpt: QwQ-32B's trace and answer); `difficulty`, `source` "
                 "and `domain` are metadata; there is no system prompt",
             ),
@@ -237,11 +231,10 @@ DATASETS: dict[str, CatalogDataset] = {
             "OpenMathReasoning-cot",
             "Nvidia",
             "nvidia/OpenMathReasoning",
-            Conversion(
+            _pair(
+                "problem",
+                "generated_solution",
                 files=("data/cot-*.parquet",),
-                prompt="problem",
-                response="generated_solution",
-                trace=_THINK,
                 why="split cot, every row (R1's <think> trace and solution per problem): the split already is the "
                 "long-CoT mode; `expected_answer` alone would drop the trace",
             ),

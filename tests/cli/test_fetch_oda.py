@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,29 @@ def test_list_datasets_all_shows_the_release(cli: Cli, hub: Hub, ddir: Path) -> 
     table = cli("list-datasets", "--all", "--dataset-dir", str(ddir)).out
     assert "oda:tulu-3-sft-mixture" in table.split("oda-tulu-3-sft-mixture", 1)[1].splitlines()[0]
     assert "oda_subset" not in cli("list-datasets", "--json", "--dataset-dir", str(ddir)).out
+
+
+def test_train_on_an_unregistered_subset_advises_data_add_oda_and_it_parses(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ddir = tmp_path / "my data"
+    ddir.mkdir()
+    r = cli("train", "-m", "tiny", "-d", "oda-alpaca_gpt4", "--dataset-dir", str(ddir), "--output-root", str(tmp_path))
+    error = r.err.splitlines()[-1]
+    assert r.code == 2 and "oda-alpaca_gpt4 is not registered" in error and "or pass --fetch" in error, r.err
+    command = error.split("`")[1]
+    assert command == f"oda-sft data add oda:alpaca_gpt4 --dataset-dir '{ddir}'"
+    # The real `data add` parser takes it: offline, the one thing missing is the release in the Hub cache.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing may be asked of the network
+    r = cli(*shlex.split(command)[1:])
+    assert r.code == 2 and f"HF_HUB_OFFLINE is set and {REPO} at 'main' is not in the Hugging Face cache" in r.err
+    assert "Usage:" not in r.err and snapshot(ddir) == {}
+
+
+def test_train_fetch_takes_oda_names(cli: Cli, hub: Hub, ddir: Path) -> None:
+    r = cli("train", "-m", "llama", "-d", "oda-alpaca_gpt4", "--fetch", "--dry-run", "--dataset-dir", str(ddir))
+    add = f"oda-sft data add oda:alpaca_gpt4 --dataset-dir {ddir}"
+    assert f"--fetch: oda-alpaca_gpt4 is not registered; the real run fetches it first ({add})" in r.err, r.err
+    assert hub.requests == [] and snapshot(ddir) == {}

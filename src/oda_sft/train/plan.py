@@ -25,6 +25,7 @@ from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
 from oda_sft.datasets_catalog import DATASETS
+from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.names import check_name, suggest
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
@@ -34,7 +35,6 @@ from oda_sft.train.render import RenderSpec, make_resumable, parse_overrides, re
 from oda_sft.train.request import TrainRequest
 from oda_sft.util.console import say
 from oda_sft.util.hardware import visible_gpu_count
-from oda_sft.util.paths import data_command
 
 
 @dataclass(frozen=True)
@@ -107,16 +107,21 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
     dataset = datasets.resolve(request.dataset)
     notes: list[str] = []
     if not dataset.registered:
+        if dataset.catalog is None and fetchable(request.dataset):  # an ODA subset: data add fetches it
+            raise DatasetError(
+                f"dataset {request.dataset} is not registered in {dataset.info_path}: "
+                f"`{add_command(request.dataset, request.dataset_dir)}` fetches it from ODA's release, or pass --fetch"
+            )
         if dataset.catalog is None:
             known = sorted(set(DATASETS) | set(datasets.names()) | set(builtin_names()))
             raise DatasetError(
                 f"unknown dataset {request.dataset!r}{suggest(request.dataset, known)}: register it in "
-                f"{dataset.info_path} with `{data_command('add', request.dataset, request.dataset_dir, 'SOURCE')}` "
+                f"{dataset.info_path} with `{add_command(request.dataset, request.dataset_dir)}` "
                 "(`oda-sft list-datasets` shows what is known)"
             )
         notes.append(
             f"warning: {request.dataset} is in the catalog but not registered in {dataset.info_path}; training "
-            f"needs it there: `{data_command('add', request.dataset, request.dataset_dir)}` fetches and converts it "
+            f"needs it there: `{add_command(request.dataset, request.dataset_dir)}` fetches and converts it "
             f"(source: {dataset.catalog.hf_id}), or pass --fetch"
         )
     decision = decided or decide_mode(

@@ -25,6 +25,7 @@ from oda_sft.catalog import ModelPreset
 from oda_sft.data import tokenized_cache
 from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
+from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, RunStateError, UsageError
 from oda_sft.runs import lock, manifest, space
 from oda_sft.runs.outdir import (
@@ -40,7 +41,6 @@ from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals, subproc
 from oda_sft.util.console import say as _say
 from oda_sft.util.fs import atomic_write_text
-from oda_sft.util.paths import data_command
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
@@ -59,10 +59,11 @@ class RunResult:
 def check_launchable(plan: TrainPlan) -> None:
     dataset = plan.dataset
     if not dataset.registered:
+        add = add_command(dataset.name, plan.request.dataset_dir)
         fix = (
-            f"`{data_command('add', dataset.name, plan.request.dataset_dir)}` fetches and converts it, or pass --fetch"
-            if dataset.catalog is not None
-            else f"register it with `{data_command('add', dataset.name, plan.request.dataset_dir, 'SOURCE')}`"
+            f"`{add}` fetches and converts it, or pass --fetch"
+            if dataset.catalog is not None or fetchable(dataset.name)
+            else f"register it with `{add}`"
         )
         raise DatasetError(f"dataset {dataset.name} is not registered in {dataset.info_path}: {fix}")
     launcher.require_launcher()

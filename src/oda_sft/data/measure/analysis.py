@@ -16,9 +16,9 @@ from oda_sft.data.measure.token_counter import LengthCounter
 from oda_sft.data.registry import files, info_file
 from oda_sft.data.registry.dataset_dir import ANALYSES_KEY, META_KEY, ResolvedDataset
 from oda_sft.data.registry.info_file import RegistryFile
+from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.errors import DatasetError
 from oda_sft.util.clock import utc_now
-from oda_sft.util.paths import data_command
 
 
 def _dir(dataset: ResolvedDataset) -> Path | None:
@@ -27,9 +27,8 @@ def _dir(dataset: ResolvedDataset) -> Path | None:
 
 
 def _add(dataset: ResolvedDataset, *extra: str) -> str:
-    """`oda-sft data add NAME ...`: a catalog dataset is fetched by name; any other needs its SOURCE."""
-    source = () if dataset.catalog is not None else ("SOURCE",)
-    return data_command("add", dataset.name, _dir(dataset), *source, *extra)
+    """`oda-sft data add NAME ...`: a catalog dataset or ODA subset is fetched by name; any other needs its SOURCE."""
+    return add_command(dataset.name, _dir(dataset), *extra)
 
 
 def _add_again(dataset: ResolvedDataset) -> str:

@@ -22,8 +22,9 @@ from oda_sft.data.registry.dataset_dir import META_KEY, DatasetDir
 from oda_sft.data.sources.catalog_conversion import Tally, convert_files
 from oda_sft.data.sources.local import PreparedRecords, SourceSpec
 from oda_sft.datasets_catalog import DATASETS, CatalogDataset, Conversion, Evidence
+from oda_sft.datasets_catalog.advice import add_command, oda_subset
 from oda_sft.errors import DatasetError, UsageError
-from oda_sft.util.paths import data_command, ensure_user_dataset_dir, is_user_dataset_dir
+from oda_sft.util.paths import ensure_user_dataset_dir, is_user_dataset_dir
 
 Say = Callable[[str], None]
 _PREVIEW_CHARS = 240
@@ -278,12 +279,14 @@ def _preview(record: dict[str, Any]) -> str:
 
 
 def fetch_missing(names: Iterable[str], dataset_dir: Path, say: Say, dry_run: bool = False) -> list[str]:
-    """`--fetch`: every catalog dataset among `names` that is not registered yet is fetched, converted and
-    registered, once each, before anything starts. Returns the names fetched. Other names are left to planning.
-    A dry run fetches nothing (it may be gigabytes); it says what the real run would fetch first."""
+    """`--fetch`: every catalog dataset (or oda-X subset of ODA's release) among `names` that is not registered
+    yet is fetched, converted and registered, once each, before anything starts. Returns the names fetched.
+    Other names are left to planning. A dry run fetches nothing (it may be gigabytes); it says what the real
+    run would fetch first."""
     fetched: list[str] = []
     for name in dict.fromkeys(names):
-        if name not in DATASETS:
+        subset = oda_subset(name)
+        if name not in DATASETS and not subset:
             continue
         try:
             registered = DatasetDir.load(dataset_dir).resolve(name).registered
@@ -291,12 +294,12 @@ def fetch_missing(names: Iterable[str], dataset_dir: Path, say: Say, dry_run: bo
             registered = False  # a missing explicit dir: data add says what is wrong with it
         if registered:
             continue
+        add = add_command(name, dataset_dir)
         if dry_run:
-            add = data_command("add", name, dataset_dir)
             say(f"--fetch: {name} is not registered; the real run fetches it first ({add})")
             continue
-        say(f"--fetch: {name} is not registered; fetching it ({data_command('add', name, dataset_dir)})")
-        prepared = prepare(FetchRequest(name, dataset_dir), say)
+        say(f"--fetch: {name} is not registered; fetching it ({add})")
+        prepared = prepare(FetchRequest(name, dataset_dir, oda=subset), say)
         for line in summary(prepared).splitlines():
             say(line)
         if not prepared.unchanged:

@@ -265,6 +265,10 @@ def test_invalid_utf8_and_bom_and_empty(tmp_path: Path) -> None:
     path.write_bytes(b'[{"a": "\xff"}]')
     with pytest.raises(DatasetError, match="not valid UTF-8 at byte 8"):
         list(JsonStream(path))
+    path.write_bytes(b'[{"a": "\xe6\x95\xff"}]')  # a character cut by a read, then a bad byte
+    for chunk in (1, 2, 3, 9, 10, 1 << 20):
+        with pytest.raises(DatasetError, match="not valid UTF-8 at byte 8:"):
+            list(JsonStream(path, chunk=chunk))
     path.write_bytes(b'\xef\xbb\xbf[{"a": 1}]')
     with pytest.raises(DatasetError, match="byte-order mark"):
         list(JsonStream(path))

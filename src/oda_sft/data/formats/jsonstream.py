@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,11 @@ from oda_sft.errors import DatasetError
 CHUNK = 1 << 22  # 4 MiB per read: large enough that json's C scanner dominates
 MAX_RECORD_BYTES = 64 << 20  # one record; parsing it takes a few times this in memory
 MAX_WHITESPACE = 1 << 20  # no dataset needs a megabyte of blank space in a row
+_READ_AHEAD = 1 << 16  # characters left in the buffer below which the next chunk is read before a record
 _WS = " \t\n\r"
 _NON_WS = re.compile(r"[^ \t\n\r]")
 _NON_WS_BYTES = re.compile(rb"[^ \t\n\r]")
+_SEPARATOR = re.compile(r"[ \t\n\r]*,[ \t\n\r]*(?=[^ \t\n\r\]])")  # between records, the next one read
 # What a lone surrogate needs in JSON text: a \ud800-\udfff escape, or (JSON Lines only: json.loads decodes
 # bytes with surrogatepass) a UTF-8-encoded surrogate. Searching for these is ~15x cheaper than for the characters.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -94,6 +97,7 @@ class JsonStream:
         self.max_record = max_record
         self.max_whitespace = max_whitespace
         self._hash = hashlib.sha256()
+        self._hashing: threading.Thread | None = None  # sha256 releases the GIL: it runs beside the parsing
         self.size = 0
         self.kind = ""  # "array" or "lines", known once iteration starts
         self.finished = False
@@ -103,6 +107,8 @@ class JsonStream:
     def sha256(self) -> str:
         if not self.finished:
             raise RuntimeError("sha256 is known only after every record was read")
+        if self._hashing is not None:
+            self._hashing.join()
         return self._hash.hexdigest()
 
     def _error(self, where: str, problem: str, fix: str = _FIX) -> DatasetError:
@@ -123,7 +129,14 @@ class JsonStream:
     def _read(self, size: int) -> bytes:
         assert self._source is not None
         data = self._source.read(size)
-        self._hash.update(data)
+        if self._hashing is not None:
+            self._hashing.join()  # chunks are hashed in order
+            self._hashing = None
+        if len(data) < 1 << 20:
+            self._hash.update(data)
+        else:
+            self._hashing = threading.Thread(target=self._hash.update, args=(data,), daemon=True)
+            self._hashing.start()
         self.size += len(data)
         return data
 
@@ -237,14 +250,15 @@ class JsonStream:
         eof = False
 
         def feed(data: bytes, final: bool) -> None:
+            held = len(utf8.getstate()[0])  # the start of a character cut by the last read, decoded with data
             try:
                 text = utf8.decode(data, final)
-                if text:  # positions stay valid when nothing is added (a failed parse still names them)
-                    state.drop()  # here, not after each record: each character is copied once
-                    state.buf += text
             except UnicodeDecodeError as exc:
-                bad = self.size - len(data) + exc.start
+                bad = self.size - len(data) - held + exc.start
                 raise DatasetError(f"{self.path}: not valid UTF-8 at byte {bad}: save the file as UTF-8") from None
+            if text:  # positions stay valid when nothing is added (a failed parse still names them)
+                state.drop()  # here, not after each record: each character is copied once
+                state.buf += text
 
         def more(at_least: int = 0) -> bool:
             nonlocal eof
@@ -283,21 +297,27 @@ class JsonStream:
         state.pos += 1  # the opening '[' (checked by the caller)
         index = 0
         while True:
-            if not skip_ws():
-                raise fail("the list is not closed: the file ends before its ']'")
-            c = state.buf[state.pos]
-            if c == "]":
-                state.pos += 1
-                break
-            if index:
-                if c != ",":
-                    raise fail("expected ',' or ']' after a record")
-                state.pos += 1
+            sep = _SEPARATOR.match(state.buf, state.pos) if index else None
+            if sep is not None and sep.end() - state.pos <= self.max_whitespace:
+                state.pos = sep.end()  # the common case in one call: ',' and the next record in the buffer
+            else:
                 if not skip_ws():
                     raise fail("the list is not closed: the file ends before its ']'")
-                if state.buf[state.pos] == "]":
-                    raise fail("trailing comma before ']'")
+                c = state.buf[state.pos]
+                if c == "]":
+                    state.pos += 1
+                    break
+                if index:
+                    if c != ",":
+                        raise fail("expected ',' or ']' after a record")
+                    state.pos += 1
+                    if not skip_ws():
+                        raise fail("the list is not closed: the file ends before its ']'")
+                    if state.buf[state.pos] == "]":
+                        raise fail("trailing comma before ']'")
             start_byte = state.byte_at_record(state.pos)
+            if len(state.buf) - state.pos < _READ_AHEAD:
+                more()  # before the record is cut: a failed parse costs a pass over the whole buffer
             while True:
                 try:
                     value, end = decoder.raw_decode(state.buf, state.pos)

@@ -207,4 +207,6 @@ def test_train_fetch_takes_oda_names(cli: Cli, hub: Hub, ddir: Path) -> None:
     r = cli("train", "-m", "llama", "-d", "oda-alpaca_gpt4", "--fetch", "--dry-run", "--dataset-dir", str(ddir))
     add = f"oda-sft data add oda:alpaca_gpt4 --dataset-dir {ddir}"
     assert f"--fetch: oda-alpaca_gpt4 is not registered; the real run fetches it first ({add})" in r.err, r.err
+    assert r.code == 0 and "error:" not in r.err, r.err  # the dry run shows the plan, as for a catalog name
+    assert "cutoff_len: 4096" in r.out  # standard until the fetched data is measured
     assert hub.requests == [] and snapshot(ddir) == {}

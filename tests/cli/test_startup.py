@@ -82,6 +82,7 @@ HELP_MAY_IMPORT = (
     "oda_sft",
     "oda_sft.catalog",
     "oda_sft.datasets_catalog",  # `data add` names the catalog datasets in its help (plain records, no I/O)
+    "oda_sft.datasets_catalog.advice",  # the `data add` a message advises (names only, no I/O)
     "oda_sft.datasets_catalog.evidence",
     "oda_sft.datasets_catalog.oda_release",  # the subsets of ODA's release each record maps to (plain data)
     "oda_sft.datasets_catalog.records",

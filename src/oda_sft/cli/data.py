@@ -14,6 +14,7 @@ from oda_sft.catalog import PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
+from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.datasets_catalog.oda_release import SCORE_COLUMNS
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import suggest
@@ -118,7 +119,7 @@ def add(
     if source is None:
         raise UsageError(
             f"{name} is not a catalog dataset, so it needs a SOURCE: "
-            f"`{data_command('add', name, dataset_dir, 'SOURCE')}` (a .json/.jsonl file, a dataset directory or a "
+            f"`{add_command(name, dataset_dir)}` (a .json/.jsonl file, a dataset directory or a "
             "Hugging Face id); `oda-sft list-datasets` shows the catalog"
         )
     if revision is not None or dry_run:
@@ -261,7 +262,7 @@ def inspect(
     datasets = DatasetDir.load(dataset_dir)
     dataset = datasets.resolve(name)
     if not dataset.registered:
-        how = data_command("add", name, dataset_dir, *([] if name in DATASETS else ["SOURCE"]))
+        how = add_command(name, dataset_dir)
         raise DatasetError(
             f"dataset {name!r} is not registered in {datasets.info_path}{suggest(name, datasets.names())}: "
             f"register it with `{how}`"

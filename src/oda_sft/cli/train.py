@@ -43,6 +43,7 @@ def dry_run_checks(plan: TrainPlan, allow_no_gpu: bool) -> None:
     """What the real run would refuse before launching: raised (exit code and all) after the config is
     shown. Warnings only for a node without a GPU (a dry run is how a login node shows a config) and for
     a catalog dataset not registered yet (the plan's notes already say it must be)."""
+    from oda_sft.datasets_catalog.advice import fetchable
     from oda_sft.runs import lock
     from oda_sft.train.run import check_devices, check_launchable
 
@@ -53,7 +54,7 @@ def dry_run_checks(plan: TrainPlan, allow_no_gpu: bool) -> None:
     holder = lock.probe(plan.output_dir, plan.request.launch.node_rank)
     if holder is not None:
         say(f"warning: {plan.output_dir} is being trained right now by oda-sft {holder.describe()}")
-    if plan.dataset.registered or plan.dataset.catalog is None:
+    if plan.dataset.registered or not fetchable(plan.dataset.name):  # else the plan's notes say it must be
         check_launchable(plan)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.data.registry.dataset_dir import ResolvedDataset
+from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.errors import ConfigError
 from oda_sft.train.request import RequestedMode
 from oda_sft.util.paths import data_command
@@ -93,6 +94,6 @@ def decide_mode(
         "standard",
         "default",
         f"length of {name} is unknown (no data file), so standard is assumed: register its data with "
-        f"`{data_command('add', name, where, 'SOURCE')}`, or pass --mode long",
+        f"`{add_command(name, where)}`, or pass --mode long",
         notes=notes,
     )

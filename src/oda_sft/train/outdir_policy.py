@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 
+from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import RunStateError
 from oda_sft.runs import manifest
 from oda_sft.runs.outdir import (
@@ -76,8 +77,10 @@ class DataChange:
         commit was recorded (and differs from today's), else with the SOURCE it came from to fill in."""
         dataset = plan.dataset
         rev = self.was_revision
-        if dataset.catalog is not None and rev and rev != dataset.revision:
-            return data_command("add", dataset.name, plan.request.dataset_dir, "--revision", rev, "--force")
+        # A catalog dataset or an ODA subset is fetched by name at its recorded commit; otherwise (and when
+        # no older commit is known) only the user has the old content: a SOURCE placeholder.
+        if fetchable(dataset.name) and rev and rev != dataset.revision:
+            return add_command(dataset.name, plan.request.dataset_dir, "--revision", rev, "--force")
         return data_command("add", dataset.name, plan.request.dataset_dir, "SOURCE", "--force")
 
 

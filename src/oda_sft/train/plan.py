@@ -107,22 +107,19 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
     dataset = datasets.resolve(request.dataset)
     notes: list[str] = []
     if not dataset.registered:
-        if dataset.catalog is None and fetchable(request.dataset):  # an ODA subset: data add fetches it
-            raise DatasetError(
-                f"dataset {request.dataset} is not registered in {dataset.info_path}: "
-                f"`{add_command(request.dataset, request.dataset_dir)}` fetches it from ODA's release, or pass --fetch"
-            )
-        if dataset.catalog is None:
+        if not fetchable(request.dataset):
             known = sorted(set(DATASETS) | set(datasets.names()) | set(builtin_names()))
             raise DatasetError(
                 f"unknown dataset {request.dataset!r}{suggest(request.dataset, known)}: register it in "
                 f"{dataset.info_path} with `{add_command(request.dataset, request.dataset_dir)}` "
                 "(`oda-sft list-datasets` shows what is known)"
             )
+        # A catalog dataset or an ODA subset: `data add` fetches it by name (a dry run shows the plan).
+        source = dataset.catalog.hf_id if dataset.catalog else "ODA's release"
         notes.append(
-            f"warning: {request.dataset} is in the catalog but not registered in {dataset.info_path}; training "
-            f"needs it there: `{add_command(request.dataset, request.dataset_dir)}` fetches and converts it "
-            f"(source: {dataset.catalog.hf_id}), or pass --fetch"
+            f"warning: {request.dataset} is not registered in {dataset.info_path}; training needs it there: "
+            f"`{add_command(request.dataset, request.dataset_dir)}` fetches and converts it (source: {source}), "
+            "or pass --fetch"
         )
     decision = decided or decide_mode(
         request.mode, preset, dataset, tokenizer_ident(preset, request.model_path), Rule.parse().as_json()

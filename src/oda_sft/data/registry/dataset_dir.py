@@ -22,9 +22,10 @@ from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.registry import files, hashing, transaction
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.datasets_catalog import DATASETS, CatalogDataset
+from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.errors import DatasetError
 from oda_sft.util.console import say
-from oda_sft.util.paths import data_command, demo_dataset_dir, is_user_dataset_dir
+from oda_sft.util.paths import demo_dataset_dir, is_user_dataset_dir
 
 __all__ = ["ANALYSES_KEY", "INFO_FILE", "META_KEY", "CachedAnalysis", "DatasetDir", "ResolvedDataset"]
 
@@ -171,7 +172,7 @@ def entry_problem(
     """(what is wrong, the fix) for an entry LLaMA-Factory cannot train on as SFT data; None when it can.
 
     kind: what the entry's file is (files.describe), when the caller knows it already."""
-    redo = f"or register the data again with `{data_command('add', name, directory, 'SOURCE', '--force')}`"
+    redo = f"or register the data again with `{add_command(name, directory, '--force')}`"
     if not isinstance(entry, dict):
         return f"its entry is {type(entry).__name__}, not an object", f"fix the entry, {redo}"
     formatting = entry.get("formatting", "alpaca")

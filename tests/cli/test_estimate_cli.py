@@ -18,7 +18,18 @@ def estimate(cli: Cli, data_dir: Path, *args: str) -> tuple[int, str, str]:
     return r.code, r.out, r.err
 
 
-def test_estimate_prints_both_profiles_and_what_it_rests_on(cli: Cli, data_dir: Path) -> None:
+def test_estimate_prints_both_profiles_and_what_it_rests_on(
+    cli: Cli, data_dir: Path, oda_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A home of its own, so the demo's token stats are not cached yet (whatever ran before); its tiny model
+    # is the shared one.
+    from oda_sft import tiny_model
+
+    tiny_model.ensure_model()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(oda_home / "models")
+    monkeypatch.setenv("ODA_SFT_HOME", str(home))
     code, out, err = estimate(cli, data_dir, "--gpus", "1", "--gpu", "H200")
     assert code == 0, err
     assert "measuring oda_demo with the tiny tokenizer" in err

@@ -34,10 +34,11 @@ def estimate(
     """Predict a run's tokens, optimizer steps, wall-clock and GPU-hours, for the default and fast profiles."""
     from oda_sft.cards import card
     from oda_sft.cost import table as throughput
-    from oda_sft.cost.runner import estimate_plan, token_stats
+    from oda_sft.cost.runner import check_gpus, estimate_plan, token_stats
     from oda_sft.train.plan import plan_train, settle_mode
 
     chosen = card(gpu)
+    check_gpus(gpus)
     request = TrainRequest(model=model, dataset=dataset, mode=mode, model_path=model_path, dataset_dir=dataset_dir)
     plan = settle_mode(plan_train(request))
     stats = token_stats(plan, measure_if_needed=True, say=say)

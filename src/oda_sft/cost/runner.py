@@ -141,9 +141,14 @@ def token_stats(plan: TrainPlan, measure_if_needed: bool, say: Callable[[str], N
     return measure(plan.dataset, LengthCounter.load(plan.preset, plan.request.model_path))
 
 
-def estimate_plan(plan: TrainPlan, stats: TokenStats, gpus: int, card: Card, table: Table) -> PlanEstimate:
+def check_gpus(gpus: int) -> None:
+    """Before anything is measured: a GPU count no run can have."""
     if gpus < 1:
         raise UsageError(f"--gpus {gpus} must be at least 1")
+
+
+def estimate_plan(plan: TrainPlan, stats: TokenStats, gpus: int, card: Card, table: Table) -> PlanEstimate:
+    check_gpus(gpus)
     config = plan.config
     units = epoch_units(config, stats)
     what = "packed rows" if config.get("packing") else "samples"

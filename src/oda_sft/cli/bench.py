@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oda_sft.cli.options import JsonOpt
+from oda_sft.cli.options import JsonOpt, optional
 
 
 def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -27,12 +27,8 @@ def bench(
     shape: Annotated[
         str, typer.Option(help="Model shape: a preset's (tiny, llama3.1-8b, ...) or qwen2.5-0.5b, qwen2.5-1.5b.")
     ] = "tiny",
-    layers: Annotated[
-        int | None, typer.Option(help="Use this many decoder layers (e.g. 8B with 4 layers).", show_default=False)
-    ] = None,
-    preset: Annotated[
-        str | None, typer.Option(help="Recipe preset [default: from the shape].", show_default=False)
-    ] = None,
+    layers: Annotated[int | None, optional(help="Use this many decoder layers (e.g. 8B with 4 layers).")] = None,
+    preset: Annotated[str | None, optional(help="Recipe preset [default: from the shape].")] = None,
     data: Annotated[str, typer.Option(help="Comma-separated: std, long.")] = "std,long",
     variants: Annotated[str, typer.Option(help="Comma-separated: raw, default, fast.")] = "raw,default,fast",
     steps: Annotated[int, typer.Option(help="Optimizer steps per run.")] = 15,
@@ -40,33 +36,30 @@ def bench(
     scale: Annotated[int, typer.Option(help="Divide sample lengths and cutoff_len by this (CPU runs).")] = 1,
     nproc_per_node: Annotated[int | None, typer.Option(help="GPUs per run [default: all visible].")] = None,
     peak_tflops: Annotated[
-        float | None, typer.Option(help="Dense bf16 peak per GPU for MFU [default: by GPU name].", show_default=False)
+        float | None, optional(help="Dense bf16 peak per GPU for MFU [default: by GPU name].")
     ] = None,
     run_timeout: Annotated[float, typer.Option(help="Seconds before one training run is killed.")] = 1800.0,
     decide_for: Annotated[
         str | None,
-        typer.Option(
+        optional(
             help="Comma-separated nodes, e.g. 8xH100-80GB,8xH200: run fast as the memory model decides it for the "
-            "full-size preset on each (one fast@NODE variant each), on this benchmark's model.",
-            show_default=False,
+            "full-size preset on each (one fast@NODE variant each), on this benchmark's model."
         ),
     ] = None,
     time_budget: Annotated[
         float | None,
-        typer.Option(help="Seconds for all runs; skip a run that would not finish inside them.", show_default=False),
+        optional(help="Seconds for all runs; skip a run that would not finish inside them."),
     ] = None,
     save_table: Annotated[
         bool, typer.Option("--save-table", help="Add the GPU runs to the throughput table `estimate` uses.")
     ] = False,
     table: Annotated[
         Path | None,
-        typer.Option(help="The throughput table to update [default: the shipped one].", show_default=False),
+        optional(help="The throughput table to update [default: the shipped one]."),
     ] = None,
     from_json: Annotated[
         Path | None,
-        typer.Option(
-            help="With --save-table: take the runs from this bench.json instead of running.", show_default=False
-        ),
+        optional(help="With --save-table: take the runs from this bench.json instead of running."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oda_sft.catalog import PRESET_NAMES, PRESETS
-from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app, optional
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
 from oda_sft.datasets_catalog.advice import add_command
@@ -50,11 +50,10 @@ def add(
     file: Annotated[str | None, typer.Option("--file", help="A data file inside the Hugging Face repo.")] = None,
     mapping: Annotated[
         list[str] | None,
-        typer.Option(
+        optional(
             "--map",
             help="Columns for other shapes, as FIELD=COLUMN (comma-separated or repeated): instruction and "
             "output, optionally input, system and history; e.g. instruction=query,output=answer.",
-            show_default=False,
         ),
     ] = None,
     skip_invalid: Annotated[
@@ -64,7 +63,7 @@ def add(
     shown: ShownOpt = DEFAULT_SHOWN,
     revision: Annotated[
         str | None,
-        typer.Option(help="Catalog datasets: the branch, tag or commit to fetch [default: main].", show_default=False),
+        optional(help="Catalog datasets: the branch, tag or commit to fetch [default: main]."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Catalog datasets: fetch, convert and show the result; write nothing.")
@@ -224,25 +223,18 @@ def inspect(
     name: Annotated[str, typer.Argument(help="A dataset registered in dataset_info.json.")],
     model: Annotated[str, typer.Option("--model", "-m", help=f"Whose tokenizer: {PRESET_NAMES}.")],
     dataset_dir: DatasetDirOpt,
-    model_path: Annotated[
-        Path | None, typer.Option(help="Load the tokenizer from this local model directory.", show_default=False)
-    ] = None,
+    model_path: Annotated[Path | None, optional(help="Load the tokenizer from this local model directory.")] = None,
     exact: Annotated[
         bool, typer.Option(help="Tokenize every sample for full statistics, instead of stopping once decided.")
     ] = False,
     long_tokens: Annotated[
         int | None,
-        typer.Option(
-            help="Threshold in tokens [default: $ODA_SFT_LONG_TOKENS, else 4096].",
-            show_default=False,
-            rich_help_panel=RULE,
-        ),
+        optional(help="Threshold in tokens [default: $ODA_SFT_LONG_TOKENS, else 4096].", rich_help_panel=RULE),
     ] = None,
     long_percent: Annotated[
         str | None,
-        typer.Option(
+        optional(
             help="long if more than this % of samples exceed the threshold [default: $ODA_SFT_LONG_PERCENT, else 1].",
-            show_default=False,
             rich_help_panel=RULE,
         ),
     ] = None,

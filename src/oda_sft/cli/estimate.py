@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oda_sft.cards import CARD_NAMES
-from oda_sft.cli.options import DatasetDirOpt, JsonOpt, ModelOpt
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt, ModelOpt, optional
 from oda_sft.train.request import RequestedMode, TrainRequest
 from oda_sft.util.console import say
 
@@ -26,9 +26,7 @@ def estimate(
     gpus: Annotated[int, typer.Option(help="GPUs the run uses (all nodes together).")] = 8,
     gpu: Annotated[str, typer.Option(help=f"The GPU: {CARD_NAMES}.")] = "H100-80GB",
     mode: Annotated[RequestedMode, typer.Option(help="auto decides as train does.")] = "auto",
-    model_path: Annotated[
-        Path | None, typer.Option(help="A local checkpoint (its config.json gives the shape).", show_default=False)
-    ] = None,
+    model_path: Annotated[Path | None, optional(help="A local checkpoint (its config.json gives the shape).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict a run's tokens, optimizer steps, wall-clock and GPU-hours, for the default and fast profiles."""

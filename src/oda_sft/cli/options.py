@@ -21,13 +21,18 @@ from oda_sft.util.paths import default_dataset_dir
 LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
 RUNS = "Checkpoints and caching"
 
+
+def optional(*names: str, help: str, **more: Any) -> Any:
+    """An option with no default worth showing (None, or one its help text names): Typer shows none."""
+    return typer.Option(*names, help=help, show_default=False, **more)
+
+
 DatasetDirOpt = Annotated[
     Path,
-    typer.Option(
+    optional(
         "--dataset-dir",
         help="Directory holding dataset_info.json [default: $ODA_SFT_DATASET_DIR, else "
         "$XDG_DATA_HOME/oda-sft/datasets, else ~/.local/share/oda-sft/datasets]",
-        show_default=False,
         default_factory=default_dataset_dir,
     ),
 ]
@@ -55,9 +60,7 @@ def _run_options(
         typer.Argument(help="LLaMA-Factory key=value overrides, after `--`.", show_default=False),
     ] = None,
     mode: Annotated[RequestedMode, typer.Option(help="auto decides from the catalog or the measured length.")] = "auto",
-    model_path: Annotated[
-        Path | None, typer.Option(help="Train a local checkpoint under the preset's recipe.", show_default=False)
-    ] = None,
+    model_path: Annotated[Path | None, optional(help="Train a local checkpoint under the preset's recipe.")] = None,
     output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
         "saves"
     ),
@@ -88,9 +91,7 @@ def _run_options(
     ] = False,
     save_steps: Annotated[
         int | None,
-        typer.Option(
-            help="Steps between --resumable checkpoints [default: 500].", show_default=False, rich_help_panel=RUNS
-        ),
+        optional(help="Steps between --resumable checkpoints [default: 500].", rich_help_panel=RUNS),
     ] = None,
     tokenized_cache: Annotated[
         bool, typer.Option(help="Reuse tokenized data across seeds and runs (oda-sft's cache).", rich_help_panel=RUNS)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from oda_sft.cli.options import optional
 from oda_sft.cli.workload import parse_workload
 from oda_sft.errors import OdaSftError, one_line
 from oda_sft.util.paths import cache_dir
@@ -24,9 +25,7 @@ def preflight(
         list[str] | None,
         typer.Argument(help="The `train` or `sweep` arguments this node will run, after `--`.", show_default=False),
     ] = None,
-    node_rank: Annotated[
-        int | None, typer.Option(help="This node's rank, for messages [default: $SLURM_NODEID].", show_default=False)
-    ] = None,
+    node_rank: Annotated[int | None, optional(help="This node's rank, for messages [default: $SLURM_NODEID].")] = None,
     master_addr: Annotated[str | None, typer.Option(help="Rank-0 address; must resolve here.")] = None,
     path: Annotated[
         list[Path] | None, typer.Option("--path", help="Another path this node must read (repeatable).")

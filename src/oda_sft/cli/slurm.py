@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from oda_sft.cli.options import optional
 from oda_sft.cli.results.eval import SUITE_HELP
 from oda_sft.cli.workload import parse_eval, parse_workload
 from oda_sft.cluster.slurm import (
@@ -91,9 +92,7 @@ def slurm(
     eval_benchmarks: Annotated[
         str | None, typer.Option(help="Comma-separated benchmark names, instead of --eval-suite.", rich_help_panel=EVAL)
     ] = None,
-    eval_opencompass: Annotated[
-        Path | None, typer.Option(help="eval's --opencompass.", rich_help_panel=EVAL, show_default=False)
-    ] = None,
+    eval_opencompass: Annotated[Path | None, optional(help="eval's --opencompass.", rich_help_panel=EVAL)] = None,
     eval_time: Annotated[
         str | None, typer.Option(help="The eval jobs' time limit [default: the cluster's].", rich_help_panel=EVAL)
     ] = None,

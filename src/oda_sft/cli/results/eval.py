@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from oda_sft.catalog import PRESET_HELP
+from oda_sft.cli.options import optional
 from oda_sft.cli.workload import captured_eval
 from oda_sft.errors import OdaSftError, UsageError
 from oda_sft.util.console import say
@@ -32,10 +33,8 @@ def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suit
 
 def eval_command(
     ctx: typer.Context,
-    model: Annotated[str | None, typer.Option("--model", "-m", help=PRESET_HELP, show_default=False)] = None,
-    dataset: Annotated[
-        str | None, typer.Option("--dataset", "-d", help="The dataset the run was trained on.", show_default=False)
-    ] = None,
+    model: Annotated[str | None, optional("--model", "-m", help=PRESET_HELP)] = None,
+    dataset: Annotated[str | None, optional("--dataset", "-d", help="The dataset the run was trained on.")] = None,
     seed: Annotated[int, typer.Option(help="The run's training seed.")] = 42,
     output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
         "saves"
@@ -52,10 +51,9 @@ def eval_command(
     ] = None,
     opencompass: Annotated[
         Path | None,
-        typer.Option(
+        optional(
             help="The opencompass program or its venv [default: $ODA_SFT_OPENCOMPASS, else opencompass on PATH, "
-            "else the checkout's .venv-opencompass].",
-            show_default=False,
+            "else the checkout's .venv-opencompass]."
         ),
     ] = None,
     force: Annotated[

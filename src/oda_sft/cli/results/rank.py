@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oda_sft.cli.options import JsonOpt
+from oda_sft.cli.options import JsonOpt, optional
 from oda_sft.errors import UsageError
 from oda_sft.names import suggest
 
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 RootsOpt = Annotated[
     list[Path] | None,
-    typer.Option("--output-root", help="Where the runs are (repeat for several) [default: saves].", show_default=False),
+    optional("--output-root", help="Where the runs are (repeat for several) [default: saves]."),
 ]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this base model's runs.", show_default=False)]
+ModelOpt = Annotated[str | None, optional("--model", "-m", help="Only this base model's runs.")]
 ByOpt = Annotated[str, typer.Option("--by", help="Rank by overall or by one domain (general, math, code, reasoning).")]
 
 
@@ -94,9 +94,7 @@ def plot(
     by: ByOpt = "overall",
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--out", "-o", "--output", help="PNG to write [default: <first root>/leaderboard.png].", show_default=False
-        ),
+        optional("--out", "-o", "--output", help="PNG to write [default: <first root>/leaderboard.png]."),
     ] = None,
 ) -> None:
     """Write the leaderboard as a PNG: bars (mean over seeds) with error bars (standard deviation)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oda_sft.cli.options import JsonOpt
+from oda_sft.cli.options import JsonOpt, optional
 from oda_sft.errors import UsageError
 
 # The work is imported inside the commands: `--help` and the other commands stay light.
@@ -43,7 +43,7 @@ def list_runs(ctx: typer.Context, output_root: RootOpt = Path("saves"), as_json:
 
 def plot_runs(
     output_root: RootOpt = Path("saves"),
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG to write.", show_default=False)] = None,
+    output: Annotated[Path | None, optional("-o", "--output", help="PNG to write.")] = None,
 ) -> None:
     """Write one PNG comparing the loss curves of every run under an output root."""
     from oda_sft.runs.plot import plot  # matplotlib: only when drawing

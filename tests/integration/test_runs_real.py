@@ -161,9 +161,10 @@ def test_sweep_goes_on_past_a_broken_dataset_tokenizes_once_and_skips_finished_r
     assert again.returncode == 1
     assert [row[3] for row in summary(again.stdout)] == ["skipped", "skipped", "failed", "failed"]
 
-    # A run that LLaMA-Factory itself rejects is recorded as failed, with its exit status.
+    # A run that LLaMA-Factory itself rejects is recorded as failed, with its exit status. (An unknown
+    # template is refused before anything starts now; an eval dataset LLaMA-Factory cannot find is not.)
     crash = oda_sft("train", "--model", "tiny", "--dataset", "oda_demo", "--dataset-dir", str(data_dir),
-                    "--output-root", "saves", "--seed", "3", "--", "template=nope", cwd=tmp_path)  # fmt: skip
+                    "--output-root", "saves", "--seed", "3", "--", "eval_dataset=nope", cwd=tmp_path)  # fmt: skip
     assert crash.returncode != 0
     crashed = manifest(runs / "seed-3")
     assert crashed["status"] == "failed" and crashed["exit_code"] == crash.returncode

@@ -172,3 +172,23 @@ def serve(hub: Hub) -> Iterator[Hub]:
     finally:
         server.shutdown()  # waits up to one poll_interval: 0.5 s by default, per test
         server.server_close()
+
+
+@contextmanager
+def online(hub: Hub, monkeypatch: Any, cache: Any) -> Iterator[Hub]:
+    """`hub` served on 127.0.0.1 as the Hugging Face Hub that oda-sft talks to: online, with a fresh cache
+    (`cache`), whatever HF_HUB_OFFLINE CI set before huggingface_hub was imported."""
+    import huggingface_hub.constants
+    from huggingface_hub.utils import reset_sessions
+
+    with serve(hub) as stub:
+        monkeypatch.setenv("HF_ENDPOINT", stub.url)
+        monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+        monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        reset_sessions()
+        try:
+            yield stub
+        finally:
+            reset_sessions()

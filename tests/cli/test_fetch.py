@@ -20,7 +20,7 @@ from oda_sft.datasets_catalog import DATASETS
 
 from catalog_fixtures import files, load
 from conftest import REPO, Cli, snapshot
-from hubstub import Hub, Repo, serve
+from hubstub import Hub, Repo, online
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OPENR1 = "data/train-00000-of-00010.parquet"  # the published name of the fixture's shard
@@ -39,18 +39,8 @@ def _repos() -> dict[str, Repo]:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Hub]:
-    import huggingface_hub.constants
-    from huggingface_hub.utils import reset_sessions
-
-    with serve(Hub(_repos())) as stub:
-        monkeypatch.setenv("HF_ENDPOINT", stub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # CI sets it before import
-        reset_sessions()
+    with online(Hub(_repos()), monkeypatch, tmp_path / "hf-cache") as stub:
         yield stub
-    reset_sessions()
 
 
 def _entry(ddir: Path, name: str) -> dict:  # type: ignore[type-arg]

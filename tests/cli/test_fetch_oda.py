@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Cli, snapshot
-from hubstub import Hub, Repo, serve
+from hubstub import Hub, Repo, online
 
 REPO = "OpenDataArena/OpenDataArena-scored-data"
 SHA = "89abcdef0123456789abcdef0123456789abcdef"
@@ -57,18 +57,8 @@ def _release() -> Repo:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Hub]:
-    import huggingface_hub.constants
-    from huggingface_hub.utils import reset_sessions
-
-    with serve(Hub({REPO: _release()})) as stub:
-        monkeypatch.setenv("HF_ENDPOINT", stub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # CI sets it before import
-        reset_sessions()
+    with online(Hub({REPO: _release()}), monkeypatch, tmp_path / "hf-cache") as stub:
         yield stub
-    reset_sessions()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from oda_sft.data.sources import hub as hub_module
 from catalog_fixtures import encode, load
 from catalog_fixtures import rows as fixture_rows
 from conftest import Cli, snapshot
-from hubstub import Hub, Repo, serve
+from hubstub import Hub, Repo, online
 
 NAME, REPO_ID = "OpenR1-Math-220k", "open-r1/OpenR1-Math-220k"
 SHARDS = ("data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet")
@@ -33,20 +33,12 @@ def sha() -> str:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sha: str) -> Iterator[Hub]:
-    import huggingface_hub.constants
-    from huggingface_hub.utils import reset_sessions
-
     rows = fixture_rows(NAME)
     shards = {SHARDS[0]: encode(SHARDS[0], rows[:1]), SHARDS[1]: encode(SHARDS[1], rows[1:])}
-    with serve(Hub({REPO_ID: Repo(sha, {"README.md": b"# card\n", **shards})})) as stub:
-        monkeypatch.setenv("HF_ENDPOINT", stub.url)
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # CI sets it before import
-        reset_sessions()
+    with online(
+        Hub({REPO_ID: Repo(sha, {"README.md": b"# card\n", **shards})}), monkeypatch, tmp_path / "hf-cache"
+    ) as stub:
         yield stub
-    reset_sessions()
 
 
 def _add(cli: Cli, ddir: Path, *extra: str) -> tuple[int, str]:

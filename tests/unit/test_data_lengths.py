@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from length_fixtures import COLS, FIXTURES, sample_of, write_records
 from oda_sft.catalog import PRESETS
 from oda_sft.data.formats import alpaca
 from oda_sft.data.measure import lengths
@@ -17,18 +18,6 @@ from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.lengths import measure_file
 from oda_sft.data.measure.token_counter import LengthCounter
 from oda_sft.errors import UsageError
-
-COLS = alpaca.Columns.full()
-FIXTURES: list[dict[str, Any]] = [
-    {"instruction": "hi", "output": "yo"},
-    {"instruction": "héllo wörld 😀🚀 数学问题", "input": "more\ninput", "output": "ans 🙂", "system": "Be nice."},
-    {"instruction": "", "input": "only input", "output": "x"},
-    {"instruction": "q", "input": "", "output": "a", "system": "", "history": []},
-    {"instruction": "q3", "output": "a3", "history": [["q1", "a1 ü"], ["q2 \t tabs", "a2\n\nnewlines"]]},
-    {"instruction": "<|end_of_text|> literal special token", "output": "ok <|pad|>"},
-    {"instruction": "  leading and trailing spaces  ", "output": "\n"},
-    {"instruction": "Ω≈ç√∫˜µ≤≥÷ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 e\u0301 ﬁ", "output": "👩‍👩‍👧‍👦 " * 20, "system": "Sÿstem ✓"},  # noqa: RUF001
-]
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +34,12 @@ def test_byte_bound_is_an_upper_bound(counter: LengthCounter) -> None:
         assert bound >= n
 
 
-def _sample_of(counter: LengthCounter, tokens: int) -> dict[str, str]:
-    """A record of exactly `tokens` tokens: \\x07 is a byte no tiny merge touches, one token each."""
-    base = counter.lengths([alpaca.turns({"instruction": "q", "output": "\x07"}, COLS)])[0] - 1
-    record = {"instruction": "q", "output": "\x07" * (tokens - base)}
-    assert counter.lengths([alpaca.turns(record, COLS)])[0] == tokens
-    return record
-
-
-def _write(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("exact", [False, True])
 @pytest.mark.parametrize(("n_long", "mode"), [(1, "standard"), (2, "long")])
 def test_one_percent_threshold(tmp_path: Path, counter: LengthCounter, exact: bool, n_long: int, mode: str) -> None:
     # 100 samples: exactly 1% over is not "more than 1%"; 2% is.
-    records = [_sample_of(counter, 4097)] * n_long + [{"instruction": "q", "output": "short"}] * (100 - n_long)
-    r = measure_file(_write(tmp_path / "d.json", records), counter, Rule(), COLS, exact=exact)
+    records = [sample_of(counter, 4097)] * n_long + [{"instruction": "q", "output": "short"}] * (100 - n_long)
+    r = measure_file(write_records(tmp_path / "d.json", records), counter, Rule(), COLS, exact=exact)
     assert r.mode == mode
     assert r.count == 100
     if exact:
@@ -94,7 +70,7 @@ def test_fast_decision_agrees_with_exact(tmp_path: Path, counter: LengthCounter,
             records.append({"instruction": "think", "output": "step " * rng.randint(1500, 5000)})
         else:
             records.append({"instruction": "q " * rng.randint(1, 200), "output": "word " * rng.randint(1, 1200)})
-    path = _write(tmp_path / "mix.json", records)
+    path = write_records(tmp_path / "mix.json", records)
     fast = measure_file(path, counter, Rule(), COLS)
     exact = measure_file(path, counter, Rule(), COLS, exact=True)
     assert fast.mode == exact.mode
@@ -106,11 +82,13 @@ def test_fast_decision_agrees_with_exact(tmp_path: Path, counter: LengthCounter,
 def test_measure_reports_invalid_and_empty(tmp_path: Path, counter: LengthCounter) -> None:
     from oda_sft.errors import DatasetError
 
-    path = _write(tmp_path / "bad.json", [{"instruction": "q", "output": "a"}, {"instruction": 1}, {"output": "o"}])
+    path = write_records(
+        tmp_path / "bad.json", [{"instruction": "q", "output": "a"}, {"instruction": 1}, {"output": "o"}]
+    )
     with pytest.raises(DatasetError, match=r"2 of 3 records are not valid Alpaca \(#1 instruction: must be a string"):
         measure_file(path, counter, Rule(), COLS)
     with pytest.raises(DatasetError, match="holds no records"):
-        measure_file(_write(tmp_path / "empty.json", []), counter, Rule(), COLS)
+        measure_file(write_records(tmp_path / "empty.json", []), counter, Rule(), COLS)
 
 
 # --- bounded memory: samples too large to tokenize are bounded and named, not tokenized ---------------
@@ -128,7 +106,7 @@ def test_a_sample_above_the_tokenize_cap_is_named_and_bounded_not_tokenized(
     )
     big = {"instruction": "q", "output": "word " * 40_000}  # 200 KB of text: far above 4,096 tokens
     records = [{"instruction": "q", "output": "a"}] * 98 + [big, big]
-    r = measure_file(_write(tmp_path / "big.json", records), counter, Rule(), COLS, exact=exact)
+    r = measure_file(write_records(tmp_path / "big.json", records), counter, Rule(), COLS, exact=exact)
     assert r.mode == "long" and r.over == 2 and [u.index for u in r.untokenized] == [98, 99]
     assert r.untokenized[0].text_bytes > 200_000 and r.untokenized[0].at_least > 4096
     assert len(tokenized) == (98 if exact else 0)  # the big ones never reach the tokenizer
@@ -149,7 +127,7 @@ def test_a_decision_that_hangs_on_untokenizable_samples_is_a_clear_error(
     with pytest.raises(
         DatasetError, match=r"the decision depends on 2 sample\(s\) too large to tokenize .*\(#99 \(0.2 MiB of text"
     ):
-        measure_file(_write(tmp_path / "big.json", records), counter, Rule(), COLS)
+        measure_file(write_records(tmp_path / "big.json", records), counter, Rule(), COLS)
 
 
 def _between_passes(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
@@ -168,15 +146,15 @@ def test_a_file_replaced_between_the_passes_is_measured_as_hashed(
 ) -> None:
     import hashlib
 
-    records = [_sample_of(counter, 4097)] * 3 + [{"instruction": "q", "output": "a"}] * 50
-    path = _write(tmp_path / "d.json", records)
+    records = [sample_of(counter, 4097)] * 3 + [{"instruction": "q", "output": "a"}] * 50
+    path = write_records(tmp_path / "d.json", records)
     original = hashlib.sha256(path.read_bytes()).hexdigest()
-    other = _write(tmp_path / "other.json", [{"instruction": "x", "output": "y"}])
+    other = write_records(tmp_path / "other.json", [{"instruction": "x", "output": "y"}])
     _between_passes(monkeypatch, lambda: os.replace(other, path))
     r = measure_file(path, counter, Rule(), COLS, exact=True)
     assert (r.sha256, r.over, r.mode) == (original, 3, "long")  # the bytes it hashed, from the open file
-    _write(tmp_path / "other.json", [{"instruction": "x", "output": "y"}])
-    path = _write(tmp_path / "d.json", records)
+    write_records(tmp_path / "other.json", [{"instruction": "x", "output": "y"}])
+    path = write_records(tmp_path / "d.json", records)
     r = measure_file(path, counter, Rule(), COLS)  # the fast path reads spans back in pass 2
     assert (r.sha256, r.mode) == (original, "long") and r.measured > 0
 
@@ -186,8 +164,8 @@ def test_a_file_written_in_place_between_the_passes_is_one_line_error(
 ) -> None:
     from oda_sft.errors import DatasetError
 
-    records = [_sample_of(counter, 4097)] * 3 + [{"instruction": "q", "output": "a"}] * 50
-    path = _write(tmp_path / "d.json", records)
+    records = [sample_of(counter, 4097)] * 3 + [{"instruction": "q", "output": "a"}] * 50
+    path = write_records(tmp_path / "d.json", records)
 
     def scribble() -> None:
         with path.open("r+b") as f:
@@ -221,7 +199,7 @@ def test_the_fast_path_reads_text_only_where_the_json_size_cannot_settle_it(
     big = {"instruction": "think", "output": "word " * 15_000}
     assert len(big["output"]) > 4096 * counter.longest_token
     records = [{"instruction": "q", "output": "short 🙂", "history": [["a", "b"]]}] * 98 + [big, big]
-    path = _write(tmp_path / "d.json", records)
+    path = write_records(tmp_path / "d.json", records)
     fast = measure_file(path, counter, Rule(), COLS)
     assert (fast.mode, fast.over, fast.measured) == ("long", 2, 0)
     assert tokenized == []  # proven long without tokenizing
@@ -270,7 +248,7 @@ def test_the_json_size_bound_holds_and_is_not_used_where_one_string_fills_two_fi
     # LLaMA-Factory reads one key as both prompt and response: the text counts twice, the JSON once.
     same = alpaca.Columns(instruction="text", input=None, output="text")
     records = [{"text": "~" * 2100}] * 2 + [{"text": "short"}] * 98  # "~" is one tiny token each
-    path = _write(tmp_path / "same.json", records)
+    path = write_records(tmp_path / "same.json", records)
     exact = measure_file(path, counter, Rule(), same, exact=True)
     assert (exact.mode, exact.over) == ("long", 2)
     assert measure_file(path, counter, Rule(), same).mode == "long"

@@ -143,6 +143,46 @@ def test_bench_refuses_what_it_cannot_run(cli: Cli, tmp_path: Path, monkeypatch:
     assert not (tmp_path / "bench.json").exists()
 
 
+def test_every_bench_option_reaches_the_spec(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec is built from the options of the same names (cli/options.spec_from) plus the ones bench parses."""
+    import oda_sft.bench.report as report
+
+    seen: list[BenchSpec] = []
+
+    def capture(spec: BenchSpec, log: object) -> dict[str, object]:
+        seen.append(spec)
+        return {"table": "", "checks": []}
+
+    monkeypatch.setattr(report, "run_bench", capture)
+    r = cli(
+        "bench", "--out", str(tmp_path), "--shape", "qwen2.5-0.5b", "--layers", "2", "--preset", "qwen",
+        "--data", "long", "--variants", "raw,fast", "--steps", "7", "--warmup-steps", "2", "--scale", "16",
+        "--nproc-per-node", "3", "--peak-tflops", "989.5", "--run-timeout", "60", "--decide-for", "8xH200",
+        "--time-budget", "600",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert seen == [
+        BenchSpec(
+            out_dir=tmp_path, shape="qwen2.5-0.5b", layers=2, preset="qwen", datasets=("long",),
+            variants=("raw", "fast"), steps=7, warmup_steps=2, scale=16, nproc_per_node=3, peak_tflops=989.5,
+            run_timeout_s=60.0, decide_for=("8xH200",), time_budget_s=600.0,
+        )
+    ]  # fmt: skip
+
+
+def test_a_spec_field_no_option_names_is_a_programming_error() -> None:
+    import click
+    import typer
+
+    from oda_sft.cli.options import spec_from
+
+    ctx = typer.Context(click.Command("x"))
+    ctx.params = {"steps": 3, "unrelated": 1}
+    assert spec_from(BenchSpec, ctx, out_dir=Path("o")) == BenchSpec(out_dir=Path("o"), steps=3)
+    with pytest.raises(TypeError, match="no field run_timeout"):
+        spec_from(BenchSpec, ctx, out_dir=Path("o"), run_timeout=1.0)
+
+
 STORED_BENCH = Path(__file__).resolve().parents[1] / "data" / "bench_h200_qwen05_issue13.json"
 
 

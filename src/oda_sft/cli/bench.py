@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oda_sft.cli.options import JsonOpt, optional
+from oda_sft.cli.options import JsonOpt, optional, spec_from
 
 
 def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -21,6 +21,7 @@ def _split(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 
 def bench(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Directory for the fixture, the runs, bench.json and bench.txt.")] = Path(
         "bench-out"
     ),
@@ -76,18 +77,12 @@ def bench(
         _save(save_into, read_report(from_json), str(from_json), table)
         return
 
-    spec = BenchSpec(
+    spec = spec_from(
+        BenchSpec,
+        ctx,
         out_dir=out,
-        shape=shape,
-        layers=layers,
-        preset=preset,
         datasets=_split(data, DATA_KINDS, "--data"),
         variants=_split(variants, VARIANTS, "--variants"),
-        steps=steps,
-        warmup_steps=warmup_steps,
-        scale=scale,
-        nproc_per_node=nproc_per_node,
-        peak_tflops=peak_tflops,
         run_timeout_s=run_timeout,
         decide_for=_split_nodes(decide_for),
         time_budget_s=time_budget,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import click
 import typer
@@ -20,6 +21,22 @@ from oda_sft.util.paths import default_dataset_dir
 
 LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
 RUNS = "Checkpoints and caching"
+
+
+S = TypeVar("S")
+
+
+def spec_from(cls: type[S], ctx: typer.Context, **given: Any) -> S:
+    """The dataclass `cls` from the command's options of the same names, plus `given`: the fields the
+    command computes (renamed, split or parsed). A field with neither keeps its default.
+
+    Only for plain values: Typer hands converted enums and lists to the command, not to ctx.params.
+    """
+    names = {f.name for f in dataclasses.fields(cast(Any, cls))}
+    if unknown := sorted(set(given) - names):
+        raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
+    same = {name: value for name, value in ctx.params.items() if name in names and name not in given}
+    return cls(**same, **given)
 
 
 def optional(*names: str, help: str, **more: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oda_sft.cli.options import optional
+from oda_sft.cli.options import optional, spec_from
 from oda_sft.cli.results.eval import SUITE_HELP
 from oda_sft.cli.workload import parse_eval, parse_workload
 from oda_sft.cluster.slurm import (
@@ -51,6 +51,7 @@ SBATCH_TIMEOUT_S = 300  # sbatch answers in seconds; a busy controller can take 
 
 
 def slurm(
+    ctx: typer.Context,
     nodes: Annotated[
         int | None,
         _alloc("--nodes", "-N", help="Number of nodes (train/sweep; an eval runs on one)."),
@@ -105,20 +106,11 @@ def slurm(
     from oda_sft.cluster.evaljob import DEPENDENCY, render_eval_script  # only when a script is made
     from oda_sft.cluster.plan import plan_job, resume_note
 
-    options = SlurmOptions(
+    options = spec_from(
+        SlurmOptions,
+        ctx,
         nodes=nodes if nodes is not None else 1,
         gpus_per_node=gpus_per_node if gpus_per_node is not None else 0,
-        partition=partition,
-        time=time,
-        account=account,
-        qos=qos,
-        constraint=constraint,
-        exclusive=exclusive,
-        job_name=job_name,
-        cpus_per_task=cpus_per_task,
-        mem=mem,
-        requeue=requeue,
-        term_before=term_before,
         extra=tuple(sbatch_option or ()),
     )
     given = {"--eval-suite": eval_suite != "all", "--eval-time": eval_time, "--eval-benchmarks": eval_benchmarks,

@@ -19,7 +19,7 @@ wheel="$(ls "$work"/dist/oda_sft-*.whl)"
 echo "[wheel check] built $(basename "$wheel") at $((SECONDS - start)) s"
 members="$("$VENV_PY" -m zipfile -l "$wheel")"  # listed once: `grep -q` on a pipe would cut the listing short
 for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml \
-  oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md; do
+  oda_sft/datasets_catalog/evidence.toml oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md; do
   grep -q "^$member " <<< "$members" || { echo "wheel lacks $member" >&2; exit 1; }
 done
 

@@ -83,3 +83,19 @@ def test_docs_show_the_evidence_of_every_dataset() -> None:
         assert oda in row, f"{name}: the row does not give ODA's count ({oda})"
         for column in ev.unconfirmed:
             assert re.search(rf"unconfirmed[^|]*`{re.escape(column)}`", row), f"{name}: {column} not marked unconfirmed"
+
+
+def test_the_evidence_file_is_read_whole_and_strictly(tmp_path: Path) -> None:
+    """evidence.toml: {HF}/{ODA} name the sources, same_as shares a card, and a field Evidence lacks is refused."""
+    from oda_sft.datasets_catalog.evidence import SOURCE, load
+
+    assert set(load(SOURCE)) == set(DATASETS)
+    am = DATASETS["AM-Thinking-v1-Distilled-math"].evidence
+    code = DATASETS["AM-Thinking-v1-Distilled-code"].evidence
+    assert am is not None and code is not None
+    assert am.columns == code.columns and am.read_from == code.read_from and am.oda_rows != code.oda_rows
+    assert all("{" not in s for ev in load(SOURCE).values() for s in (*ev.read_from, ev.oda_source))
+    bad = tmp_path / "evidence.toml"
+    bad.write_text('[sources]\n[datasets.X]\nread_from = []\nat = ""\ncolumns = []\nfiles = []\nodarows = 3\n')
+    with pytest.raises(ValueError, match="X has odarows, which Evidence has no field for"):
+        load(bad)

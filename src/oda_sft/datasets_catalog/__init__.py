@@ -2,7 +2,7 @@
 
 The model presets and the recipe's values are in oda_sft.catalog; this package holds what `oda-sft data add
 <catalog name>` fetches and how it converts it (records.py), the record types (schema.py), and what public
-sources show of each dataset's schema and of ODA's choice (evidence.py).
+sources show of each dataset's schema and of ODA's choice (evidence.toml, read by evidence.py).
 """
 
 from oda_sft.datasets_catalog.records import DATASETS

@@ -1,5 +1,5 @@
 """The 17 datasets ODA trains with the long-CoT setting (RECIPE.md), each with its declared conversion and the
-public evidence for its schema (evidence.py). docs/data.md has the table.
+public evidence for its schema (evidence.toml). docs/data.md has the table.
 
 Where ODA's published row count shows what it trained on, the conversion reproduces it: every row of every
 dataset whose count is known (ranking comparability is the point), so a trace cut off before its closing tag is

@@ -92,24 +92,30 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             else:
                 self._error(404, "EntryNotFound", f"no route {path}")
 
-        def _info(self, repos: dict[str, Repo], repo_id: str, revision: str) -> None:
+        def _at(self, repos: dict[str, Repo], repo_id: str, revision: str) -> tuple[Repo, str] | None:
+            """The repo and the commit a revision names; else the Hub's 404 is sent and None returned."""
             repo = repos.get(repo_id)
             if repo is None:
-                return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
+                self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
+                return None
             sha = repo.commit(revision)
             if sha is None:
-                return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                return None
+            return repo, sha
+
+        def _info(self, repos: dict[str, Repo], repo_id: str, revision: str) -> None:
+            if (found := self._at(repos, repo_id, revision)) is None:
+                return
+            repo, sha = found
             siblings = [_sibling(p, b, repo.lfs(p)) for p, b in sorted(repo.files.items())]
             body = json.dumps({"id": repo_id, "sha": sha, "siblings": siblings, "private": False}).encode()
             self._send(200, body, {"Content-Type": "application/json"})
 
         def _file(self, repos: dict[str, Repo], repo_id: str, revision: str, file: str) -> None:
-            repo = repos.get(repo_id)
-            if repo is None:
-                return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
-            sha = repo.commit(revision)
-            if sha is None:
-                return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+            if (found := self._at(repos, repo_id, revision)) is None:
+                return
+            repo, sha = found
             if file not in repo.files:
                 return self._error(404, "EntryNotFound", f"{file} does not exist at {revision}")
             if repo_id in hub.gated:

@@ -62,26 +62,23 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def descendants(root: int) -> set[int]:
-    """Live descendants of root, from /proc. Written again here on purpose, not imported from
-    util/supervise.py: the tests that check the supervisor left nothing behind need their own eyes."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    """Live descendants of root. Read on purpose another way than util/supervise.py (/proc/PID/status, not
+    /proc/PID/stat): the tests that check the supervisor left nothing behind need their own eyes."""
+    children: dict[int, set[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line
+            )
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and fields[0] != b"Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
+        if not status.get("State", "").strip().startswith("Z"):
+            children.setdefault(int(status["PPid"]), set()).add(int(entry))
     found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
+    frontier = {root}
+    while frontier:
+        frontier = {child for parent in frontier for child in children.get(parent, ())} - found
+        found |= frontier
     return found
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ocstub import RUN, cache_judges, finished_run, stub_opencompass
 from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.eval.opencompass import FORK_REPO
 
 from conftest import Cli, snapshot
+from ocstub import RUN, cache_judges, finished_run, stub_opencompass
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ocstub import RUN, cache_judges, finished_run, stub_opencompass
 from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.util.subproc import Captured
 
 from conftest import Cli, snapshot
+from ocstub import RUN, cache_judges, finished_run, stub_opencompass
 
 slurm_cli = importlib.import_module("oda_sft.cli.slurm")
 ODA_SFT = str(Path(sys.executable).parent / "oda-sft")

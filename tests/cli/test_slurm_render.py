@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-import sbatch_lines
 from oda_sft.catalog import PRESETS
 from oda_sft.cluster.slurm import JobSpec, SlurmOptions, render_script
 from oda_sft.runs.space import GIB
 
+import sbatch_lines
 from conftest import Cli, snapshot
 
 # The package binds the name `slurm` to the command function, so reach the module itself.

@@ -15,6 +15,19 @@ from conftest import Cli
 HEAVY = ("torch", "transformers", "llamafactory", "datasets", "deepspeed", "tokenizers")
 
 
+def _run_counting_heavy(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """oda-sft ARGS in a fresh interpreter, which prints on stderr the heavy packages it imported."""
+    code = (
+        "import sys\n"
+        "from oda_sft.cli import main\n"
+        f"rc = main({args!r})\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -35,15 +48,7 @@ def test_light_paths_import_nothing_heavy(args: list[str], data_dir: Path, oda_h
     models_before = sorted((oda_home / "models").glob("*")) if (oda_home / "models").exists() else []
     if args[0] != "--help":
         args = [*args, "--dataset-dir", str(data_dir)]
-    code = (
-        "import sys\n"
-        "from oda_sft.cli import main\n"
-        f"rc = main({args!r})\n"
-        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
-        "sys.exit(rc)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = _run_counting_heavy(args)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr
     models_after = sorted((oda_home / "models").glob("*")) if (oda_home / "models").exists() else []
@@ -61,15 +66,7 @@ def test_estimate_and_a_sweep_total_import_nothing_heavy(cli: Cli, data_dir: Pat
         ["sweep", "--model", "tiny", "--datasets", "oda_demo", "--seeds", "1,2", "--dataset-dir", str(data_dir),
          "--dry-run"],
     ):  # fmt: skip
-        code = (
-            "import sys\n"
-            "from oda_sft.cli import main\n"
-            f"rc = main({args!r})\n"
-            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
-            "print('HEAVY', heavy, file=sys.stderr)\n"
-            "sys.exit(rc)\n"
-        )
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        proc = _run_counting_heavy(args)
         assert proc.returncode == 0, proc.stderr
         assert "HEAVY []" in proc.stderr
         assert "measuring" not in proc.stderr

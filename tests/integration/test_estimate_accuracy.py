@@ -16,6 +16,7 @@ from oda_sft.bench.fixture import _make_samples, _train_tokenizer
 from oda_sft.bench.spec import LENGTH_MIX
 
 from conftest import Cli
+from hf_configs import QWEN25_05B
 
 REPO = Path(__file__).resolve().parents[2]
 STORED = REPO / "tests" / "data" / "bench_h200_qwen05_issue13.json"
@@ -30,11 +31,7 @@ def test_estimate_predicts_the_measured_h200_steps(cli: Cli, tmp_path: Path, mon
     tok = _train_tokenizer(8192, 42)
     model = tmp_path / "qwen2.5-0.5b"  # the directory name is the shape name estimate reports
     tok.save_pretrained(model)
-    config = {
-        "model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
-        "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936, "tie_word_embeddings": True,
-    }  # fmt: skip
-    (model / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(QWEN25_05B))
     data = tmp_path / "data"
     data.mkdir()
     rng = random.Random(42)

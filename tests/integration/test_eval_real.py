@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from oda_sft.eval.template import default_template
-from realproc import kill_tree, marked, start, system_missing, tail
 
 from conftest import REPO, snapshot
+from realproc import kill_tree, marked, start, system_missing, tail
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 

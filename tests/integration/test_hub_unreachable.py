@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from realproc import free_port
-
 from conftest import REPO, Cli
+from realproc import free_port
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from length_fixtures import COLS, FIXTURES, sample_of, write_records
 from oda_sft.catalog import PRESETS
 from oda_sft.data.formats import alpaca
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.lengths import measure_file
 from oda_sft.data.measure.token_counter import LengthCounter
+
+from length_fixtures import COLS, FIXTURES, sample_of, write_records
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from oda_sft.runs import lock
+
 from realproc import kill_tree, start, tail
 
 RUN = Path("tiny/full/sft-oda_demo/seed-42")

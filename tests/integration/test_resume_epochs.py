@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from oda_sft.runs.outdir import checkpoint_is_complete
-from realproc import descendants, kill_tree, signal_all
 
 from conftest import REPO
+from realproc import descendants, kill_tree, signal_all
 
 RUN = Path("tiny/full/sft-oda_demo/seed-42")
 TIMEOUT_S = 900

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from length_fixtures import COLS, FIXTURES, sample_of, write_records
 from oda_sft.catalog import PRESETS
 from oda_sft.data.formats import alpaca
 from oda_sft.data.measure import lengths
@@ -18,6 +17,8 @@ from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.lengths import measure_file
 from oda_sft.data.measure.token_counter import LengthCounter
 from oda_sft.errors import UsageError
+
+from length_fixtures import COLS, FIXTURES, sample_of, write_records
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from oda_sft.bench.spec import SHAPES as BENCH_SHAPES
 from oda_sft.shapes import ModelShape, shape_from_hf_config
 from oda_sft.train.memory import CONTEXT_BYTES, GIB, TrainShape, estimate, train_shape_from_config
 
+from hf_configs import QWEN25_05B
+
 SHAPES = {name: shape for name, (shape, _) in BENCH_SHAPES.items()}
 QWEN05 = SHAPES["qwen2.5-0.5b"]
 
@@ -114,17 +116,7 @@ def test_train_shape_from_a_rendered_config() -> None:
 
 
 def test_shape_from_a_checkpoint_config() -> None:
-    cfg = {
-        "model_type": "qwen2",
-        "hidden_size": 896,
-        "intermediate_size": 4864,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 14,
-        "num_key_value_heads": 2,
-        "vocab_size": 151936,
-        "tie_word_embeddings": True,
-    }
-    assert shape_from_hf_config("qwen2.5-0.5b", cfg) == QWEN05
+    assert shape_from_hf_config("qwen2.5-0.5b", QWEN25_05B) == QWEN05
     with pytest.raises(KeyError):
         shape_from_hf_config("broken", {"hidden_size": 8})
     assert isinstance(QWEN05.with_layers(4), ModelShape) and QWEN05.with_layers(4).num_layers == 4

@@ -17,6 +17,7 @@ from oda_sft.util import subproc
 from oda_sft.util.hardware import DeviceMemory
 
 from conftest import Cli
+from hf_configs import QWEN25_05B
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,20 +71,7 @@ def test_an_unknown_profile_is_a_usage_error(cli: Cli, data_dir: Path) -> None:
 def _tiny_config(tmp_path: Path) -> dict[str, object]:
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text(
-        json.dumps(
-            {
-                "model_type": "qwen2",
-                "hidden_size": 896,
-                "intermediate_size": 4864,
-                "num_hidden_layers": 24,
-                "num_attention_heads": 14,
-                "num_key_value_heads": 2,
-                "vocab_size": 151936,
-                "tie_word_embeddings": True,
-            }
-        )
-    )
+    (model / "config.json").write_text(json.dumps(QWEN25_05B))
     return {
         "model_name_or_path": str(model),
         "cutoff_len": 32768,

@@ -116,6 +116,9 @@ def test_a_checkpoint_is_complete_only_when_every_file_was_written_to_the_end(tm
     whole = (ckpt / "rng_state_1.pth").read_bytes()
     (ckpt / "rng_state_1.pth").write_bytes(whole[:-10])  # rank 1 killed while writing
     assert not checkpoint_is_complete(ckpt, 2)
+    for torn in (b"", b"P"):  # created, nothing (or one byte) written yet: seen after a SIGTERM on two ranks
+        (ckpt / "rng_state_1.pth").write_bytes(torn)
+        assert not checkpoint_is_complete(ckpt, 2)
     (ckpt / "rng_state_1.pth").write_bytes(whole)
     weights = (ckpt / "model.safetensors").read_bytes()
     (ckpt / "model.safetensors").write_bytes(weights[:-4])

@@ -104,10 +104,14 @@ def checkpoint_is_complete(checkpoint: Path, world_size: int = 1) -> bool:
 
 
 def _torch_file_complete(path: Path) -> bool:
-    """torch.save's zip format ends with the end-of-central-directory record (PK\\x05\\x06, 22 bytes)."""
+    """torch.save's zip format ends with the end-of-central-directory record (PK\\x05\\x06, 22 bytes).
+    A file with fewer than 2 bytes was created and not yet written (a rank stopped inside torch.save)."""
     try:
         with path.open("rb") as handle:
-            if handle.read(2) != b"PK":
+            magic = handle.read(2)
+            if len(magic) < 2:
+                return False
+            if magic != b"PK":
                 return True  # torch's legacy format: nothing to check it against
             handle.seek(0, os.SEEK_END)
             size = handle.tell()

@@ -92,10 +92,11 @@ case "$job" in
     if [ "$#" -gt 0 ]; then  # a chosen subset, as given
       "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
     else
-      # The fast tiers (pure logic and in-process commands) on both cores; then the real-process tier,
-      # one test at a time: its signal and timing tests measure real processes on a 2-core machine.
+      # The fast tiers (pure logic and in-process commands), then the real-process tier, each on both
+      # cores; tests/conftest.py gives each torch process one OpenMP thread, so two trainers at once
+      # do not spin against each other.
       "$VENV/bin/pytest" -q -p no:cacheprovider -n 2 -m "not integration"
-      "$VENV/bin/pytest" -q -p no:cacheprovider -m integration
+      "$VENV/bin/pytest" -q -p no:cacheprovider -n 2 -m integration
     fi
     ;;
   *)

@@ -60,6 +60,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, oda_home: Path, tmp_path_fact
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.delenv("ODA_SFT_DATASET_DIR", raising=False)
     monkeypatch.delenv("ODA_SFT_DEBUG", raising=False)
+    # One OpenMP thread per torch process: the tiers run on both cores, and two tiny trainings at once with
+    # torch's default threads (one per core each) spin against each other: 131 s here, against 20 s with one
+    # thread each (one alone: 17 s and 15 s). A value the caller set is kept.
+    if "OMP_NUM_THREADS" not in os.environ:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture

@@ -114,7 +114,14 @@ def test_a_finished_run_on_other_content_says_so_when_skipped(
     assert same.code == 0 and "skipped:" in same.err and "other content" not in same.err
 
     assert cli("data", "add", "mine", str(new), "--dataset-dir", str(data_dir), "--force").code == 0
-    skipped = cli(*_train(data_dir, root))
+    train = _train(data_dir, root)
+    sweep = ["sweep", *train[1:3], "--datasets", "mine", "--seeds", "42", "--dry-run", *train[5:]]
+    planned = cli(*sweep)  # a sweep's plan says it too
+    assert planned.code == 0 and len(launched) == 1, planned.err
+    row = next(line for line in planned.out.splitlines() if " skip " in f" {line} ")
+    assert f"trained on other content of dataset mine (sha256 {trained_on[:12]})" in row, planned.out
+    assert "--force trains the new content" in row
+    skipped = cli(*train)
     assert skipped.code == 0 and len(launched) == 1, skipped.err
     line = next((line for line in skipped.err.splitlines() if line.startswith("oda-sft: skipped:")), "")
     assert line, skipped.err

@@ -11,7 +11,7 @@ from oda_sft.errors import OdaSftError, UsageError, one_line
 from oda_sft.runs import lock
 from oda_sft.runs.outdir import inspect_output_dir
 from oda_sft.train.advice import Rerun
-from oda_sft.train.outdir_policy import decide_action
+from oda_sft.train.outdir_policy import data_change, decide_action
 from oda_sft.train.plan import TrainPlan, check_request, plan_train, settle_mode
 from oda_sft.train.request import TrainRequest
 from oda_sft.train.run import RunResult, check_launchable, start_run
@@ -99,7 +99,11 @@ def dry_run(grid: list[tuple[TrainRequest, TrainPlan | str]], force: bool = Fals
         except OdaSftError as exc:
             cells.append(Cell(request.dataset, request.seed, mode, "error", None, one_line(str(exc))))
             continue
-        cells.append(Cell(request.dataset, request.seed, mode, action, None, str(plan.output_dir)))
+        where = str(plan.output_dir)
+        moved = data_change(plan) if action == "skip" else None
+        if moved is not None:  # skipped as train skips it, saying what train says
+            where += f": {moved.describe(plan)}; --force trains the new content (the old run is moved aside)"
+        cells.append(Cell(request.dataset, request.seed, mode, action, None, where))
     return cells
 
 

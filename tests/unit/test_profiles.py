@@ -120,6 +120,18 @@ def test_unknown_model_shape_keeps_checkpointing(tmp_path: Path) -> None:
     assert any("shape is unknown" in n for n in result.notes)
 
 
+def test_the_split_note_says_what_padding_is_left() -> None:
+    """One sample per micro-batch computes no padding; two per micro-batch still pad to the longer one."""
+    config = {"cutoff_len": 4096, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4}
+    args = {"preset": PRESETS["qwen"], "gpu_count": 8, "probe": lambda: None, "fa2_installed": False}
+    one = apply_profile("fast", config, launch=LaunchOptions(), samples=64, **args)  # type: ignore[arg-type]
+    assert any("micro-batch 1 x accumulation 16" in n and "no padding computed" in n for n in one.notes), one.notes
+    # 20 samples on 8 ranks: accelerate repeats 12 to fill the last step, the same with micro-batches of 2 only.
+    two = apply_profile("fast", config, launch=LaunchOptions(), samples=20, **args)  # type: ignore[arg-type]
+    note = next(n for n in two.notes if "micro-batch 2 x accumulation 8" in n)
+    assert "no padding computed" not in note and "2 samples padded together, not 4" in note
+
+
 def test_flash_attention_only_where_it_attends_like_the_recipe() -> None:
     std, packed, neat = {"packing": False}, {"packing": True}, {"packing": True, "neat_packing": True}
     assert choose_attention(std, 1, fa2_installed=True)[0] == "fa2"

@@ -242,9 +242,10 @@ def decide_fast(
         new_micro, why = split_micro_batch(micro, accum, world, samples)
         if new_micro < micro:
             factor = micro // new_micro
+            padding = "no padding computed" if new_micro == 1 else f"{new_micro} samples padded together, not {micro}"
             notes.append(
                 f"micro-batch {new_micro} x accumulation {accum * factor} instead of {micro} x {accum} "
-                f"(no padding computed; the same samples in every step: {why})"
+                f"({padding}; the same samples in every step: {why})"
             )
             micro, accum = new_micro, accum * factor
         else:

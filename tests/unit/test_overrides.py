@@ -38,6 +38,7 @@ REFUSED = [
     ("template=../../etc/passwd", "override template=../../etc/passwd is not one of its values: alpaca, "),
     ("template=lama3", "is not one of its values (did you mean llama3"),
     ("tool_format=qwen3", "is not one of its values (did you mean qwen"),
+    ("template=null", "override template=null is not allowed: .* guesses one .* e.g. template=default"),
     ("stage=dpo", "oda-sft trains stage=sft only"),
     ("finetuning_type=lora", "trains finetuning_type=full only"),
     ("logging_stepz=1", "unknown override logging_stepz=1 (did you mean logging_steps"),
@@ -74,6 +75,8 @@ def test_values_are_typed_as_llamafactory_declares_them() -> None:
         "tool_format": "llama3",
     }
     assert parse_overrides(["deepspeed=null"]) == {"deepspeed": None}
+    # null, where LLaMA-Factory takes it, is its own default (not "one of its values").
+    assert parse_overrides(["tool_format=null", "rope_scaling=null"]) == {"tool_format": None, "rope_scaling": None}
 
 
 def test_the_table_covers_what_the_recipe_sets() -> None:

@@ -57,6 +57,11 @@ REFUSED = {
     "dataset_dir": "use --dataset-dir",
     "model_name_or_path": "use --model-path",
 }
+# Settings LLaMA-Factory takes as null that oda-sft cannot: key -> why, and the fix.
+NEEDS_A_VALUE = {
+    "template": "with no template LLaMA-Factory guesses one from the tokenizer, and the lengths oda-sft "
+    "measures to choose standard or long-CoT assume a named one: name it, e.g. template=default (the recipe's)",
+}
 # key -> the only values oda-sft can run: it trains full-parameter SFT.
 FIXED = {"stage": "sft", "do_train": True, "finetuning_type": "full"}
 # (lowest, highest, lowest allowed itself). Numbers beyond these cannot train; everything else only needs
@@ -182,6 +187,10 @@ def check(key: str, value: Any, text: str) -> Any:
     if key == "deepspeed":
         return _deepspeed(text, value)
     if field.choices:
+        if value is None and "none" in field.kinds:  # null: LLaMA-Factory's own default
+            if key in NEEDS_A_VALUE:
+                raise UsageError(f"override {key}=null is not allowed: {NEEDS_A_VALUE[key]}")
+            return None
         if value not in field.choices and text not in field.choices:
             names = [str(c) for c in field.choices]  # all of them: the list is the fix
             hint = suggest(text, names)

@@ -14,7 +14,7 @@ import pytest
 from oda_sft.runs import space
 from oda_sft.train import launcher
 
-from conftest import Cli, snapshot
+from conftest import Cli, snapshot, write_torch_file
 
 
 def _jsonl(path: Path, answer: str) -> Path:
@@ -34,7 +34,7 @@ def _stand_in_trainer(monkeypatch: pytest.MonkeyPatch, finish: bool) -> list[Pat
         checkpoint = config.parent / "checkpoint-3"
         checkpoint.mkdir(exist_ok=True)
         for name in ("optimizer.pt", "scheduler.pt"):
-            (checkpoint / name).write_text("x")
+            write_torch_file(checkpoint / name)
         (checkpoint / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")
         (checkpoint / "trainer_state.json").write_text("{}")
         if finish:

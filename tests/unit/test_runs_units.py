@@ -16,7 +16,7 @@ from oda_sft.train import run as runner
 from oda_sft.train.plan import TrainPlan, plan_train
 from oda_sft.train.request import TrainRequest
 
-from conftest import Cli, snapshot
+from conftest import Cli, snapshot, write_torch_file
 
 
 def _plan(data_dir: Path, root: Path, **extra: object) -> TrainPlan:
@@ -27,7 +27,7 @@ def _plan(data_dir: Path, root: Path, **extra: object) -> TrainPlan:
 def _full_checkpoint(path: Path) -> None:
     path.mkdir(parents=True)
     for name in ("optimizer.pt", "scheduler.pt"):
-        (path / name).write_text("x")  # torch's legacy format: not checked further
+        write_torch_file(path / name)
     (path / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")  # an empty safetensors file
     (path / "trainer_state.json").write_text("{}")
 

@@ -77,11 +77,13 @@ def interrupt(
     run_dir: Path,
     when: Callable[[], bool],
     still: Callable[[], bool] | None = None,
-) -> tuple[int, str]:
+    missed_ok: bool = False,
+) -> tuple[int | None, str]:
     """Start oda-sft; once `when()` holds, SIGTERM it as Slurm's preemption does. With `still`, the trainer
     is frozen first (SIGSTOP) and the signal sent only if `still()` holds while it is frozen, so it lands
     inside a window a few milliseconds wide (a checkpoint being written); otherwise it is thawed and the
-    wait goes on. Returns oda-sft's exit status and stderr."""
+    wait goes on. Returns oda-sft's exit status and stderr; with `missed_ok`, a run that ended before the
+    moment came returns None instead of failing the test."""
     err_path = cwd / f"err-{uuid.uuid4().hex[:8]}.log"
     with err_path.open("w") as err:
         proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=err,
@@ -89,6 +91,8 @@ def interrupt(
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while True:
+            if proc.poll() is not None and missed_ok:
+                return None, err_path.read_text()
             assert proc.poll() is None, "the run ended before it could be interrupted:\n" + err_path.read_text()[-3000:]
             assert time.monotonic() < deadline, "timed out waiting for the moment to interrupt"
             if when():
@@ -169,13 +173,20 @@ def test_a_save_cut_short_and_a_resume_from_an_epoch_boundary_match_the_uninterr
     run = tmp_path / "saves" / RUN
     ckpt = run / "checkpoint-16"
     # SIGTERM while checkpoint-16 is being written: its files are there, trainer_state.json (the last) is not.
-    rc, err = interrupt(
-        argv,
-        tmp_path,
-        run,
-        when=lambda: (ckpt / "config.json").is_file(),
-        still=lambda: not (ckpt / "trainer_state.json").is_file(),
-    )
+    # That window is milliseconds wide, and a poll on a loaded machine can miss it: then the run finishes, and
+    # it is tried again from scratch (a fresh output root), up to 3 times.
+    for _ in range(3):
+        rc, err = interrupt(
+            argv,
+            tmp_path,
+            run,
+            when=lambda: (ckpt / "config.json").is_file(),
+            still=lambda: not (ckpt / "trainer_state.json").is_file(),
+            missed_ok=True,
+        )
+        if rc is not None:
+            break
+        shutil.rmtree(tmp_path / "saves")
     assert rc == 143, err[-3000:]
     assert not (ckpt / "trainer_state.json").exists()
     again = run_to_end(argv, tmp_path)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -148,3 +151,93 @@ def test_rank_help_imports_nothing_heavy() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "HEAVY []" in proc.stderr, proc.stderr
     assert "plot" in proc.stdout and "--markdown" in proc.stdout
+
+
+HOSTILE = ["=cmd|' /C calc'!A0", "+1+1", "@SUM(1+1)", "-2+3", "evil\nname", "a|b <img src=x onerror=alert(1)>",
+           "d$\\foo$"]  # fmt: skip
+
+
+def _named(root: Path, folder: str, name: str, score: float) -> Path:
+    """A run whose manifest names a dataset no `data add` would accept (a copied run, another version)."""
+    run = _run(root, folder, 1, [score])
+    path = run / "oda_sft_run.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "dataset": {"name": name, "sha256": folder}}))
+    return run
+
+
+def test_names_from_a_manifest_are_text_in_every_output_form(cli: Cli, tmp_path: Path) -> None:
+    """Issue 22 item 11: a spreadsheet ran `=cmd|...` from --csv; a newline in a name split a row of the table
+    and of --markdown; a `$` opened matplotlib's mathtext, which failed."""
+    root = tmp_path / "saves"
+    for i, name in enumerate(HOSTILE):
+        _named(root, f"n{i}", name, 10.0 + i)
+    rows = list(csv.reader(io.StringIO(cli("rank", "--output-root", str(root), "--csv").out)))
+    datasets = [r[rows[0].index("dataset")] for r in rows[1:]]
+    assert len(rows) == 1 + len(HOSTILE)
+    for cell in datasets:
+        assert not cell.startswith(("=", "+", "-", "@")), cell
+    assert "'=cmd|' /C calc'!A0" in datasets and "'+1+1" in datasets and "'@SUM(1+1)" in datasets
+    table = cli("rank", "--output-root", str(root)).out.splitlines()
+    assert len([line for line in table if line[:1].isdigit()]) == len(HOSTILE) and "evil\\nname" in "\n".join(table)
+    assert not any(line.startswith("name") for line in table)
+    md = cli("rank", "--output-root", str(root), "--markdown").out
+    body = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(body) == 2 + len(HOSTILE)
+    assert all(line.endswith(" |") and len(re.split(r"(?<!\\)\|", line)) == 8 for line in body[2:])  # 6 cells
+    assert "evil\\\\nname" in md and "\\<img" in md and "<img" not in md.replace("\\<img", "")
+    data = json.loads(cli("rank", "--output-root", str(root), "--json").out)
+    assert sorted(r["dataset"] for r in data["groups"][0]["rows"]) == sorted(HOSTILE)  # JSON keeps them as they are
+    drawn = cli("rank", "plot", "--output-root", str(root), "--out", str(tmp_path / "board.png"))
+    assert drawn.code == 0, drawn.err
+    listed = cli("runs", "--output-root", str(root))
+    assert len(listed.out.splitlines()) == 1 + len(HOSTILE)
+    plotted = cli("runs", "plot", "--output-root", str(root), "-o", str(tmp_path / "loss.png"))
+    assert "Traceback" not in plotted.err and plotted.code == 2 and "nothing to plot" in plotted.err  # no loss logged
+    for i, _ in enumerate(HOSTILE):
+        (root / "tiny" / "full" / f"sft-n{i}" / "seed-1" / "trainer_log.jsonl").write_text(
+            '{"current_steps": 1, "loss": 2.0}\n'
+        )
+    plotted = cli("runs", "plot", "--output-root", str(root), "-o", str(tmp_path / "loss.png"))
+    assert plotted.code == 0, plotted.err
+
+
+def test_a_run_dir_that_is_a_link_is_followed_or_said(cli: Cli, root: Path, tmp_path: Path) -> None:
+    """Issue 22 item 12: a run kept on another disk, linked into the output root, was skipped without a word."""
+    elsewhere = _run(tmp_path / "disk2", "delta", 1, [50.0])
+    linked = root / "tiny" / "full" / "sft-delta" / "seed-1"
+    linked.parent.mkdir(parents=True)
+    linked.symlink_to(elsewhere, target_is_directory=True)
+    dangling = root / "tiny" / "full" / "sft-gone" / "seed-1"
+    dangling.parent.mkdir(parents=True)
+    dangling.symlink_to(tmp_path / "unmounted" / "seed-1")
+    (root / "tiny" / "loop").symlink_to(root, target_is_directory=True)  # walked once, not forever
+    data = json.loads(cli("rank", "--output-root", str(root), "--json").out)
+    assert sorted(r["label"] for r in data["groups"][0]["rows"]) == ["alpha", "beta", "delta"]
+    reasons = {n["subject"]: n["reason"] for n in data["left_out"]}
+    assert (
+        reasons[str(dangling)] == f"a link to {tmp_path / 'unmounted' / 'seed-1'}, which does not exist: not followed"
+    )
+    listed = cli("runs", "--output-root", str(root))
+    assert f"left out {dangling}: a link to" in listed.err and str(linked) in listed.out
+    assert len(listed.out.splitlines()) == 1 + 5  # alpha 1, 2, beta, gamma, delta: each once
+
+
+def test_an_output_root_that_is_a_file_is_said_so(cli: Cli, tmp_path: Path) -> None:
+    """Issue 22 item 12: it was reported as "does not exist"."""
+    afile = tmp_path / "saves.txt"
+    afile.write_text("")
+    for args in (["rank"], ["rank", "plot"], ["runs"], ["runs", "plot"]):
+        r = cli(*args, "--output-root", str(afile))
+        assert r.code == 2 and r.err.startswith(f"error: output root {afile} is not a directory: "), r.err
+
+
+def test_the_base_rows_seeds_are_empty_not_none(cli: Cli, root: Path) -> None:
+    """Issue 22 item 12: the CSV's base row had seeds `None` (and --json [null])."""
+    base = root / "tiny" / "base"
+    base.mkdir(parents=True)
+    (base / "oda_sft_run.json").write_text(json.dumps({"base": True, "model": {"preset": "tiny"},
+                                                       "status": "finished", "evals": [_record(10.0)]}))  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(cli("rank", "--output-root", str(root), "--csv").out)))
+    (base_row,) = [r for r in rows if r["rank"] == "base"]
+    assert base_row["seeds"] == "" and "None" not in base_row.values()
+    assert json.loads(cli("rank", "--output-root", str(root), "--json").out)["groups"][0]["base"]["seeds"] == []

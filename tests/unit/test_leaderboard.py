@@ -6,6 +6,8 @@ of them missing a benchmark), the llama base model, and runs left out for each r
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -205,3 +207,65 @@ def test_every_output_form(root: Path) -> None:
                                                                                            "17.0")  # fmt: skip
     assert a["overall_n"] == "3" and a["vs_next"] == "within noise" and a["code_mean"] == ""
     assert any(line.split(",")[2] == "base" for line in lines)
+
+
+def test_a_replaced_run_never_stands_for_the_current_one(tmp_path: Path) -> None:
+    """Issue 22 item 9: after `train --force`, seed-1.replaced-<time> kept its evaluation and ranked as A."""
+    from oda_sft.runs.outdir import set_aside
+
+    root = tmp_path / "saves"
+    old = set_aside(run(root, "A", 1, [evaluation(four(77, 77, 77, 77))]))  # what train --force does
+    current = run(root, "A", 1, [])
+    assert old.name.startswith("seed-1.replaced-")
+    board = lb.board([root])
+    assert board.groups == []
+    reasons = {n.subject: n.reason for n in board.left_out}
+    assert reasons[str(current)] == "not evaluated"
+    assert reasons[str(old)] == (f"set aside when seed-1 was trained again (train --force): its evaluations are "
+                                 f"not the current {old.parent / 'seed-1'}'s")  # fmt: skip
+
+
+BAD_SCORES: list[tuple[Any, str]] = [
+    (1e9, "1000000000.0"), (-42, "-42"), (100.5, "100.5"), (float("nan"), "NaN"), (float("inf"), "Infinity"),
+    (10**400, "an integer of 401 digits"), ("50", '"50"'), (True, "true"), (None, "null"), ({"acc": 50}, '{"acc": 50}'),
+    ([50], "[50]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "shown"), BAD_SCORES, ids=[s for _, s in BAD_SCORES])
+def test_a_score_that_is_not_0_to_100_makes_the_record_invalid(tmp_path: Path, value: Any, shown: str) -> None:
+    """Issue 22 item 10: 1e9 ranked first, -42 was ranked; NaN, infinities, strings, booleans and null read as
+    "has no score". The record is left out, naming the value and where it is; the other runs still rank."""
+    root = tmp_path / "saves"
+    run(root, "A", 1, [evaluation(four(50, 50, 50, 50))])
+    scores = {"drop": 60, "ifeval": value, "gsm8k": 60, "math": 60}  # the bad value in the middle
+    bad = run(root, "B", 1, [evaluation(scores)])
+    board = lb.board([root])
+    (group,) = board.groups
+    assert [r.label for r in group.rows] == ["A"] and not any("has no score" in n.reason for n in group.notes)
+    (note,) = [n for n in board.left_out if n.subject == str(bad)]
+    assert note.reason == (f"its evaluation {ID} records ifeval = {shown} (scores, in {bad / 'oda_sft_run.json'}): "
+                           "a score is a number from 0 to 100: left out")  # fmt: skip
+    for text in (out.table(board, str), out.markdown(board, str), out.as_json(board, str)):
+        assert "60.00" not in text and "60.0," not in text
+    assert "ifeval = " in out.markdown(board, str) and json.loads(out.as_json(board, str))["left_out"]
+    assert "60" not in "".join(line for line in out.as_csv(board).splitlines() if ",B," in line)
+
+
+def test_scores_that_are_not_a_mapping_make_the_record_invalid(tmp_path: Path) -> None:
+    root = tmp_path / "saves"
+    bad = run(root, "B", 1, [evaluation([50, 50])])  # type: ignore[arg-type]
+    (note,) = lb.board([root]).left_out
+    assert note.subject == str(bad) and "records scores = [50, 50]" in note.reason
+
+
+def test_text_from_the_settings_is_text_in_csv_and_one_line_elsewhere(tmp_path: Path) -> None:
+    """Issue 22 item 11: the settings' benchmark names and the eval id become CSV headers and cells, and titles."""
+    root = tmp_path / "saves"
+    odd = evaluation({"=1+1": 5.0}, eval_id="@id\nx", settings=settings(["=1+1"], "custom"))
+    run(root, "A", 1, [odd])
+    board = lb.board([root])
+    head, row = list(csv.reader(io.StringIO(out.as_csv(board))))[:2]
+    assert "'=1+1_mean" in head and row[:2] == ["llama", "'@id\nx"]
+    assert "@id\\nx" in out.table(board, str).splitlines()[0]
+    assert "### llama: evaluation settings @id\\\\nx" in out.markdown(board, str)

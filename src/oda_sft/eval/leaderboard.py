@@ -11,6 +11,7 @@ seeds, with the sample standard deviation and n. Pure logic: reads files, writes
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -20,8 +21,9 @@ from typing import Any
 
 from oda_sft.eval.benchmarks import BY_NAME, DOMAINS
 from oda_sft.runs import lock
-from oda_sft.runs.listing import find_manifests, run_status
+from oda_sft.runs.listing import run_status, walk
 from oda_sft.runs.manifest import MANIFEST_NAME, read
+from oda_sft.runs.outdir import set_aside_from
 
 OVERALL = "overall"
 METRICS: tuple[str, ...] = (*DOMAINS, OVERALL)
@@ -119,8 +121,8 @@ class Row:
         return self.stats.get(metric, Stat(()))
 
     @property
-    def seeds(self) -> list[int | None]:
-        return [r.seed for r in self.runs]
+    def seeds(self) -> list[int]:
+        return [r.seed for r in self.runs if r.seed is not None]  # the base model has none
 
 
 @dataclass
@@ -155,6 +157,31 @@ def _score(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _is_score(value: Any) -> bool:
+    """A benchmark's score as OpenCompass reports it: a number from 0 to 100 (bool is an int in Python)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0 <= value <= 100  # False for NaN; an int of any size compares without overflowing a float
+
+
+def _shown(value: Any) -> str:
+    """A recorded value as JSON writes it, short enough for one line."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def invalid_scores(rec: dict[str, Any], path: Path) -> str | None:
+    """What makes a finished record's scores unusable (which value, where), or None. A benchmark absent
+    from the scores is not this: the group says it has no score (never averaged over fewer benchmarks)."""
+    scores = rec.get("scores")
+    if not isinstance(scores, dict):
+        return f"scores = {_shown(scores)} (in {path})"
+    bad = next(((k, v) for k, v in scores.items() if not _is_score(v)), None)
+    return None if bad is None else f"{bad[0]} = {_shown(bad[1])} (scores, in {path})"
+
+
 def _fix(run_dir: Path, root: Path, preset: str, base: bool, settings: dict[str, Any], force: bool = False) -> Fix:
     suite = _text(settings.get("suite")) or "all"
     names = settings.get("benchmarks")
@@ -176,6 +203,12 @@ def _evals(run_dir: Path, root: Path, data: dict[str, Any], model: str | None) -
     seed = data.get("seed") if isinstance(data.get("seed"), int) and not isinstance(data.get("seed"), bool) else None
     if not preset or (not base and (not dataset or seed is None)):
         return [], [Note(where, f"its {MANIFEST_NAME} names no model preset, dataset or seed")]
+    aside = None if base else set_aside_from(run_dir)
+    if aside is not None:
+        name, label = aside
+        how = "was trained again (train --force)" if label == "replaced" else "was run again"
+        why = f"set aside when {name} {how}: its evaluations are not the current {run_dir.parent / name}'s"
+        return [], [Note(where, why)]
     records = data.get("evals")
     records = records if isinstance(records, list) else []
     if not records:
@@ -200,6 +233,9 @@ def _evals(run_dir: Path, root: Path, data: dict[str, Any], model: str | None) -
             notes.append(Note(where, f"{label} was left at running (its process is gone)", fix))
         elif status != "finished":
             notes.append(Note(where, f"{label} is {status}", fix))
+        elif (bad := invalid_scores(rec, run_dir / MANIFEST_NAME)) is not None:
+            notes.append(Note(where, f"its evaluation {rec['id']} records {bad}: a score is a number from 0 to 100: "
+                              "left out"))  # fmt: skip
         else:
             found.append(Scored(run_dir, root, _text(settings.get("preset")) or preset, dataset, sha, seed, rec, base))
     return found, notes
@@ -222,7 +258,9 @@ def collect(roots: Sequence[Path], model: str | None = None) -> tuple[list[Score
     scored: list[Scored] = []
     notes: list[Note] = []
     for root in roots:
-        for path in find_manifests(root):
+        manifests, problems = walk(root)
+        notes += [Note(str(path), why) for path, why in problems]
+        for path in manifests:
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())

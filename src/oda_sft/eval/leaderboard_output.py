@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +58,19 @@ def title(group: Group, by: str) -> str:
 
 
 def note_text(note: Note, advise: Advise) -> str:
-    return f"{note.subject}: {note.reason}" + (f": `{advise(note.fix)}`" if note.fix is not None else "")
+    """One line: a subject or reason naming a dataset from a manifest may hold a newline."""
+    text = f"{note.subject}: {note.reason}" + (f": `{advise(note.fix)}`" if note.fix is not None else "")
+    return tables.one_line(text)
+
+
+def _md_note(note: Note, advise: Advise) -> str:
+    text = tables.markdown_text(f"{note.subject}: {note.reason}")
+    if note.fix is None:
+        return text
+    command = tables.one_line(advise(note.fix))
+    # A code span shows its text as written; its fence must be longer than any run of backticks inside.
+    longest = max((len(run) for run in re.findall("`+", command)), default=0)
+    return f"{text}: `{command}`" if not longest else f"{text}: {'`' * (longest + 1)} {command} {'`' * (longest + 1)}"
 
 
 def _headers(group: Group, by: str) -> tuple[list[str], list[str]]:
@@ -89,7 +102,7 @@ def table(board: Board, advise: Advise) -> str:
     parts = []
     for group in board.groups:
         heads, _ = _headers(group, board.by)
-        text = [title(group, board.by), tables.format_table(heads, _rows(group, board.by))]
+        text = [tables.one_line(title(group, board.by)), tables.format_table(heads, _rows(group, board.by))]
         text += [f"  note: {note_text(n, advise)}" for n in group.notes]
         parts.append("\n".join(text))
     return "\n\n".join([*parts, f"{_footer()}\n{NOISE_RULE}"])
@@ -99,14 +112,14 @@ def markdown(board: Board, advise: Advise) -> str:
     parts = []
     for group in board.groups:
         heads, _ = _headers(group, board.by)
-        lines = [f"### {title(group, board.by)}", "", "| " + " | ".join(heads) + " |",
+        lines = [f"### {tables.markdown_text(title(group, board.by))}", "", "| " + " | ".join(heads) + " |",
                  "|" + "---|" * len(heads)]  # fmt: skip
-        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in _rows(group, board.by)]
+        lines += ["| " + " | ".join(tables.markdown_text(v) for v in r) + " |" for r in _rows(group, board.by)]
         if group.notes:
-            lines += ["", *(f"- {note_text(n, advise)}" for n in group.notes)]
+            lines += ["", *(f"- {_md_note(n, advise)}" for n in group.notes)]
         parts.append("\n".join(lines))
     if board.left_out:
-        parts.append("\n".join(["Left out:", "", *(f"- {note_text(n, advise)}" for n in board.left_out)]))
+        parts.append("\n".join(["Left out:", "", *(f"- {_md_note(n, advise)}" for n in board.left_out)]))
     return "\n\n".join([*parts, f"{_footer()}.\n{NOISE_RULE}."]) + "\n"
 
 
@@ -166,7 +179,7 @@ def as_csv(board: Board) -> str:
     head = ["model", "eval_id", "rank", "dataset", "dataset_sha256", "seeds"]
     for m in METRICS:
         head += [f"{m}_mean", f"{m}_sd", f"{m}_n", f"{m}_gain"]
-    head += [f"{b}_mean" for b in benches] + ["vs_next", "vs_next_diff", "vs_next_se"]
+    head += [tables.csv_text(f"{b}_mean") for b in benches] + ["vs_next", "vs_next_diff", "vs_next_se"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(head)
@@ -175,7 +188,10 @@ def as_csv(board: Board) -> str:
                                                                                          strict=True)]  # fmt: skip
         pairs += [(g.base, "base")] if g.base is not None else []
         for row, rank in pairs:
-            line = [g.preset, g.eval_id, rank, row.dataset, row.sha256, " ".join(str(s) for s in row.seeds)]
+            # Text from the manifests is made a spreadsheet's text; the base model has no seed.
+            text = [tables.csv_text(t) for t in (g.preset, g.eval_id)]
+            line = [*text, rank, tables.csv_text(row.dataset), tables.csv_text(row.sha256),
+                    " ".join(str(s) for s in row.seeds)]  # fmt: skip
             for m in METRICS:
                 s = row.stat(m)
                 line += [_raw(s.mean), _raw(s.sd), str(s.n) if m in row.stats else "", _raw(row.gain.get(m))]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from oda_sft.eval.leaderboard import Board
 from oda_sft.runs.plot import pyplot, save_figure
+from oda_sft.util.tables import plot_text
 
 
 def plot(board: Board, target: Path) -> int:
@@ -37,9 +38,10 @@ def plot(board: Board, target: Path) -> int:
         if group.base is not None and group.base.stat(board.by).mean is not None:
             ax.axhline(group.base.stat(board.by).mean, color="#c44e52", linestyle="--", label="base model")
             ax.legend(fontsize=8)
-        ax.set_xticks(list(xs), [r.label for r in rows], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(list(xs), [plot_text(r.label) for r in rows], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(f"{board.by} (0-100)")
-        ax.set_title(f"{group.preset}, evaluation {group.eval_id}: {board.by}, mean ± sd over seeds", fontsize=10)
+        ax.set_title(plot_text(f"{group.preset}, evaluation {group.eval_id}: {board.by}, mean ± sd over seeds"),
+                     fontsize=10)  # fmt: skip
         ax.grid(axis="y", alpha=0.3)
         bars += len(rows)
     fig.tight_layout()

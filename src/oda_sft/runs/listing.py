@@ -36,19 +36,41 @@ class RunSummary:
     final_step: int | None = None
     final_loss_note: str | None = None  # set when final_loss is not a logged step's loss
     attempts: tuple[int, ...] = ()  # the attempts (1-based) the numbers come from
+    base: bool = False  # the untuned base model's dir (`eval --base`): evaluations only, never trained
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def walk(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every run's manifest under root, once each, and what could not be followed (said, never skipped
+    silently). A run dir that is a link (a run kept on another disk) is followed; a link back to a dir
+    already walked is not walked again."""
+    found: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        here = Path(dirpath)
+        # Checkpoints and tokenized data hold many files and never a manifest; a run's eval/ holds its
+        # evaluations, whose view of the checkpoint links the run's own manifest (eval/template.py).
+        skip = ("eval",) if (here / MANIFEST_NAME).is_file() else ()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(("checkpoint-", ".")) and d not in skip)
+        for name in sorted(filenames):
+            entry = here / name
+            if entry.is_symlink() and not entry.exists():
+                problems.append((entry, f"a link to {os.readlink(entry)}, which does not exist: not followed"))
+        if MANIFEST_NAME in filenames and not (here / MANIFEST_NAME).is_symlink():
+            found.append(here / MANIFEST_NAME)
+    return found, problems
+
+
 def find_manifests(root: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        # Checkpoints and tokenized data hold many files and never a manifest.
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(("checkpoint-", ".")))
-        if MANIFEST_NAME in filenames:
-            found.append(Path(dirpath) / MANIFEST_NAME)
-    return found
+    return walk(root)[0]
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -112,11 +134,20 @@ def _unreadable(path: Path) -> RunSummary:
 
 
 def summarise(root: Path) -> list[RunSummary]:
+    return survey(root)[0]
+
+
+def survey(root: Path) -> tuple[list[RunSummary], list[tuple[Path, str]]]:
+    """The runs under root, and the links that could not be followed."""
     runs = []
-    for path in find_manifests(root):
+    manifests, problems = walk(root)
+    for path in manifests:
         m = read(path)
         if m is None:
             runs.append(_unreadable(path))
+            continue
+        if m.get("base") is True:
+            runs.append(_base(path, m))
             continue
         results = _dict(m.get("results"))
         runs.append(
@@ -138,7 +169,13 @@ def summarise(root: Path) -> list[RunSummary]:
                 attempts=_attempts(m, results),
             )
         )
-    return sorted(runs, key=lambda r: (r.model, r.dataset, r.seed if r.seed is not None else -1, r.path))
+    return sorted(runs, key=lambda r: (r.model, r.dataset, r.seed if r.seed is not None else -1, r.path)), problems
+
+
+def _base(path: Path, m: dict[str, Any]) -> RunSummary:
+    """The base model's dir: `eval --base` writes it to hold the untuned model's evaluations."""
+    model = _text(_dict(m.get("model")).get("preset"))
+    return RunSummary(str(path.parent), model, "", None, "", "", "base model", None, None, None, None, base=True)
 
 
 def format_table(runs: list[RunSummary]) -> str:
@@ -155,7 +192,7 @@ def format_table(runs: list[RunSummary]) -> str:
     rows = [
         (
             r.model,
-            r.dataset,
+            "(base model)" if r.base else r.dataset,
             "" if r.seed is None else str(r.seed),
             r.mode,
             r.status,

@@ -136,6 +136,15 @@ def _safetensors_complete(path: Path) -> bool:
     return size == 8 + header_len + max(ends, default=0)
 
 
+def set_aside_from(path: Path) -> tuple[str, str] | None:
+    """(the name it had, the label) for a dir set_aside moved (seed-42.replaced-<time>[-N]); else None."""
+    found = _ASIDE.fullmatch(path.name)
+    return (found["name"], found["label"]) if found else None
+
+
+_ASIDE = re.compile(r"(?P<name>.+)\.(?P<label>[a-z]+)-\d{8}T\d{6}Z(-\d+)?")
+
+
 def set_aside(path: Path, label: str = "replaced") -> Path:
     """Rename an earlier run to a sibling (seed-42.replaced-<time>), so nothing is lost."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

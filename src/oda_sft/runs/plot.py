@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from oda_sft.runs import trainer_log
+from oda_sft.util.tables import plot_text
 
 
 class PlottedRun(Protocol):
@@ -105,7 +106,7 @@ def plot(runs: Sequence[PlottedRun], target: Path) -> PlotResult:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 6))
     for name, steps, losses in curves:
-        ax.plot(steps, losses, label=name, linewidth=1.2, marker="o" if len(steps) == 1 else None)
+        ax.plot(steps, losses, label=plot_text(name), linewidth=1.2, marker="o" if len(steps) == 1 else None)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_title("oda-sft runs: training loss")
@@ -123,7 +124,7 @@ def plot_run(run_dir: Path, target: Path) -> bool:
     plt = pyplot()
     fig, ax = plt.subplots()
     ax.plot(steps, losses, color="#1f77b4", alpha=0.4, label="original")
-    ax.set_title(f"training loss of {run_dir}")
+    ax.set_title(plot_text(f"training loss of {run_dir}"))
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.legend()

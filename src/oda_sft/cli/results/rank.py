@@ -25,12 +25,12 @@ ByOpt = Annotated[str, typer.Option("--by", help="Rank by overall or by one doma
 
 def _board(roots: list[Path] | None, model: str | None, by: str) -> Board:
     from oda_sft.catalog import PRESETS
+    from oda_sft.cli.results.runs import check_root
     from oda_sft.eval.leaderboard import METRICS, board
 
     chosen = roots or [Path("saves")]
     for root in chosen:
-        if not root.is_dir():
-            raise UsageError(f"output root {root} does not exist: pass --output-root with the runs' root")
+        check_root(root)
     if model is not None and model not in PRESETS:
         raise UsageError(f"unknown --model {model!r}{suggest(model, PRESETS)}: choose one of {', '.join(PRESETS)}")
     if by not in METRICS:

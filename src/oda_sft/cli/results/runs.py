@@ -10,6 +10,7 @@ import typer
 
 from oda_sft.cli.options import JsonOpt, optional
 from oda_sft.errors import UsageError
+from oda_sft.util.tables import one_line
 
 # The work is imported inside the commands: `--help` and the other commands stay light.
 if TYPE_CHECKING:
@@ -18,12 +19,22 @@ if TYPE_CHECKING:
 RootOpt = Annotated[Path, typer.Option("--output-root", help="Where the runs are.")]
 
 
-def _runs_under(output_root: Path) -> list[RunSummary]:
-    from oda_sft.runs.listing import summarise
+def check_root(root: Path) -> None:
+    """An --output-root must be a directory: one that is missing and one that is a file are said apart."""
+    if root.is_dir():
+        return
+    what = "does not exist" if not root.exists() and not root.is_symlink() else "is not a directory"
+    raise UsageError(f"output root {root} {what}: pass --output-root with the runs' root")
 
-    if not output_root.is_dir():
-        raise UsageError(f"output root {output_root} does not exist: pass --output-root with the runs' root")
-    return summarise(output_root)
+
+def _runs_under(output_root: Path) -> list[RunSummary]:
+    from oda_sft.runs.listing import survey
+
+    check_root(output_root)
+    runs, problems = survey(output_root)
+    for path, problem in problems:
+        typer.echo(one_line(f"left out {path}: {problem}"), err=True)
+    return runs
 
 
 def list_runs(ctx: typer.Context, output_root: RootOpt = Path("saves"), as_json: JsonOpt = False) -> None:
@@ -48,7 +59,8 @@ def plot_runs(
     """Write one PNG comparing the loss curves of every run under an output root."""
     from oda_sft.runs.plot import plot  # matplotlib: only when drawing
 
-    runs = _runs_under(output_root)
+    # The base model's dir holds evaluations only: it has no training curve to draw.
+    runs = [r for r in _runs_under(output_root) if not r.base]
     target = output or output_root / "runs_loss.png"
     if target.suffix.lower() != ".png":
         raise UsageError(f"--output {target} must end in .png")
@@ -57,6 +69,6 @@ def plot_runs(
         raise UsageError(f"no run under {output_root} has logged a loss yet: nothing to plot")
     typer.echo(f"wrote {target} ({len(result.drawn)} of {len(runs)} runs)")
     for run, what in result.as_points:
-        typer.echo(f"{run.path}: {what}", err=True)
+        typer.echo(one_line(f"{run.path}: {what}"), err=True)
     for run, reason in result.left_out:
-        typer.echo(f"left out {run.path}: {reason}", err=True)
+        typer.echo(one_line(f"left out {run.path}: {reason}"), err=True)

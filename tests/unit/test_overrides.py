@@ -47,6 +47,13 @@ REFUSED = [
     ("report_to==none", "malformed override 'report_to==none': .* `-- report_to=none`"),
     ("key=value", "unknown override key=value"),
     ("hub_token=x", "override hub_token= looks like a secret"),
+    # Issue 22 item 12: `template=default ` was "not one of its values (did you mean default?)", the space unseen.
+    ("template=default ", "override template='default ' has whitespace around its value: write template=default$"),
+    ("bf16=true ", "override bf16='true ' has whitespace around its value: write bf16=true$"),
+    ("learning_rate= 1e-5", "override learning_rate=' 1e-5' has whitespace .*: write learning_rate=1e-5$"),
+    ("report_to=none\t", "override report_to='none..' has whitespace around its value: write report_to=none$"),
+    ("run_name= a b ", "override run_name=' a b ' has whitespace .*: write 'run_name=a b'$"),
+    ("run_name= ", "override run_name=' ' has whitespace around its value: give a value$"),
 ]
 
 
@@ -100,3 +107,26 @@ def test_a_refused_override_writes_nothing(cli: Cli, data_dir: Path, tmp_path: P
             str(tmp_path / "saves"), "--", item)  # fmt: skip
     assert r.code == 2 and r.err.count("\n") == 1 and message in r.err
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(("template", "tokens"), [("qwen", "<|im_end|>"), ("llama3", "<|eot_id|>, <|eom_id|>")])
+def test_a_template_the_tiny_tokenizer_lacks_tokens_for_is_refused(
+    cli: Cli, data_dir: Path, tmp_path: Path, template: str, tokens: str
+) -> None:
+    """Issue 22 item 12: template=qwen on the tiny model ended in an IndexError traceback once training started:
+    LLaMA-Factory adds the template's stop words to the tokenizer, past the tiny embedding's 1024 rows."""
+    before = snapshot(tmp_path)
+    args = ["train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(data_dir), "--output-root",
+            str(tmp_path / "saves")]  # fmt: skip
+    r = cli(*args, "--", f"template={template}")
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert f"override template={template} needs the special token(s) {tokens}, which the tiny model's" in r.err
+    assert "use template=default (the recipe's), or add resize_vocab=true" in r.err
+    assert snapshot(tmp_path) == before
+    # Both ways out are accepted (tests/integration/test_train_real.py trains the second).
+    for fix in (["template=default"], [f"template={template}", "resize_vocab=true"]):
+        assert cli(*args, "--dry-run", "--", *fix).code == 0
+
+
+def test_the_table_knows_each_templates_stop_words() -> None:
+    assert overrides.template_tokens("qwen") == ("<|im_end|>",) and overrides.template_tokens("default") == ()

@@ -19,6 +19,7 @@ import enum
 import importlib
 import json
 import math
+import shlex
 import sys
 import types
 import typing
@@ -143,7 +144,18 @@ def generate() -> dict[str, dict[str, Any]]:
             table[f.name] = entry
     for key, (module, registry) in REGISTRIES.items():
         table[key]["choices"] = sorted(getattr(importlib.import_module(module), registry))
+    # The tokens each template adds to a tokenizer that lacks them (Template.fix_special_tokens: its stop
+    # words, the first becoming the EOS token where it replaces it): a model whose embedding has no row for
+    # them fails in training unless resize_vocab grows it.
+    templates = importlib.import_module("llamafactory.data.template").TEMPLATES
+    table["template"]["stop_words"] = {n: list(t.stop_words) for n, t in sorted(templates.items()) if t.stop_words}
     return dict(sorted(table.items()))
+
+
+def template_tokens(name: str) -> tuple[str, ...]:
+    """The special tokens LLaMA-Factory's template `name` adds to a tokenizer that lacks them."""
+    raw = json.loads(TABLE.read_text(encoding="utf-8"))
+    return tuple(raw.get("template", {}).get("stop_words", {}).get(name, ()))
 
 
 @cache
@@ -181,6 +193,10 @@ def check(key: str, value: Any, text: str) -> Any:
             "(its names are the fields of its ModelArguments, DataArguments, TrainingArguments, "
             "FinetuningArguments and GeneratingArguments)"
         )
+    if text != text.strip():
+        # A quoting slip on the command line (`'template=default '`): shown as written, with the fix.
+        fix = f"write {shlex.quote(f'{key}={text.strip()}')}" if text.strip() else "give a value"
+        raise UsageError(f"override {key}={text!r} has whitespace around its value: {fix}")
     if key in FIXED and value != FIXED[key]:
         raise UsageError(f"override {key}={text} is not allowed: oda-sft trains {key}={FIXED[key]} only")
     field = known[key]

@@ -30,6 +30,7 @@ from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.names import check_name, suggest
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
 from oda_sft.train.mode import ModeDecision, decide_mode
+from oda_sft.train.overrides import template_tokens
 from oda_sft.train.profile import apply_profile, known_sample_count
 from oda_sft.train.render import RenderSpec, make_resumable, parse_overrides, render
 from oda_sft.train.request import TrainRequest
@@ -90,12 +91,29 @@ def check_request(request: TrainRequest) -> tuple[ModelPreset, dict[str, Any]]:
     if not 0 <= request.seed < 2**32:
         raise UsageError(f"--seed {request.seed} must be an integer from 0 to 4294967295 (numpy's seed range)")
     overrides = parse_overrides(request.overrides)
+    if preset.embedded and request.model_path is None:
+        _check_tiny_template(overrides)
     request.launch.validate()
     if request.save_steps is not None and (not request.resumable or request.save_steps < 1):
         raise UsageError("--save-steps N needs --resumable and N >= 1: e.g. --resumable --save-steps 500")
     if request.model_path is not None and not request.model_path.expanduser().exists():
         raise UsageError(f"--model-path {request.model_path} does not exist: give a local model directory")
     return preset, overrides
+
+
+def _check_tiny_template(overrides: dict[str, Any]) -> None:
+    """The tiny model's tokenizer has only its own special tokens: a template whose stop words it lacks
+    makes LLaMA-Factory add them past the embedding's last row, and training ends in an IndexError."""
+    template = overrides.get("template")
+    if not isinstance(template, str) or overrides.get("resize_vocab") is True:
+        return
+    lacking = [t for t in template_tokens(template) if t not in tiny_model.SPECIAL_TOKENS.values()]
+    if lacking:
+        raise UsageError(
+            f"override template={template} needs the special token(s) {', '.join(lacking)}, which the tiny model's "
+            f"tokenizer lacks: LLaMA-Factory would add them past its {tiny_model.VOCAB_SIZE}-row embedding and "
+            "training would fail; use template=default (the recipe's), or add resize_vocab=true to grow the embedding"
+        )
 
 
 def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> TrainPlan:

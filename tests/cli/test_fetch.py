@@ -287,3 +287,35 @@ def test_an_unreachable_hub_fails_in_one_line_within_seconds(tmp_path: Path) -> 
     assert "set HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache" in proc.stderr
     assert "`oda-sft data add OpenR1-Math-220k PATH`" in proc.stderr
     assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_a_copy_whose_row_count_differs_from_the_catalogs_is_said(cli: Cli, tmp_path: Path) -> None:
+    """Issue 22 item 12: a 5-row local copy registered as Fast-Math-R1-SFT (7,900 rows published) without a word."""
+    copy = tmp_path / "copy"
+    for path, data in files("Fast-Math-R1-SFT").items():
+        (copy / path).parent.mkdir(parents=True, exist_ok=True)
+        (copy / path).write_bytes(data)
+    rows = sum(len(r) for r in load("Fast-Math-R1-SFT")["files"].values())
+    ddir = tmp_path / "d"
+    ddir.mkdir()
+    r = cli("data", "add", "Fast-Math-R1-SFT", str(copy), "--dataset-dir", str(ddir))
+    assert r.code == 0, r.err
+    assert (f"warning     {rows:,} rows read, where the catalog counts 7,900 in these files (at 67168ba): this copy "
+            "differs from the published data (a partial copy, or another revision)") in r.out  # fmt: skip
+
+
+def test_the_catalogs_count_is_of_the_files_read() -> None:
+    from oda_sft.data.sources.fetch import published_rows
+
+    def count(name: str, read: list[str]) -> int | None:
+        evidence = DATASETS[name].evidence
+        assert evidence is not None
+        return published_rows(evidence, read)
+
+    assert count("Fast-Math-R1-SFT", ["data/train-00000.parquet"]) == 7_900
+    assert count("Light-R1-SFTData", ["stage1-76k.json", "stage2-3k.json"]) == 75_906 + 3_533
+    assert count("Light-R1-SFTData", ["stage2-3k.json"]) == 3_533
+    two = ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"]
+    assert count("QwQ-LongCoT-130K", two) == 133_102 and count("QwQ-LongCoT-130K", ["train-00000-of-00002.parquet"])
+    assert count("OpenR1-Math-220k", ["data/train-0.parquet", "extended/train-0.parquet"]) == 93_733 + 131_396
+    assert count("Bespoke-Stratos-17k", ["data/train-00000-of-00001.parquet"]) is None  # no count published

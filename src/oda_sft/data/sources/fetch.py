@@ -240,10 +240,28 @@ def summary(prepared: Prepared) -> str:
     if evidence is not None:
         oda = f"{evidence.oda_rows:,} records" if evidence.oda_rows is not None else "record count not published"
         rows.append(("ODA", f"{oda} ({evidence.oda_source})"))
+        expected = published_rows(evidence, origin["files"])
+        if not prepared.unchanged and expected is not None and expected != tally.rows:
+            rows.append(("warning", f"{tally.rows:,} rows read, where the catalog counts {expected:,} in these files "
+                         f"(at {evidence.at}): this copy differs from the published data (a partial copy, or "
+                         "another revision)"))  # fmt: skip
     if not prepared.unchanged and tally.first is not None:
         rows.append(("preview", _preview(tally.first)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def published_rows(evidence: Evidence, read: list[str]) -> int | None:
+    """The rows the catalog counts in the files read (its counts are per file or per file pattern); None
+    when one of the files has no count. A local file given by itself is matched by its name."""
+
+    def keys(path: str) -> list[str]:
+        return [k for k in evidence.rows if fnmatch.fnmatchcase(path, k) or fnmatch.fnmatchcase(path, k.split("/")[-1])]
+
+    matched = [keys(path) for path in read]
+    if not read or not all(matched):
+        return None
+    return sum(evidence.rows[k] for k in dict.fromkeys(k for found in matched for k in found))
 
 
 def _records(tally: Tally, conv: Conversion) -> str:

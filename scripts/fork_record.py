@@ -144,7 +144,10 @@ def load_config(configs: Path, name: str) -> dict[str, Any]:
     for key in cfg.keys():  # noqa: SIM118 (a Config, as run.py iterates it): as run.py: every key ending in _datasets, in the config's order
         if key.endswith("_datasets"):
             datasets += [dataset_entry(ds) for ds in list.__iter__(dict.__getitem__(cfg._cfg_dict, key))]
-    return {"file": str(path.relative_to(configs.parents[1])), "datasets": datasets}
+    if len({d["abbr"] for d in datasets}) != len(datasets):
+        raise SystemExit(f"{name}: two datasets share an abbr (their results would overwrite each other)")
+    # by abbr: calm.py builds its list from a set, so the config's own order changes from run to run
+    return {"file": str(path.relative_to(configs.parents[1])), "datasets": sorted(datasets, key=lambda d: d["abbr"])}
 
 
 def summary_groups(configs: Path, abbrs: set[str]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ checked against OpenDataArena-Tool's eval scripts and run_summary.py): every pre
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from oda_sft.eval import render
 from oda_sft.eval.benchmarks import BENCHMARKS, BY_NAME, PRESETS, SummaryRule
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "eval.md"
+FORK = Path(__file__).resolve().parents[2] / "src" / "oda_sft" / "eval" / "data" / "fork_record.json"
 
 
 def _table(name: str) -> list[dict[str, str]]:
@@ -96,3 +98,14 @@ def test_only_the_fork_has_xver_and_cver_configs_and_they_name_their_judge() -> 
                 assert bench.judge(preset) == "xVerify-9B-C"
             if "_cver_" in config:
                 assert bench.judge(preset) == "CompassVerifier-7B"
+
+
+@pytest.mark.parametrize("name", [b.name for b in BENCHMARKS if not b.custom])
+def test_the_table_names_the_configs_own_max_out_len(name: str) -> None:
+    """A dataset config's own max_out_len wins over the model's (the fork's tasks/openicl_infer.py
+    _set_default_value); the fork's record (tests/unit/test_eval_fork_record.py) says which set one."""
+    configs = json.loads(FORK.read_text(encoding="utf-8"))["configs"]
+    found = {ds["max_out_len"] for c in set(BY_NAME[name].configs.values()) for ds in configs[c]["datasets"]}
+    assert len(found) == 1
+    (value,) = found
+    assert BENCH_ROWS[name]["config max_out_len"] == ("—" if value is None else str(value))

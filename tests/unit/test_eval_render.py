@@ -70,10 +70,22 @@ def test_run_summary_rules() -> None:
     chosen = tuple(BY_NAME[n] for n in ("drop", "ifeval", "mmlu_pro", "agieval", "gsm8k", "calm"))
     values = summary.scores(ROWS, "m", chosen)
     assert values == {"drop": 61.5, "ifeval": 45.0, "mmlu_pro": 25.0, "agieval": 44.0, "calm": 20.0}  # gsm8k: '-'
-    by_domain = summary.domains(values, chosen)
-    assert by_domain == {"general": pytest.approx((61.5 + 45 + 25 + 44) / 4), "reasoning": 20.0}
-    assert summary.overall(by_domain) == pytest.approx((by_domain["general"] + 20) / 2)
-    assert summary.overall({}) is None
+    result = summary.summarise(values, [b.name for b in chosen])
+    assert result.domains == {"general": pytest.approx((61.5 + 45 + 25 + 44) / 4), "reasoning": 20.0}
+    # math's only benchmark has no score: no math value, so no overall over fewer domains
+    assert (result.missing, result.partial, result.overall) == ({"math": ["gsm8k"]}, {}, None)
+    values.pop("gsm8k", None)
+    values["gsm8k"] = 10.0
+    assert summary.summarise(values, [b.name for b in chosen]).overall == pytest.approx(
+        ((61.5 + 45 + 25 + 44) / 4 + 10 + 20) / 3
+    )
+
+
+def test_a_domain_missing_a_benchmark_is_recorded_partial_not_averaged() -> None:
+    chosen = tuple(BY_NAME[n] for n in ("drop", "ifeval", "gsm8k"))
+    fields = summary.record_fields({"drop": 60.0, "gsm8k": 10.0}, chosen)
+    assert fields == {"domains": {"math": 10.0}, "overall": None, "partial_domains": {"general": 60.0}}
+    assert summary.record_fields({}, chosen) == {"domains": {}, "overall": None}
 
 
 def test_qwen3_only_benchmarks_are_scored_but_not_averaged() -> None:
@@ -82,7 +94,7 @@ def test_qwen3_only_benchmarks_are_scored_but_not_averaged() -> None:
             {"dataset": "aime2025-run0", "metric": "accuracy", "m": "30"}]  # fmt: skip
     values = summary.scores(rows, "m", chosen)
     assert values == {"aime2024": 10.0, "aime2025": 30.0}
-    assert summary.domains(values, chosen) == {"math": 10.0}
+    assert summary.summarise(values, [b.name for b in chosen]).domains == {"math": 10.0}
 
 
 def test_default_template_refuses_an_eos_that_would_break_it() -> None:

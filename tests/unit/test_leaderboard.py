@@ -170,16 +170,27 @@ def test_model_filter_and_empty_roots(root: Path, tmp_path: Path) -> None:
     assert (empty.groups, empty.left_out, empty.manifests) == ([], [], 0)
 
 
-def test_domains_match_the_records_own_for_complete_scores() -> None:
-    """The eval's record (summary.domains/overall) and rank agree where every benchmark scored."""
+@pytest.mark.parametrize(
+    "scores",
+    [four(50, 40, 60, 20), {"drop": 50, "gsm8k": 60, "math": 20}, {"drop": 50}],
+    ids=["complete", "one missing", "a domain empty"],
+)
+def test_the_record_and_rank_apply_one_rule_to_a_missing_benchmark(scores: dict[str, float]) -> None:
+    """The eval's record (summary.record_fields) and rank give the same domains and overall: a domain only
+    over all its benchmarks, overall only over all domains; the record keeps the rest apart, marked partial."""
     from oda_sft.eval import summary
     from oda_sft.eval.benchmarks import BY_NAME
 
-    scores = four(50, 40, 60, 20)
     values = lb.run_values(scores, BENCHES, ["general", "math"])
-    chosen = tuple(BY_NAME[b] for b in BENCHES)
-    assert {d: values[d] for d in ("general", "math")} == summary.domains(scores, chosen)
-    assert values["overall"] == summary.overall(summary.domains(scores, chosen))
+    fields = summary.record_fields(scores, tuple(BY_NAME[b] for b in BENCHES))
+    assert {d: values[d] for d in ("general", "math") if values[d] is not None} == fields["domains"]
+    assert values["overall"] == fields["overall"]
+    if len(scores) == 4:
+        assert fields["overall"] == pytest.approx(42.5) and "partial_domains" not in fields
+    else:
+        assert fields["overall"] is None and values["general"] is None
+        assert fields["partial_domains"] == {"general": 50.0}  # drop's alone: shown apart, never ranked
+        assert ("math" in fields["domains"]) == ("math" in scores)
 
 
 def test_every_output_form(root: Path) -> None:

@@ -1,8 +1,9 @@
 """ODA's evaluation as data: one record per benchmark, one per preset's model settings.
 
-Read off OpenDataArena-Tool's model_eval/ (eval_script/*.sh, summary_scores/run_summary.py, README.md) and
-its OpenCompass fork (OpenDataArena/opencompass): ../shared/EVAL.md, and docs/eval.md's table, which
-tests/unit/test_eval_contract.py holds these records to.
+Read off OpenDataArena-Tool's model_eval/ (eval_script/*.sh, summary_scores/run_summary.py) and its OpenCompass
+fork (OpenDataArena/opencompass at the commit OpenDataArena-Tool pins). tests/unit/test_eval_fork_record.py holds
+these records to data/fork_record.json, generated from the fork's configs by scripts/fork_record.py (the abbrs
+each config writes, its evaluator and judge); tests/unit/test_eval_contract.py holds docs/eval.md's tables to them.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def _mean(prefix: str, metric: str = "accuracy") -> SummaryRule:
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    # The fork's drop_gen_a2697c is judged by xVerify, though its name does not say so.
-    Benchmark("drop", "DROP", "general", _same("drop_gen_a2697c"), "xVerify-9B-C", _rule("drop")),
+    # ODA's README says xVerify; the fork's drop_gen_a2697c scores by rule and loads no judge.
+    Benchmark("drop", "DROP", "general", _same("drop_gen_a2697c"), "DropOpenAIEvaluator", _rule("drop")),
     Benchmark("ifeval", "IFEval", "general", _same("IFEval_gen"), "IFEvaluator", _rule("IFEval", None, average=True)),
     Benchmark("agieval", "AGIEval", "general", _same("agieval_xver_gen"), "", _rule("agieval", "naive_average")),
     Benchmark("mmlu_pro", "MMLU-Pro", "general", _same("mmlu_pro_few_shot_xver_gen"), "", _mean("mmlu_pro")),
@@ -115,9 +116,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         _mean("aime2024"),
     ),
     Benchmark("aime2025", "AIME 2025", "math", _q3("aime2025_repeat8_cver_gen"), "", _mean("aime2025"), False),
-    Benchmark("hmmt2025", "HMMT Feb 2025", "math", _q3("hmmt2025_repeat8_cver_gen"), "", _mean("hmmt2025"), False),
-    Benchmark("cmimc2025", "CMIMC 2025", "math", _q3("cmimc2025_repeat8_cver_gen"), "", _mean("cmimc2025"), False),
-    Benchmark("brumo2025", "BRUMO 2025", "math", _q3("brumo2025_repeat8_cver_gen"), "", _mean("brumo2025"), False),
+    # These three configs write capitalised abbrs (HMMT2025-run0 ...), unlike aime2024/aime2025.
+    Benchmark("hmmt2025", "HMMT Feb 2025", "math", _q3("hmmt2025_repeat8_cver_gen"), "", _mean("HMMT2025"), False),
+    Benchmark("cmimc2025", "CMIMC 2025", "math", _q3("cmimc2025_repeat8_cver_gen"), "", _mean("Cmimc2025"), False),
+    Benchmark("brumo2025", "BRUMO 2025", "math", _q3("brumo2025_repeat8_cver_gen"), "", _mean("Brumo2025"), False),
     Benchmark(
         "humaneval",
         "HumanEval",

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oda_sft.eval.benchmarks import BY_NAME, DOMAINS
+from oda_sft.eval import summary
+from oda_sft.eval.benchmarks import DOMAINS
 from oda_sft.runs import lock
 from oda_sft.runs.listing import run_status, walk
 from oda_sft.runs.manifest import MANIFEST_NAME, read
@@ -276,19 +277,16 @@ def collect(roots: Sequence[Path], model: str | None = None) -> tuple[list[Score
 
 def domain_of(benchmark: str) -> str | None:
     """The domain ODA averages a benchmark into; None for those its summary leaves out (or unknown)."""
-    bench = BY_NAME.get(benchmark)
-    return bench.domain if bench is not None and bench.summarised else None
+    return summary.domain_of(benchmark)
 
 
 def run_values(scores: dict[str, Any], benchmarks: list[str], domains: list[str]) -> dict[str, float | None]:
-    """One run's benchmark, domain and overall values; a domain needs every one of its benchmarks, overall
-    every domain (never a mean of fewer, which would not compare with the other rows)."""
+    """One run's benchmark, domain and overall values, by the manifest's rule (summary.summarise): a domain
+    needs every one of its benchmarks, overall every domain (a mean of fewer would not compare)."""
     values: dict[str, float | None] = {b: _score(scores.get(b)) for b in benchmarks}
-    for domain in domains:
-        got = [values[b] for b in benchmarks if domain_of(b) == domain]
-        values[domain] = statistics.fmean(got) if all(v is not None for v in got) else None  # type: ignore[arg-type]
-    by_domain = [values[d] for d in domains]
-    values[OVERALL] = statistics.fmean(by_domain) if by_domain and None not in by_domain else None  # type: ignore[arg-type]
+    result = summary.summarise(values, benchmarks)
+    values.update({d: result.domains.get(d) for d in domains})
+    values[OVERALL] = result.overall
     return values
 
 

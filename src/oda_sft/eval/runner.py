@@ -181,9 +181,7 @@ def _finish(
     results: dict[str, Any] = {}
     if found is not None:
         values = summary.scores(summary.read_rows(found), plan.target.abbr, plan.chosen)
-        by_domain = summary.domains(values, plan.chosen)
-        results = {"scores": values, "domains": by_domain, "overall": summary.overall(by_domain),
-                   "summary_csv": str(found)}  # fmt: skip
+        results = {"scores": values, **summary.record_fields(values, plan.chosen), "summary_csv": str(found)}
     missing = [b.name for b in plan.chosen if b.name not in results.get("scores", {})]
     if status != 0 or missing:
         done = _end(run_dir, rec, "failed", **results, missing=missing)

@@ -4,17 +4,26 @@ The CSV has columns dataset, version, metric, mode and one per model abbr; a mis
 Each benchmark's rule (benchmarks.SummaryRule) picks rows by dataset name (exact or prefix) and metric,
 and takes the first numeric value or the mean of all of them, as run_summary.py does. oda-sft computes
 this itself: the published script cannot run (a missing comma makes Python call a tuple).
-Scores are OpenCompass's percentages (0-100). A domain's value is the mean of its benchmarks that ODA
-summarises and that scored; `overall` is the mean of the domain values.
+Scores are OpenCompass's percentages (0-100).
+
+One rule for a missing benchmark, in the manifest (eval/runner.py) and in `rank` (eval/leaderboard.py), both
+through `summarise`: a domain's value is the mean of its summarised benchmarks only when every one of them
+scored, and `overall` (the mean of the domain values) only when every domain has one. A mean over fewer
+benchmarks is not comparable with one over all of them (a missing hard benchmark raises it), so it is kept
+apart, marked partial, and never ranked.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from oda_sft.eval.benchmarks import DOMAINS, Benchmark, SummaryRule
+from oda_sft.eval.benchmarks import BY_NAME, DOMAINS, Benchmark, SummaryRule
 
 
 def latest_summary(work_dir: Path) -> Path | None:
@@ -59,14 +68,50 @@ def scores(rows: list[dict[str, str]], column: str, chosen: tuple[Benchmark, ...
     return out
 
 
-def domains(values: dict[str, float], chosen: tuple[Benchmark, ...]) -> dict[str, float]:
-    out: dict[str, float] = {}
+def domain_of(benchmark: str) -> str | None:
+    """The domain ODA averages a benchmark into; None for those its summary leaves out (or unknown)."""
+    bench = BY_NAME.get(benchmark)
+    return bench.domain if bench is not None and bench.summarised else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One evaluation's domain and overall values, by the one rule (the module's docstring)."""
+
+    domains: dict[str, float]  # every domain whose benchmarks all scored
+    overall: float | None  # every domain the benchmarks cover has a value
+    partial: dict[str, float] = field(default_factory=dict)  # the rest: the mean of what scored (not comparable)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # domain -> its benchmarks without a score
+
+
+def summarise(values: Mapping[str, float | None], benchmarks: Sequence[str]) -> Summary:
+    """`values`: the scores there are (a benchmark absent or None has none); `benchmarks`: those the
+    evaluation's settings chose, whose domains it covers."""
+    full: dict[str, float] = {}
+    partial: dict[str, float] = {}
+    missing: dict[str, list[str]] = {}
     for domain in DOMAINS:
-        got = [values[b.name] for b in chosen if b.domain == domain and b.summarised and b.name in values]
-        if got:
-            out[domain] = round(sum(got) / len(got), 4)
-    return out
+        names = [b for b in benchmarks if domain_of(b) == domain]
+        got = [v for v in (values.get(b) for b in names) if v is not None]
+        if not names:
+            continue
+        if len(got) == len(names):
+            full[domain] = statistics.fmean(got)
+        else:
+            missing[domain] = [b for b in names if values.get(b) is None]
+            if got:
+                partial[domain] = statistics.fmean(got)
+    overall = statistics.fmean(full.values()) if full and not missing else None
+    return Summary(full, overall, partial, missing)
 
 
-def overall(by_domain: dict[str, float]) -> float | None:
-    return round(sum(by_domain.values()) / len(by_domain), 4) if by_domain else None
+def record_fields(values: dict[str, float], chosen: tuple[Benchmark, ...]) -> dict[str, Any]:
+    """The manifest's `domains` and `overall` (and `partial_domains`, marked so, where a benchmark is missing)."""
+    result = summarise(values, [b.name for b in chosen])
+    fields: dict[str, Any] = {
+        "domains": {d: round(v, 4) for d, v in result.domains.items()},
+        "overall": round(result.overall, 4) if result.overall is not None else None,
+    }
+    if result.partial:
+        fields["partial_domains"] = {d: round(v, 4) for d, v in result.partial.items()}
+    return fields

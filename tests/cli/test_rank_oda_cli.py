@@ -1,7 +1,7 @@
 """`oda-sft rank --oda` and `--rules oda-site` in-process: ODA's published rows as the site shows them (every
 value and rank of its processed_leaderboard_data.json), a user's runs in the same table when their era and
 evaluation settings match the published ones and apart (saying what differs) otherwise; `list-datasets --all`
-and `data add --from oda` show the published overall and rank."""
+shows the published overall and rank (`data add --from oda`: tests/cli/test_fetch_oda.py)."""
 
 from __future__ import annotations
 
@@ -135,7 +135,10 @@ def test_bad_input_is_one_line(cli: Cli, args: list[str], message: str, tmp_path
     assert r.code != 0 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
 
 
-def test_list_datasets_all_shows_the_published_overall_and_rank(cli: Cli, tmp_path: Path) -> None:
+def test_list_datasets_all_shows_the_published_overall_and_rank(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     r = cli("list-datasets", "--all", "--json", "--dataset-dir", str(tmp_path))
     rows = {row["name"]: row for row in json.loads(r.out)}
     assert rows["AM-Thinking-v1-Distilled-math"]["oda_published"]["llama"] == {"overall": 50.59, "rank": 1, "of": 89}
@@ -145,18 +148,5 @@ def test_list_datasets_all_shows_the_published_overall_and_rank(cli: Cli, tmp_pa
     line = next(x for x in table.splitlines() if x.startswith("AM-Thinking-v1-Distilled-math "))
     assert "50.59 (#1/89)" in line and "`oda-sft rank --model llama --oda`" in table
     command = table.split("`")[1].split()[1:]
-    monkeypatch_free = cli(*command)  # the advice works as printed
-    assert monkeypatch_free.code == 0 and "AM-Thinking-v1-Distilled-math" in monkeypatch_free.out
-
-
-def test_data_add_from_oda_shows_the_published_row_first(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the line comes before any fetch: the fetch itself may fail here
-    r = cli("data", "add", "OpenR1-Math-220k", "--from", "oda", "--dataset-dir", str(tmp_path), "--dry-run")
-    line = next(x for x in r.err.splitlines() if "ODA's leaderboard" in x)
-    assert "published OpenR1-Math-220k at overall llama 33.71 (rank 35 of 89), qwen 47.23 (rank 47 of 89)" in line
-    command = line.split("`")[1].split()[1:]
-    assert command == ["rank", "--model", "llama", "--oda"] and cli(*command).code == 0  # works as printed
-    r = cli("data", "add", "oda:OpenThoughts3-1_2M-code", "--dataset-dir", str(tmp_path), "--dry-run")
-    assert "has no row for OpenThoughts3-1_2M-code" in r.err
+    shown = cli(*command)  # the advice works as printed
+    assert shown.code == 0 and "AM-Thinking-v1-Distilled-math" in shown.out

@@ -119,7 +119,7 @@ def test_standing_of_a_catalog_dataset_and_of_a_release_subset() -> None:
     assert published.leaderboard_name("oda:OpenThoughts") == "OpenThoughts-114k"
     assert published.leaderboard_name("oda-orca-math-word-problems-200k") == "orca-math-word-problems-200k"
     assert published.standing("OpenMathReasoning-cot") == {}  # no cells: the site published no row
-    assert "no row for OpenMathReasoning-cot" in published.standing_line("OpenMathReasoning-cot")
+    assert "no row named OpenMathReasoning-cot" in published.standing_line("OpenMathReasoning-cot")
 
 
 def test_the_fixture_is_the_published_file() -> None:

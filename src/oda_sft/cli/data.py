@@ -101,10 +101,6 @@ def add(
             f"{name} is fetched from ODA's release and converted as it is (docs/data.md), so SOURCE, --split, "
             "--subset, --file, --map and --skip-invalid do not apply: drop them"
         )
-    if oda_subset:  # the number to reproduce, before anything is fetched or trained
-        from oda_sft.eval.oda_site.published import standing_line
-
-        say(standing_line(oda.registered_name(name)))
     local = None if oda_subset else _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
     if oda_subset or local is not None or (source is None and name in DATASETS):
         keep = SCORE_COLUMNS if keep_scores else ()
@@ -113,6 +109,10 @@ def add(
         )
         prepared = fetch.prepare(request, say)
         typer.echo(fetch.summary(prepared))
+        if oda_subset:  # the number a run of it is to reproduce, before anything is written or trained
+            from oda_sft.eval.oda_site.published import standing_line
+
+            typer.echo(standing_line(oda.registered_name(name)))
         if dry_run or prepared.unchanged:
             if dry_run and not prepared.unchanged:
                 typer.echo("dry run: nothing written")

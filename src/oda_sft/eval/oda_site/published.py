@@ -90,7 +90,7 @@ def standing_line(dataset: str) -> str:
     name = leaderboard_name(dataset)
     found = standing(name)
     if not found:
-        return f"ODA's leaderboard ({cite()}) has no row for {name}: nothing published to compare with"
+        return f"ODA's leaderboard ({cite()}) has no row named {name}: no published number to compare with"
     shown = ", ".join(s.text() for s in found.values())
     model = next(iter(found))
     return (f"ODA's leaderboard ({cite()}) published {name} at overall {shown}: `oda-sft rank --model {model} "

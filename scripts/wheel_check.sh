@@ -19,7 +19,7 @@ wheel="$(ls "$work"/dist/oda_sft-*.whl)"
 echo "[wheel check] built $(basename "$wheel") at $((SECONDS - start)) s"
 members="$("$VENV_PY" -m zipfile -l "$wheel")"  # listed once: `grep -q` on a pipe would cut the listing short
 for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml \
-  oda_sft/datasets_catalog/evidence.toml oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md; do
+  oda_sft/datasets_catalog/evidence.toml oda_sft/eval/oda_site/oda_leaderboard_0726.json oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md; do
   grep -q "^$member " <<< "$members" || { echo "wheel lacks $member" >&2; exit 1; }
 done
 
@@ -56,6 +56,9 @@ done
 "$oda" list-datasets > list.txt
 grep -q '^OpenR1-Math-220k ' list.txt && grep -q '^oda_demo ' list.txt || { cat list.txt; exit 1; }
 test ! -e "$XDG_DATA_HOME" || { echo "list-datasets created the dataset dir" >&2; exit 1; }
+# ODA's published leaderboard is computed from the spreadsheet cells the wheel ships.
+"$oda" rank --model llama --oda --json > oda.json
+grep -q '"name": "AM-Thinking-v1-Distilled-math"' oda.json || { head -40 oda.json; exit 1; }
 
 "$oda" train --model tiny --dataset oda_demo --output-root saves > train.log 2>&1 || { tail -40 train.log; exit 1; }
 test -s saves/tiny/full/sft-oda_demo/seed-42/all_results.json

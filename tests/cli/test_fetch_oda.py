@@ -84,6 +84,11 @@ def test_a_catalog_name_from_oda_takes_the_published_rows(cli: Cli, hub: Hub, dd
     assert "conversion  instruction <- instruction; output <- output" in r.out
     assert "records     2 of 2 rows" in r.out
     assert "ODA         93,733 records (OpenDataArena/OpenDataArena.github.io" in r.out, "what ODA trained, for ours"
+    # The published row a run of it is to reproduce, and the command that shows its table (works as printed).
+    line = next(x for x in r.out.splitlines() if x.startswith("ODA's leaderboard"))
+    assert "published OpenR1-Math-220k at overall llama 33.71 (rank 35 of 89), qwen 47.23 (rank 47 of 89)" in line
+    command = line.split("`")[1].split()[1:]
+    assert command == ["rank", "--model", "llama", "--oda"] and cli(*command).code == 0
     entry = _entry(ddir, "OpenR1-Math-220k")
     source = entry["oda_sft"]["source"]
     assert source["id"] == REPO and source["revision"] == SHA and source["conversion"]["oda"] == "OpenR1-Math"

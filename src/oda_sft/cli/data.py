@@ -109,6 +109,10 @@ def add(
         )
         prepared = fetch.prepare(request, say)
         typer.echo(fetch.summary(prepared))
+        if oda_subset:  # the number a run of it is to reproduce, before anything is written or trained
+            from oda_sft.eval.oda_site.published import standing_line
+
+            typer.echo(standing_line(oda.registered_name(name)))
         if dry_run or prepared.unchanged:
             if dry_run and not prepared.unchanged:
                 typer.echo("dry run: nothing written")

@@ -29,6 +29,16 @@ def dataset_rows(datasets: DatasetDir, every: bool = False) -> list[dict[str, An
 
 
 def _with_oda(rows: list[dict[str, Any]], datasets: DatasetDir) -> list[dict[str, Any]]:
+    rows = _subsets(rows, datasets)
+    from oda_sft.eval.oda_site import published  # loaded only for --all
+
+    for row in rows:  # the number a run of it is to reproduce, where ODA's leaderboard published one
+        found = published.standing(published.leaderboard_name(row["name"]))
+        row["oda_published"] = {m: s.as_dict() for m, s in found.items()}
+    return rows
+
+
+def _subsets(rows: list[dict[str, Any]], datasets: DatasetDir) -> list[dict[str, Any]]:
     for row in rows:
         subset = DATASETS[row["name"]].oda_subset if row["source"] == "catalog" else subset_of(row["name"])
         known = SUBSETS.get(subset or "")
@@ -104,15 +114,31 @@ def _cell(row: dict[str, Any], key: str) -> str:
         return "yes" if value else "no"
     if key == "oda_rows":
         return f"{value:,}" if isinstance(value, int) else "-"
+    if key.startswith("oda_published:"):
+        got = value.get(key.split(":", 1)[1])
+        return f"{got['overall']:.2f} (#{got['rank']}/{got['of']})" if got else "-"
     return "-" if key == "oda_subset" and not value else str(value)
+
+
+def _value(row: dict[str, Any], key: str) -> Any:
+    return row["oda_published"] if key.startswith("oda_published:") else row[key]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     headers = ["name", "affiliation", "hf_id", "mode", "source", "registered"]
+    titles = [h.upper() for h in headers]
     if rows and "oda_subset" in rows[0]:
         headers = ["name", "oda_subset", "oda_rows", "long_cot", "mode", "source", "registered"]
-    cells = [[_cell(r, h) for h in headers] for r in rows]
-    return tables.format_table([h.upper() for h in headers], cells)
+        titles = [h.upper() for h in headers] + ["ODA LLAMA", "ODA QWEN"]  # published overall (rank/of)
+        headers += ["oda_published:llama", "oda_published:qwen"]
+    cells = [[_cell({h: _value(r, h)}, h) for h in headers] for r in rows]
+    table = tables.format_table(titles, cells)
+    if "oda_published:llama" in headers:
+        table += (
+            "\nODA LLAMA/QWEN: the overall value and rank ODA's leaderboard published (July 2025, by its site's rules)"
+        )
+        table += "; `oda-sft rank --model llama --oda` shows the table"
+    return table
 
 
 def list_datasets(

@@ -63,6 +63,16 @@ def rank(
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one line per dataset and settings.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
+    oda: Annotated[
+        bool,
+        typer.Option(
+            "--oda", help="Show ODA's published leaderboard (July 2025), with your runs that compare with it."
+        ),
+    ] = False,
+    rules: Annotated[
+        str,
+        typer.Option("--rules", help="oda-sft, or oda-site: ODA's site's rules (docs/eval.md says how they differ)."),
+    ] = "oda-sft",
 ) -> None:
     """Rank the datasets by their runs' evaluations, per base model and evaluation settings (docs/eval.md)."""
     from oda_sft.eval import leaderboard_output as out
@@ -72,6 +82,12 @@ def rank(
         return
     if as_json + as_csv + as_markdown > 1:
         raise UsageError("choose one of --json, --csv and --markdown")
+    if oda or rules != "oda-sft":  # ODA's site's rules (cli/results/rank_oda.py)
+        from oda_sft.cli.results.rank_oda import show
+
+        fmt = "json" if as_json else "csv" if as_csv else "markdown" if as_markdown else "text"
+        typer.echo(show(output_root, model, by, oda, rules, fmt, _board), nl=False)
+        return
     board = _board(output_root, model, by)
     if as_json:
         typer.echo(out.as_json(board, _advise))

@@ -28,7 +28,7 @@ def sweep(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "42",
 ) -> None:
     """Train every dataset x seed, one run after another; skip finished runs, go on past failures."""
-    from oda_sft.data.sources.fetch import fetch_missing
+    from oda_sft.data.registry.fetch import fetch_missing
     from oda_sft.train.plan import resolve_preset
     from oda_sft.train.run import check_devices_for
     from oda_sft.train.sweep import WOULD_FAIL, format_summary, parse_list, parse_seeds, plan_grid, run_grid

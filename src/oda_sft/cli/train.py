@@ -66,7 +66,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 42,
 ) -> None:
     """Train one dataset with the ODA recipe."""
-    from oda_sft.data.sources.fetch import fetch_missing
+    from oda_sft.data.registry.fetch import fetch_missing
     from oda_sft.train.plan import plan_train
     from oda_sft.train.run import prepare_launch, start_run
 

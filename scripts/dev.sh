@@ -2,7 +2,8 @@
 # Set up (or reuse) .venv, then run one job:
 #   bash scripts/dev.sh demo   # train the embedded tiny model on the demo dataset, then evaluate it
 #                              # with OpenCompass on the CPU (oda-sft eval: docs/eval.md) and rank it (oda-sft rank)
-#   bash scripts/dev.sh test   # ruff, mypy and the whole pytest suite (what CI runs)
+#   bash scripts/dev.sh test   # ruff, mypy, vulture and the whole pytest suite (what CI runs); the summary
+#                              # names each skipped test and why
 #   bash scripts/dev.sh setup  # only set up .venv and .venv-opencompass
 # It installs nothing outside .venv: the real-Slurm test needs slurm-wlm and munge (and root), which
 # .ci/install_system.sh installs in CI; without them that test is skipped, with the reason.
@@ -85,18 +86,19 @@ case "$job" in
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
     "$VENV/bin/mypy"
+    "$VENV/bin/vulture"  # unused code; what is called by name from outside: scripts/vulture_whitelist.py
     # One oda-sft home for the whole run: the tiny model is built once, whichever worker needs it first.
     ODA_SFT_TEST_HOME="$(mktemp -d)"
     export ODA_SFT_TEST_HOME
     trap 'rm -rf "$ODA_SFT_TEST_HOME"' EXIT
     if [ "$#" -gt 0 ]; then  # a chosen subset, as given
-      "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
+      "$VENV/bin/pytest" -q -rs -p no:cacheprovider "$@"
     else
       # The fast tiers (pure logic and in-process commands), then the real-process tier, each on both
       # cores; tests/conftest.py gives each torch process one OpenMP thread, so two trainers at once
       # do not spin against each other.
-      "$VENV/bin/pytest" -q -p no:cacheprovider -n 2 -m "not integration"
-      "$VENV/bin/pytest" -q -p no:cacheprovider -n 2 -m integration
+      "$VENV/bin/pytest" -q -rs -p no:cacheprovider -n 2 -m "not integration"
+      "$VENV/bin/pytest" -q -rs -p no:cacheprovider -n 2 -m integration
     fi
     ;;
   *)

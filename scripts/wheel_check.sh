@@ -14,12 +14,15 @@ start=$SECONDS
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-"$VENV_PY" -m pip wheel --quiet --no-deps -w "$work/dist" "$REPO"
+# setuptools prints its warnings (a folder it would not ship, say) only with -v: a build must have none.
+"$VENV_PY" -m pip wheel -v --no-deps -w "$work/dist" "$REPO" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+if grep -E -A3 "[A-Za-z]+Warning: " "$work/build.log" >&2; then echo "building the wheel warns (above)" >&2; exit 1; fi
 wheel="$(ls "$work"/dist/oda_sft-*.whl)"
 echo "[wheel check] built $(basename "$wheel") at $((SECONDS - start)) s"
 members="$("$VENV_PY" -m zipfile -l "$wheel")"  # listed once: `grep -q` on a pipe would cut the listing short
 for member in oda_sft/demo/dataset_info.json oda_sft/demo/oda_demo.json oda_sft/train_config/tiny_config.yaml \
-  oda_sft/datasets_catalog/evidence.toml oda_sft/eval/oda_site/oda_leaderboard_0726.json oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md; do
+  oda_sft/datasets_catalog/evidence.toml oda_sft/eval/oda_site/oda_leaderboard_0726.json oda_sft/docs/data.md oda_sft/docs/cluster.md oda_sft/docs/eval.md oda_sft/docs/performance.md \
+  oda_sft/eval/data/oda_sft_arithmetic.jsonl oda_sft/eval/data/fork_record.json oda_sft/train/patches/site/sitecustomize.py; do
   grep -q "^$member " <<< "$members" || { echo "wheel lacks $member" >&2; exit 1; }
 done
 

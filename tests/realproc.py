@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -10,11 +11,29 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # Not resolved: the venv's python is a symlink into the system interpreter's bin/.
 VENV_BIN = Path(os.path.abspath(sys.executable)).parent
 ODA_SFT = VENV_BIN / "oda-sft"
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    """os.environ for a real oda-sft or trainer process here: the Hub off (nothing in the tests downloads), and
+    no tokenizer thread pool forked into every worker; plus `extra`."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **extra}
+
+
+def oda_sft(*args: str, cwd: Path, timeout: float = 900, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m oda_sft ARGS` as a process of its own, offline (plus `env`), its output captured."""
+    argv = [sys.executable, "-m", "oda_sft", *args]
+    return subprocess.run(argv, cwd=cwd, env=offline_env(**env), capture_output=True, text=True, timeout=timeout)
+
+
+def manifest(run_dir: Path) -> dict[str, Any]:
+    """A run's oda_sft_run.json, as the run wrote it."""
+    data: dict[str, Any] = json.loads((run_dir / "oda_sft_run.json").read_text())
+    return data
 
 
 def env_without_venv(**extra: str) -> dict[str, str]:

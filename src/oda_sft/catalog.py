@@ -122,7 +122,7 @@ PRESETS: dict[str, ModelPreset] = {
             name="tiny",
             base_model="",
             save_name="tiny",
-            # Built offline by train/tiny_model.py; the vocabulary is its trained byte-level BPE size.
+            # Built offline by tiny_model.py; the vocabulary is its trained byte-level BPE size.
             shape=ModelShape("tiny", 64, 176, 2, 4, 2, 1024, tie_word_embeddings=False),
             templates={"standard": "tiny_config.yaml", "long": "tiny_long_config.yaml"},
             note="random-weight Llama-shaped model built offline; the llama recipe at toy scale",

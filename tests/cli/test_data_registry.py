@@ -281,16 +281,16 @@ def test_an_error_at_any_commit_step_puts_the_old_data_back(
 
 
 def test_what_a_killed_add_left_is_cleaned_up_by_the_next_command(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
+    someone_elses = data_dir / ".x.abcd1234.json.tmp"  # oda-sft's own temporary names start .oda-sft-: kept
+    someone_elses.write_bytes(b"[")
+    os.utime(someone_elses, (0, 0))
     before = snapshot(data_dir)
     stale = data_dir / f"{TXN_PREFIX}killed"
     stale.mkdir()
     (stale / "data.json").write_bytes(b"[" * 1000)  # a conversion cut short: no journal yet
-    legacy = data_dir / ".x.abcd1234.json.tmp"  # what an older oda-sft left on SIGTERM
-    legacy.write_bytes(b"[")
-    os.utime(legacy, (0, 0))
     r = cli("list-datasets", "--dataset-dir", str(data_dir))
     assert r.code == 0, r.err
-    assert snapshot(data_dir) == before and not stale.exists() and not legacy.exists()
+    assert snapshot(data_dir) == before and not stale.exists()
 
 
 # --- item 9: every blow-up is one line naming the path, from `data add` and from `data inspect` ---------

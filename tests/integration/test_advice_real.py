@@ -5,7 +5,6 @@ run), after one with no checkpoint, on a finished run (train again), and on a li
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -13,12 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+from realproc import offline_env
+
 RUN = Path("tiny/full/sft-oda_demo/seed-42")
 TIMEOUT_S = 900
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def commands(text: str) -> list[str]:
@@ -28,7 +25,7 @@ def commands(text: str) -> list[str]:
 
 def run_printed(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Exactly as a person would paste it into a shell."""
-    return subprocess.run(command, shell=True, cwd=cwd, env=_env(), capture_output=True, text=True,
+    return subprocess.run(command, shell=True, cwd=cwd, env=offline_env(), capture_output=True, text=True,
                           timeout=TIMEOUT_S)  # fmt: skip
 
 
@@ -38,7 +35,7 @@ def status(run: Path) -> str:
 
 def start(argv: list[str], cwd: Path, err: Path) -> subprocess.Popen[bytes]:
     with err.open("w") as handle:
-        return subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=handle)
+        return subprocess.Popen(argv, cwd=cwd, env=offline_env(), stdout=subprocess.DEVNULL, stderr=handle)
 
 
 def wait_for(path: Path, proc: subprocess.Popen[bytes], err: Path) -> None:
@@ -69,7 +66,7 @@ def test_every_suggestion_works_as_printed(data_dir: Path, tmp_path: Path) -> No
     force, from_weights = commands(said.split("interrupted:", 1)[1])
     assert force.endswith("--force -- logging_steps=1") and f"--model-path {run / 'checkpoint-8'}" in from_weights
     # The same command again refuses, and offers the same two commands.
-    again = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    again = subprocess.run(argv, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert again.returncode == 3 and commands(again.stderr) == [force, from_weights]
 
     # Going on from the weights is a new run beside the old one, which stays exactly as it was.
@@ -87,7 +84,7 @@ def test_every_suggestion_works_as_printed(data_dir: Path, tmp_path: Path) -> No
     assert status(continued) == "finished"
 
     # 2. A finished run is skipped; the suggestion to train it again works.
-    skipped = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    skipped = subprocess.run(argv, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert skipped.returncode == 0 and "skipped:" in skipped.stderr
     (again_cmd,) = commands(skipped.stderr)
     done = run_printed(again_cmd, elsewhere)
@@ -101,7 +98,7 @@ def test_every_suggestion_works_as_printed(data_dir: Path, tmp_path: Path) -> No
     err = tmp_path / "3.log"
     proc = start(live, tmp_path, err)
     wait_for(other / RUN / "trainer_log.jsonl", proc, err)
-    refused = subprocess.run(live, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    refused = subprocess.run(live, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert refused.returncode == 3
     (stop,) = commands(refused.stderr)
     assert stop == f"kill {proc.pid}"

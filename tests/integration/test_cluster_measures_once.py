@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from oda_sft.data.measure import analysis
+from oda_sft.data.registry import analysis
 from oda_sft.train import launcher
 
 from conftest import Cli

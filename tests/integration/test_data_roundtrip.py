@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-
-def oda_sft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
+from realproc import oda_sft
 
 
 def test_chat_jsonl_added_then_trained_with_mode_auto(data_dir: Path, tmp_path: Path) -> None:

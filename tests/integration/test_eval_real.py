@@ -5,10 +5,8 @@ behind and resumes. Without OpenCompass the tests skip, saying why; under CI=tru
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from oda_sft.eval.template import default_template
 
 from conftest import REPO, snapshot
-from realproc import kill_tree, marked, start, system_missing, tail
+from realproc import kill_tree, manifest, marked, oda_sft, start, system_missing, tail
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 
@@ -33,13 +31,6 @@ def _opencompass() -> Path:
     return program
 
 
-def oda_sft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _opencompass()
@@ -52,10 +43,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _manifest(run: Path) -> dict[str, object]:
-    return json.loads((run / "oda_sft_run.json").read_text())
-
-
 def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> None:
     oc = str(_opencompass())
     run = trained / RUN
@@ -66,7 +53,7 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
     first = oda_sft("eval", "-m", "tiny", "-d", "oda_demo", "--output-root", "saves", "--opencompass", oc, cwd=trained)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert not (trained / ".cache").exists()  # OpenCompass runs in the eval's work dir, not the user's
-    (record,) = _manifest(run)["evals"]  # type: ignore[misc]
+    (record,) = manifest(run)["evals"]
     assert record["status"] == "finished" and record["opencompass"]["version"] == "0.5.4"
     assert set(record["scores"]) == {"arithmetic"} and 0 <= record["scores"]["arithmetic"] <= 100
     assert record["domains"] == {"math": record["scores"]["arithmetic"]}
@@ -85,8 +72,8 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
 
     base = oda_sft("eval", "-m", "tiny", "--base", "--output-root", "saves", "--opencompass", oc, cwd=trained)
     assert base.returncode == 0, base.stderr[-3000:]
-    base_manifest = _manifest(trained / "saves" / "tiny" / "base")
-    assert base_manifest["base"] is True and base_manifest["evals"][0]["status"] == "finished"  # type: ignore[index]
+    base_manifest = manifest(trained / "saves" / "tiny" / "base")
+    assert base_manifest["base"] is True and base_manifest["evals"][0]["status"] == "finished"
 
 
 def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path: Path) -> None:
@@ -120,12 +107,12 @@ def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path:
     finally:
         kill_tree(proc)
     assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
-    records = {r["settings"]["suite"]: r for r in _manifest(run)["evals"]}  # type: ignore[attr-defined]
+    records = {r["settings"]["suite"]: r for r in manifest(run)["evals"]}
     assert records["math"]["status"] == "interrupted"
     assert "interrupted:" in log.read_text()
 
     resumed = oda_sft("eval", "--run", str(run), "--opencompass", oc, "--suite", "math", "--force", cwd=trained)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming the eval" in resumed.stderr and " -r" in resumed.stderr
-    records = {r["settings"]["suite"]: r for r in _manifest(run)["evals"]}  # type: ignore[attr-defined]
+    records = {r["settings"]["suite"]: r for r in manifest(run)["evals"]}
     assert records["math"]["status"] == "finished"

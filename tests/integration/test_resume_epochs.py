@@ -9,7 +9,6 @@ The tiny demo: 128 samples, batch 4 x accumulation 4 = 16 per step: 8 steps per 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,21 +17,16 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from oda_sft.runs.outdir import checkpoint_is_complete
 
 from conftest import REPO
-from realproc import descendants, kill_tree, signal_all
+from realproc import descendants, kill_tree, manifest, offline_env, signal_all
 
 RUN = Path("tiny/full/sft-oda_demo/seed-42")
 TIMEOUT_S = 900
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -44,18 +38,13 @@ def losses(run_dir: Path) -> dict[int, float]:
     return out
 
 
-def manifest(run_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run_dir / "oda_sft_run.json").read_text())
-    return data
-
-
 def train_argv(data_dir: Path, root: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "oda_sft", "train", "--model", "tiny", "--dataset", "oda_demo",
             "--dataset-dir", str(data_dir), "--output-root", str(root), "--resumable", *extra]  # fmt: skip
 
 
 def run_to_end(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    done = subprocess.run(argv, cwd=cwd, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-4000:]
     return done
 
@@ -86,7 +75,7 @@ def interrupt(
     moment came returns None instead of failing the test."""
     err_path = cwd / f"err-{uuid.uuid4().hex[:8]}.log"
     with err_path.open("w") as err:
-        proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=err,
+        proc = subprocess.Popen(argv, cwd=cwd, env=offline_env(), stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + TIMEOUT_S
     try:
@@ -154,7 +143,7 @@ def test_resumes_inside_epoch_2_and_inside_epoch_3_match_the_uninterrupted_run(
     assert "resuming:" in err and "continues from checkpoint-10" in err
     # The command oda-sft printed to resume, run as printed.
     printed = err.split("to resume from checkpoint-20: `", 1)[1].split("`", 1)[0]
-    done = subprocess.run(printed, shell=True, cwd="/", env=_env(), capture_output=True, text=True,
+    done = subprocess.run(printed, shell=True, cwd="/", env=offline_env(), capture_output=True, text=True,
                           timeout=TIMEOUT_S)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "continues from checkpoint-20" in done.stderr

@@ -14,21 +14,18 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from realproc import descendants, kill_tree, marked, signal_all
+from realproc import descendants, kill_tree, manifest, marked, offline_env, signal_all
 
 RUN = Path("tiny/full/sft-oda_demo/seed-42")
 TIMEOUT_S = 900
 
 
 def _env(marker: str = "") -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    if marker:
-        env["ODA_SFT_TEST_MARK"] = marker  # inherited by every process of the trainer, whatever its session
-    return env
+    # ODA_SFT_TEST_MARK is inherited by every process of the trainer, whatever its session
+    return offline_env(ODA_SFT_TEST_MARK=marker) if marker else offline_env()
 
 
 def oda(*args: str, cwd: Path, marker: str = "") -> subprocess.CompletedProcess[str]:
@@ -60,11 +57,6 @@ def listed(root: Path, cwd: Path) -> dict[str, str]:
     done = oda("runs", "--output-root", str(root), "--json", cwd=cwd)
     assert done.returncode == 0, done.stderr
     return {Path(r["path"]).name: r["status"] for r in json.loads(done.stdout)}
-
-
-def manifest(run_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run_dir / "oda_sft_run.json").read_text())
-    return data
 
 
 def rerun_plan(data_dir: Path, root: Path, cwd: Path, *extra: str) -> str:

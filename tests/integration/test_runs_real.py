@@ -4,30 +4,23 @@ manifests, SIGTERM, resume equivalence, the tokenized cache, sweeps, and `runs`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+
+from realproc import manifest, oda_sft, offline_env
 
 RUN = Path("tiny/full/sft-oda_demo")
 QUICK = ["--model", "tiny", "--resumable", "--save-steps", "2", "--", "logging_steps=1"]
 
 
-def oda_sft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900
-    )
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_TOKEN": "hf_secret_do_not_log"}
+SECRET = {"HF_TOKEN": "hf_secret_do_not_log"}  # in the environment of the runs below; never in what they write
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -50,14 +43,9 @@ def summary(stdout: str) -> list[list[str]]:
     return [[line[a:b].strip() for a, b in zip(starts, bounds, strict=True)] for line in lines[start + 1 :]]
 
 
-def manifest(run_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run_dir / "oda_sft_run.json").read_text())
-    return data
-
-
 def test_sigterm_keeps_the_run_and_resuming_matches_an_uninterrupted_run(data_dir: Path, tmp_path: Path) -> None:
     common = ["train", "--dataset", "oda_demo", "--dataset-dir", str(data_dir)]
-    whole = oda_sft(*common, "--output-root", "a", *QUICK, cwd=tmp_path)
+    whole = oda_sft(*common, "--output-root", "a", *QUICK, cwd=tmp_path, **SECRET)
     assert whole.returncode == 0, whole.stderr[-3000:]
     a = tmp_path / "a" / RUN / "seed-42"
 
@@ -78,7 +66,7 @@ def test_sigterm_keeps_the_run_and_resuming_matches_an_uninterrupted_run(data_di
     proc = subprocess.Popen(
         [sys.executable, "-m", "oda_sft", *common, "--output-root", "b", *QUICK],
         cwd=tmp_path,
-        env=_env(),
+        env=offline_env(**SECRET),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

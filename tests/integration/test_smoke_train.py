@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
+from realproc import oda_sft
+
 OUT_DIR = Path("tiny/full/sft-oda_demo/seed-42")
-
-
-def oda_sft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
 
 
 def test_tiny_model_trains_keeps_its_config_and_is_never_overwritten(data_dir: Path, tmp_path: Path) -> None:

@@ -5,31 +5,17 @@ says the file changed, and a later run with the old content tokenizes it again i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from oda_sft import tiny_model
 
+from realproc import manifest, oda_sft, offline_env
+
 RUN = Path("tiny/full/sft-oda_demo")
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "ODA_SFT_HOME": str(home)}
-
-
-def oda(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=_env(home), capture_output=True,
-                          text=True, timeout=900)  # fmt: skip
-
-
-def manifest(run_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run_dir / "oda_sft_run.json").read_text())
-    return data
 
 
 def test_replacing_the_data_while_a_run_preprocesses_never_stores_its_tokens_under_the_old_key(
@@ -47,21 +33,22 @@ def test_replacing_the_data_while_a_run_preprocesses_never_stores_its_tokens_und
     quick = ["--", "max_steps=2"]
 
     # Registered by `data add`, as the replacement will be: the entry stays the same, only the content moves.
-    added = oda("data", "add", "oda_demo", str(original), "--dataset-dir", str(data_dir), "--force",
-                cwd=tmp_path, home=home)  # fmt: skip
+    added = oda_sft("data", "add", "oda_demo", str(original), "--dataset-dir", str(data_dir), "--force",
+                cwd=tmp_path, ODA_SFT_HOME=str(home))  # fmt: skip
     assert added.returncode == 0, added.stderr
     log = tmp_path / "run1.log"
     with log.open("wb") as out:
         run = subprocess.Popen([sys.executable, "-m", "oda_sft", *train, "--seed", "1", *quick], cwd=tmp_path,
-                               env=_env(home), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                               env=offline_env(ODA_SFT_HOME=str(home)), stdout=out,
+                               stderr=subprocess.STDOUT)  # fmt: skip
     try:
         deadline = time.monotonic() + 300
         while b"config kept at" not in log.read_bytes():  # printed just before the trainer starts
             assert run.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.05)
         # As in the hostile test: the dataset is replaced while the trainer loads and tokenizes it.
-        replaced = oda("data", "add", "oda_demo", str(other), "--dataset-dir", str(data_dir), "--force",
-                       cwd=tmp_path, home=home)  # fmt: skip
+        replaced = oda_sft("data", "add", "oda_demo", str(other), "--dataset-dir", str(data_dir), "--force",
+                       cwd=tmp_path, ODA_SFT_HOME=str(home))  # fmt: skip
         assert replaced.returncode == 0, replaced.stderr
         assert run.wait(900) == 0, log.read_text()[-3000:]
     finally:
@@ -77,13 +64,13 @@ def test_replacing_the_data_while_a_run_preprocesses_never_stores_its_tokens_und
     assert not (home / "tokenized" / key).exists() and not list((home / "tokenized").glob("*staging*"))
 
     # The old content again: the same key as the first run, and a miss, not a hit on the other content.
-    restored = oda("data", "add", "oda_demo", str(original), "--dataset-dir", str(data_dir), "--force",
-                   cwd=tmp_path, home=home)  # fmt: skip
+    restored = oda_sft("data", "add", "oda_demo", str(original), "--dataset-dir", str(data_dir), "--force",
+                   cwd=tmp_path, ODA_SFT_HOME=str(home))  # fmt: skip
     assert restored.returncode == 0, restored.stderr
-    second = oda(*train, "--seed", "2", *quick, cwd=tmp_path, home=home)
+    second = oda_sft(*train, "--seed", "2", *quick, cwd=tmp_path, ODA_SFT_HOME=str(home))
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"tokenized cache {key}: miss, tokenizing once" in second.stderr
     assert f"tokenized cache {key} saved for later runs" in second.stderr
     assert "changed_during_run" not in manifest(tmp_path / "saves" / RUN / "seed-2")["dataset"]
-    third = oda(*train, "--seed", "3", *quick, cwd=tmp_path, home=home)
+    third = oda_sft(*train, "--seed", "3", *quick, cwd=tmp_path, ODA_SFT_HOME=str(home))
     assert third.returncode == 0 and f"tokenized cache {key}: hit, preprocessing skipped" in third.stderr

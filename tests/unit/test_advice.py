@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.cli import main
-from oda_sft.cli.workload import Capture
+from oda_sft.cli.workload import parse_workload
 from oda_sft.errors import StorageError
 from oda_sft.runs import space
 from oda_sft.runs.outdir import continued_output_dir, inspect_output_dir
@@ -23,10 +22,8 @@ from oda_sft.train.request import LaunchOptions, TrainRequest
 def _parsed(command: str) -> tuple[TrainRequest, bool, bool]:
     argv = shlex.split(command)
     assert Path(argv[0]).name == "oda-sft" and argv[1] == "train"
-    capture = Capture()
-    assert main(argv[1:], obj=capture) == 0
-    assert capture.run is not None
-    return capture.requests[0], capture.run.force, capture.run.tokenized_cache
+    work = parse_workload(argv[1:], "a test")
+    return work.requests[0], work.run.force, work.run.tokenized_cache
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from oda_sft.data import files
 from oda_sft.data.formats import alpaca, convert
 from oda_sft.data.formats.arrow_schema import SchemaCheck
 from oda_sft.data.formats.jsonstream import JsonStream
-from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError
 
 

@@ -1,8 +1,9 @@
-"""The layout stays readable: imports run one way between areas, no module imports itself through a
-circle, and no module or package outgrows what a reader can hold.
+"""The layout stays readable: imports run one way between areas and between the parts of every package,
+no module imports itself through a circle, and no module or package outgrows what a reader can hold.
 
 Every import counts, including those inside functions and under TYPE_CHECKING: a lazy import still
-ties two modules together.
+ties two modules together. So does an import of a package: it runs the package's __init__ and what
+that imports (`from oda_sft.cli import main` reaches every command through the app).
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ LAYERS = (
     "cli",
     "__main__",
 )
+# Inside a package, lowest first, where the direction is worth stating; every other package's parts
+# only need to import one another one way (test_parts_of_a_package_import_one_way).
+ROOMS = {
+    # files: what a path is, before reading; formats: records and their files; sources: where records
+    # come from; measure: their token lengths; registry: the dataset dir, and everything that adds to it.
+    "oda_sft.data": ("files", "formats", "sources", "measure", "registry", "tokenized_cache"),
+}
 MAX_MODULE_LINES = 400
 MAX_PACKAGE_MODULES = 12
 
@@ -71,12 +79,7 @@ def _imports(path: Path, name: str) -> Iterator[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for name, path in MODULES.items():
-        deps = {d for d in _imports(path, name) if d in MODULES and d != name}
-        # A module importing its own package (or a parent) is Python's normal package loading.
-        graph[name] = {d for d in deps if not name.startswith(d + ".")}
-    return graph
+    return {name: {d for d in _imports(path, name) if d in MODULES and d != name} for name, path in MODULES.items()}
 
 
 def _area(module: str) -> str:
@@ -137,6 +140,45 @@ def test_no_import_circles() -> None:
     assert _cycles(_graph()) == []
 
 
+def _part(package: str, module: str) -> str | None:
+    """The part of `package` (a direct module or subpackage) that holds `module`; None outside it."""
+    return module[len(package) + 1 :].split(".")[0] if module.startswith(package + ".") else None
+
+
+def _parts_graph(package: str, graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which parts of `package` import which: a subpackage counts as one, whatever module imports."""
+    parts: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        if (a := _part(package, module)) is None:
+            continue
+        parts.setdefault(a, set()).update(b for d in deps if (b := _part(package, d)) not in (None, a))
+    return parts
+
+
+def test_parts_of_a_package_import_one_way() -> None:
+    graph = _graph()
+    packages = sorted(m for m, path in MODULES.items() if path.name == "__init__.py")
+    both_ways = {p: found for p in packages if (found := _cycles(_parts_graph(p, graph)))}
+    assert both_ways == {}, f"parts that import each other (directly or round a circle): {both_ways}"
+
+
+@pytest.mark.parametrize("package", sorted(ROOMS))
+def test_imports_run_one_way_inside_packages(package: str) -> None:
+    rooms = ROOMS[package]
+    parts = _parts_graph(package, _graph())
+    assert sorted(parts) == sorted(rooms), f"{package}'s parts need a place in ROOMS: {sorted(set(parts) ^ set(rooms))}"
+    upward = sorted(f"{a} -> {b}" for a, deps in parts.items() for b in deps if rooms.index(b) > rooms.index(a))
+    assert upward == [], f"{package}: imports that run back up: {upward}"
+
+
+def test_a_package_import_counts() -> None:
+    # cli/workload.py once ran the app through `from oda_sft.cli import main` to parse a command.
+    graph = {"p": {"p.app"}, "p.app": {"p.slurm"}, "p.slurm": {"p.workload"}, "p.workload": {"p"}}
+    assert _cycles(graph) == [["p", "p.app", "p.slurm", "p.workload"]]
+    assert _parts_graph("p", graph) == {"app": {"slurm"}, "slurm": {"workload"}, "workload": set()}
+    assert _cycles(_parts_graph("x", {"x.a.m": {"x.b.n"}, "x.b.n": {"x.a"}, "x.a": set()})) == [["a", "b"]]
+
+
 def test_the_cycle_finder_sees_a_circle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -145,7 +187,7 @@ def test_training_does_not_pull_in_fetching() -> None:
     # train/ needs a printed command, not the Hub client and the registry transaction behind it.
     graph = _graph()
     pulled = sorted(f"{m} -> {d}" for m, deps in graph.items() if _area(m) == "train" for d in deps)
-    assert not [p for p in pulled if ".data.sources" in p], pulled
+    assert not [p for p in pulled if ".data.sources" in p or ".data.registry.fetch" in p], pulled
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

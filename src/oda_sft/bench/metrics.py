@@ -122,7 +122,7 @@ def tokenized_stats(path: Path, packed: bool, neat: bool) -> RowStats | None:
 
 
 def peak_flops(gpu_name: str | None, override_tflops: float | None) -> float | None:
-    """Dense bf16 peak FLOP/s: --peak-tflops, else by the GPU's name (train/cards.py)."""
+    """Dense bf16 peak FLOP/s: --peak-tflops, else by the GPU's name (cards.py)."""
     if override_tflops:
         return override_tflops * 1e12
     return peak_for(gpu_name)

@@ -7,7 +7,7 @@ so a SIGTERM in its first moments stops it cleanly (one line, exit 143) instead 
 from __future__ import annotations
 
 
-def main(argv: list[str] | None = None, obj: object = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run oda-sft. With argv None this is the program itself (sys.argv), and takes over INT/TERM/HUP."""
     from oda_sft.util import signals
 
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None, obj: object = None) -> int:
     try:
         from oda_sft.cli.app import run
 
-        return run(argv, obj)
+        return run(argv)
     except signals.Interrupted as exc:  # while importing, before any command ran
         return signals.report(exc.signum)
     finally:

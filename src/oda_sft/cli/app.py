@@ -82,16 +82,14 @@ app.add_typer(rank_app, name="rank")
 @functools.cache
 def _command() -> click.Command:
     """The Click tree, built once per process. Typer rebuilds all of it on every call (about 50 ms
-    here), which in-process callers pay again: the workload parser, and every CLI test."""
+    here), which in-process callers pay again: every CLI test."""
     return typer.main.get_command(app)
 
 
-def run(argv: list[str] | None = None, obj: object = None) -> int:
-    """Run one command; usage errors become one line, like every other error.
-
-    `obj` becomes the command's context object (cli/workload.py parses a workload with it)."""
+def run(argv: list[str] | None = None) -> int:
+    """Run one command; usage errors become one line, like every other error."""
     try:
-        result = _command().main(args=argv, prog_name="oda-sft", standalone_mode=False, obj=obj)
+        result = _command().main(args=argv, prog_name="oda-sft", standalone_mode=False)
     except click.exceptions.UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `oda-sft` or `oda-sft data` alone: show the help as is
             print(exc.format_message(), file=sys.stderr, flush=True)

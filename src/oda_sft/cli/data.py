@@ -86,9 +86,10 @@ def add(
     A catalog dataset needs no SOURCE: `oda-sft data add OpenR1-Math-220k` fetches it and converts it as the
     catalog declares (docs/data.md); `oda-sft data add oda:SUBSET` fetches a subset of ODA's normalised release
     and registers it as oda-SUBSET."""
+    from oda_sft.data.registry import fetch
     from oda_sft.data.registry.add import AddRequest, add_dataset
-    from oda_sft.data.sources import fetch, oda
-    from oda_sft.data.sources.fetch import FetchRequest
+    from oda_sft.data.registry.fetch import FetchRequest
+    from oda_sft.data.sources import oda
     from oda_sft.data.sources.local import SourceSpec
 
     if origin not in ("upstream", "oda"):
@@ -247,9 +248,9 @@ def inspect(
     shown: ShownOpt = DEFAULT_SHOWN,
 ) -> None:
     """Measure token lengths under the default template and decide standard or long-CoT."""
-    from oda_sft.data.measure import analysis
     from oda_sft.data.measure.length_rule import Rule
     from oda_sft.data.measure.token_counter import LengthCounter
+    from oda_sft.data.registry import analysis
     from oda_sft.data.registry.dataset_dir import DatasetDir
     from oda_sft.train.plan import resolve_preset
 

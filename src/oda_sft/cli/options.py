@@ -140,6 +140,13 @@ def _run_options(
     return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu)
 
 
+def with_run_options(given: dict[str, Any]) -> dict[str, Any]:
+    """A command's arguments as Typer passes them, with the shared run options gathered into `run`."""
+    shared = inspect.signature(_run_options).parameters
+    own = {name: value for name, value in given.items() if name not in shared}
+    return {**own, "run": _run_options(**{name: given[name] for name in shared})}
+
+
 def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command (train, sweep) the shared run options, declared once in `_run_options`.
 
@@ -151,8 +158,7 @@ def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
-        run = _run_options(**{name: kwargs.pop(name) for name in shared})
-        command(run=run, **kwargs)
+        command(**with_run_options(kwargs))
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*own, *shared.values())]
     wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]

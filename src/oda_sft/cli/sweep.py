@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
-from oda_sft.cli.workload import captured
 from oda_sft.errors import OdaSftError
 from oda_sft.util.console import say
 
@@ -20,15 +19,22 @@ if TYPE_CHECKING:
     from oda_sft.train.sweep import Cell
 
 
+def sweep_requests(datasets: str, run: RunOptions, seeds: str) -> list[TrainRequest]:
+    """The runs `sweep` makes of its arguments, in its order (`oda-sft slurm` and `preflight` plan them)."""
+    from oda_sft.train.sweep import parse_list, parse_seeds
+
+    names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
+    return [replace(run.request, dataset=d, seed=s) for d in names for s in seed_list]
+
+
 @takes_run_options
 def sweep(
-    ctx: typer.Context,
     datasets: Annotated[str, typer.Option(help="Comma-separated dataset names.")],
     run: RunOptions,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "42",
 ) -> None:
     """Train every dataset x seed, one run after another; skip finished runs, go on past failures."""
-    from oda_sft.data.sources.fetch import fetch_missing
+    from oda_sft.data.registry.fetch import fetch_missing
     from oda_sft.train.plan import resolve_preset
     from oda_sft.train.run import check_devices_for
     from oda_sft.train.sweep import WOULD_FAIL, format_summary, parse_list, parse_seeds, plan_grid, run_grid
@@ -36,8 +42,6 @@ def sweep(
     from oda_sft.util.hardware import visible_gpu_count
 
     names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
-    if captured(ctx, run, [replace(run.request, dataset=d, seed=s) for d in names for s in seed_list]):
-        return
     if run.fetch:
         fetch_missing(names, run.request.dataset_dir, say, dry_run=run.dry_run)
     if not run.dry_run:  # before any dataset is measured: nothing is written for runs that cannot start

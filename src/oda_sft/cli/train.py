@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oda_sft.cli.options import RunOptions, takes_run_options
-from oda_sft.cli.workload import captured
 from oda_sft.errors import OdaSftError
 from oda_sft.util.console import say
 
 # The work is imported inside the command: `--help` and the other commands stay light.
 if TYPE_CHECKING:
     from oda_sft.train.plan import TrainPlan
+    from oda_sft.train.request import TrainRequest
 
 
 def render_dry_run(plan: TrainPlan) -> str:
@@ -58,21 +58,23 @@ def dry_run_checks(plan: TrainPlan, allow_no_gpu: bool) -> None:
         check_launchable(plan)
 
 
+def train_request(dataset: str, run: RunOptions, seed: int) -> TrainRequest:
+    """The run `train` makes of its arguments (`oda-sft slurm` and `preflight` plan it too)."""
+    return replace(run.request, dataset=dataset, seed=seed)
+
+
 @takes_run_options
 def train(
-    ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (catalog or dataset_info.json).")],
     run: RunOptions,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 42,
 ) -> None:
     """Train one dataset with the ODA recipe."""
-    from oda_sft.data.sources.fetch import fetch_missing
+    from oda_sft.data.registry.fetch import fetch_missing
     from oda_sft.train.plan import plan_train
     from oda_sft.train.run import prepare_launch, start_run
 
-    request = replace(run.request, dataset=dataset, seed=seed)
-    if captured(ctx, run, [request]):
-        return
+    request = train_request(dataset, run, seed)
     if run.fetch:
         fetch_missing([dataset], request.dataset_dir, say, dry_run=run.dry_run)
     plan = plan_train(request)

@@ -1,50 +1,32 @@
 """The `-- train ...` / `-- sweep ...` (and `-- eval ...`) part of `oda-sft slurm` and `oda-sft preflight`.
 
-It is parsed by running the real command with a `Capture` as its context object: train and sweep
-hand over the requests they would run and return; eval hands over its arguments as it read them.
-So the cluster script can only hold arguments the subcommand accepts, and a mistake shows up here
-instead of on every node after the job started.
+It is parsed by that command's own parser (its options, types and defaults, built from the command
+itself), and turned into requests by the function the command itself uses; nothing runs. So the
+cluster script can only hold arguments the subcommand accepts, and a mistake shows up here instead of
+on every node after the job started.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import click
 import typer
+import typer.main
 
-from oda_sft.cli.options import RunOptions
+from oda_sft.cli.options import RunOptions, new_app, with_run_options
+from oda_sft.cli.results.eval import eval_args, eval_command
+from oda_sft.cli.sweep import sweep, sweep_requests
+from oda_sft.cli.train import train, train_request
 from oda_sft.cluster.slurm import EVAL, SUBCOMMANDS
 from oda_sft.errors import UsageError
 from oda_sft.train.request import TrainRequest
 
 if TYPE_CHECKING:  # the eval job's module is imported when a job is made, not by --help
     from oda_sft.cluster.evaljob import EvalArgs
-
-
-@dataclass
-class Capture:
-    """The context object under which train and sweep record what they would run, and return."""
-
-    run: RunOptions | None = None
-    requests: list[TrainRequest] = field(default_factory=list)
-    eval: EvalArgs | None = None
-
-
-def captured(ctx: typer.Context, run: RunOptions, requests: list[TrainRequest]) -> bool:
-    """True (and the requests recorded) when this command only parses for `slurm` or `preflight`."""
-    if not isinstance(ctx.obj, Capture):
-        return False
-    ctx.obj.run, ctx.obj.requests = run, requests
-    return True
-
-
-def captured_eval(ctx: typer.Context, args: EvalArgs) -> bool:
-    """True (and the arguments recorded) when `eval` only parses for `oda-sft slurm`."""
-    if not isinstance(ctx.obj, Capture):
-        return False
-    ctx.obj.eval = args
-    return True
 
 
 @dataclass(frozen=True)
@@ -62,25 +44,38 @@ def parse_workload(argv: list[str] | None, what: str) -> Workload:
     sub, args = argv[0], argv[1:]
     if sub not in SUBCOMMANDS:
         raise UsageError(f"unknown subcommand {sub!r} after `--`: {what} runs {' or '.join(SUBCOMMANDS)}")
-    capture = _capture(sub, args)
-    if capture.run is None:
+    given = _arguments(train if sub == "train" else sweep, sub, args)
+    if given is None:
         raise UsageError(f"`{sub} --help` is not a run: give the {sub} arguments themselves after `--`")
-    return Workload(sub, tuple(args), capture.run, capture.requests)
+    given = with_run_options(given)
+    requests = [train_request(**given)] if sub == "train" else sweep_requests(**given)
+    return Workload(sub, tuple(args), given["run"], requests)
 
 
 def parse_eval(args: list[str]) -> EvalArgs:
     """Parse `eval` arguments with eval's own parser (and its first refusals); nothing runs."""
-    capture = _capture(EVAL, args)
-    if capture.eval is None:
+    given = _arguments(eval_command, EVAL, args)
+    if given is None:
         raise UsageError("`eval --help` is not an eval: give the eval arguments themselves after `--`")
-    return capture.eval
+    return eval_args(**given)
 
 
-def _capture(sub: str, args: list[str]) -> Capture:
-    from oda_sft.cli import main  # the app registers this module's users: import it when called
+def _arguments(command: Callable[..., None], name: str, args: list[str]) -> dict[str, Any] | None:
+    """The arguments Typer would call `command` with for `oda-sft NAME args...`; None after --help (printed).
 
-    capture = Capture()
-    code = main([sub, *args], obj=capture)  # a parse error is printed there, as for any command
-    if code != 0:
-        raise typer.Exit(code)
-    return capture
+    A parse error is a click.UsageError naming `oda-sft NAME --help`: the app prints it as for any command."""
+
+    @functools.wraps(command)  # the command's own options: Typer reads them off its signature
+    def arguments(**given: Any) -> dict[str, Any]:
+        return dict(given)
+
+    app = new_app(name, "")
+    app.command(name)(arguments)
+    parser = typer.main.get_command(app)  # one command: that command itself, not a group
+    root = click.Context(click.Group("oda-sft"), info_name="oda-sft")
+    try:
+        with parser.make_context(name, list(args), parent=root) as ctx:
+            given: dict[str, Any] = parser.invoke(ctx)
+    except click.exceptions.Exit:  # --help: the help is printed
+        return None
+    return given

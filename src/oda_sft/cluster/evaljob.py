@@ -99,16 +99,6 @@ def plan_eval_job(args: EvalArgs, trained_by: str | None = None) -> EvalJob:
     return EvalJob(run_dir.absolute(), preset.name, eval_preset.num_gpus, install.program)
 
 
-def node_args(job: EvalJob, suite: str, benchmarks: str | None) -> list[str]:
-    """`oda-sft eval` arguments for an eval job that follows a training job (`--eval`)."""
-    argv = ["--run", str(job.run_dir)]
-    if benchmarks:
-        argv += ["--benchmarks", benchmarks]
-    elif suite != "all":
-        argv += ["--suite", suite]
-    return [*argv, "--opencompass", str(job.opencompass)]
-
-
 def render_eval_script(spec: JobSpec) -> str:
     """The sbatch script of one eval job: one task on one node, `oda-sft eval` with the user's arguments."""
     spec.validate()

@@ -3,7 +3,7 @@ written, and again on each node in preflight."""
 
 from __future__ import annotations
 
-from oda_sft.data.sources.fetch import fetch_missing
+from oda_sft.data.registry.fetch import fetch_missing
 from oda_sft.runs.space import GIB, needed_for
 from oda_sft.train.mode import ModeDecision
 from oda_sft.train.plan import TrainPlan, plan_train, settle_mode

@@ -33,7 +33,7 @@ class Measurement:
     source: str  # where the numbers come from (a bench.json, an issue's table)
     date: str
     gpu: str  # the device name as measured, e.g. "NVIDIA H200"
-    card: str | None  # its train/cards.py name, when it is one of them
+    card: str | None  # its cards.py name, when it is one of them
     gpus: int  # GPUs the measured run used
     versions: Mapping[str, str | None]
     shape: str  # the model shape trained, e.g. "llama3.1-8b-4L"

@@ -21,7 +21,7 @@ from typing import Any
 
 from oda_sft.data.formats import alpaca
 from oda_sft.data.formats.jsonstream import JsonStream, read_span
-from oda_sft.data.measure.analysis import data_file
+from oda_sft.data.registry.analysis import data_file
 from oda_sft.data.registry.dataset_dir import ResolvedDataset
 from oda_sft.errors import DatasetError
 from oda_sft.util.fs import atomic_write_json

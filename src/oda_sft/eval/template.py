@@ -21,7 +21,7 @@ TEMPLATE_FILE = "chat_template.jinja"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 
 # LLaMA-Factory 0.9.4's `default` template as it saves it (chat_template.jinja beside the weights), with the
-# tokenizer's EOS token in place of EOS. tests/integration/test_eval_e2e.py compares it with a trained one.
+# tokenizer's EOS token in place of EOS. tests/integration/test_eval_real.py compares it with a trained one.
 _DEFAULT = (
     "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
     "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% endif %}{% if system_message is "

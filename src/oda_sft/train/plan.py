@@ -212,8 +212,8 @@ def settle_mode(plan: TrainPlan, say: Callable[[str], None] = say) -> TrainPlan:
     if not plan.decision.needs_measurement:
         return plan
     # Imported here: measuring needs the tokenizers library; planning alone must stay light.
-    from oda_sft.data.measure import analysis
     from oda_sft.data.measure.token_counter import LengthCounter
+    from oda_sft.data.registry import analysis
 
     preset, request, dataset = plan.preset, plan.request, plan.dataset
     rule = Rule.parse()

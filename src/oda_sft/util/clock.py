@@ -8,8 +8,3 @@ from datetime import UTC, datetime
 def utc_now() -> str:
     """The time in UTC to the second, as ISO 8601 with a Z: 2026-11-28T06:36:44Z."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def utc_stamp() -> str:
-    """The same time as a path component: 20261128T063644Z."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oda_sft.catalog import PRESET_HELP
 from oda_sft.cli.options import optional
-from oda_sft.cli.workload import captured_eval
 from oda_sft.errors import OdaSftError, UsageError
 from oda_sft.util.console import say
+
+if TYPE_CHECKING:  # the eval job's module is imported when asked for, not by --help
+    from oda_sft.cluster.evaljob import EvalArgs
 
 SUITE_HELP = "general, math, code, reasoning or all (ODA's domains)."
 
@@ -31,8 +33,24 @@ def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suit
     return shlex.join(argv)
 
 
+def eval_args(model: str | None, dataset: str | None, seed: int, output_root: Path, run: Path | None, base: bool,
+              suite: str, benchmarks: str | None, opencompass: Path | None, force: bool,
+              dry_run: bool) -> EvalArgs:  # fmt: skip
+    """What `eval` was asked, after its first refusals (`oda-sft slurm -- eval ...` plans it with these too)."""
+    from oda_sft.cluster.evaljob import EvalArgs
+
+    if run is not None and (dataset is not None or base):
+        raise UsageError("--run names the run itself: leave out --dataset and --base")
+    if run is None and model is None:
+        raise UsageError("name the run: --model M --dataset D [--seed S], or --run DIR, or --model M --base")
+    if run is None and not base and dataset is None:
+        raise UsageError(f"--model {model} needs --dataset D (the run to evaluate), or --base for the base model")
+    names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
+    return EvalArgs(model, dataset, seed, output_root, run, base, suite, tuple(names) if names else None,
+                    opencompass, force, dry_run)  # fmt: skip
+
+
 def eval_command(
-    ctx: typer.Context,
     model: Annotated[str | None, optional("--model", "-m", help=PRESET_HELP)] = None,
     dataset: Annotated[str | None, optional("--dataset", "-d", help="The dataset the run was trained on.")] = None,
     seed: Annotated[int, typer.Option(help="The run's training seed.")] = 42,
@@ -67,19 +85,8 @@ def eval_command(
     from oda_sft.eval import runner, target
     from oda_sft.names import check_name
 
-    if run is not None and (dataset is not None or base):
-        raise UsageError("--run names the run itself: leave out --dataset and --base")
-    if run is None and model is None:
-        raise UsageError("name the run: --model M --dataset D [--seed S], or --run DIR, or --model M --base")
-    if run is None and not base and dataset is None:
-        raise UsageError(f"--model {model} needs --dataset D (the run to evaluate), or --base for the base model")
-    from oda_sft.cluster.evaljob import EvalArgs
-
-    names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
-    asked = EvalArgs(model, dataset, seed, output_root, run, base, suite, tuple(names) if names else None,
-                     opencompass, force, dry_run)  # fmt: skip
-    if captured_eval(ctx, asked):  # `oda-sft slurm -- eval ...` plans it on the login node (cluster/evaljob.py)
-        return
+    asked = eval_args(model, dataset, seed, output_root, run, base, suite, benchmarks, opencompass, force, dry_run)
+    names = list(asked.benchmarks) if asked.benchmarks else None
     if run is not None:
         chosen_target = target.trained(run, model)
     else:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from oda_sft.data.registry import files
+from oda_sft.data import files
 from oda_sft.errors import DatasetError
 
 CHUNK = 1 << 22  # 4 MiB per read: large enough that json's C scanner dominates

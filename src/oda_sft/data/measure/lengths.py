@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from oda_sft.catalog import Mode
+from oda_sft.data import files
 from oda_sft.data.formats import alpaca
 from oda_sft.data.formats.alpaca import Columns, ProblemLog
 from oda_sft.data.formats.jsonstream import READ_FIX, JsonStream, RawRecord, read_span
@@ -38,7 +39,6 @@ from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.report import LengthReport as LengthReport  # measure_file's result, for its callers
 from oda_sft.data.measure.report import Untokenized, percent, summarize
 from oda_sft.data.measure.token_counter import LengthCounter, Turns
-from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError
 
 LONG_CUTOFF = 32768  # the long config's cutoff_len: longer samples are truncated even there

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from oda_sft.data import files
 from oda_sft.data.formats import convert
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN, FIELDS, Columns, ProblemLog
 from oda_sft.data.formats.arrow_schema import SchemaCheck
-from oda_sft.data.registry import files, info_file, transaction
+from oda_sft.data.registry import info_file, transaction
 from oda_sft.data.registry.dataset_dir import META_KEY
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.data.registry.transaction import Transaction, TxnFile, recover

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oda_sft.catalog import MODES, Mode
+from oda_sft.data import files
 from oda_sft.data.formats.alpaca import Columns
 from oda_sft.data.measure.length_rule import Rule
-from oda_sft.data.registry import files, hashing, transaction
+from oda_sft.data.registry import hashing, transaction
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.datasets_catalog import DATASETS, CatalogDataset
 from oda_sft.datasets_catalog.advice import add_command
@@ -37,13 +38,13 @@ FORMATTINGS = ("alpaca", "sharegpt", "openai")
 # A file_name outside the dataset dir is read only when the person running oda-sft says so.
 OUTSIDE_ENV = "ODA_SFT_ALLOW_OUTSIDE_DATASET_DIR"
 META_KEY = "oda_sft"  # oda-sft's own fields inside an entry; LLaMA-Factory ignores unknown keys
-ANALYSES_KEY = "analyses"  # META_KEY -> tokenizer -> a length analysis (data/measure/analysis.py writes them)
+ANALYSES_KEY = "analyses"  # META_KEY -> tokenizer -> a length analysis (data/registry/analysis.py writes them)
 
 
 @dataclass(frozen=True)
 class CachedAnalysis:
     """A length analysis stored in an entry, made with one tokenizer of one version of the file.
-    data/measure/analysis.py writes them; this is the one reader."""
+    data/registry/analysis.py writes them; this is the one reader."""
 
     tokenizer: str
     mode: Mode

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, overload
 
-from oda_sft.data.registry import files
+from oda_sft.data import files
 from oda_sft.errors import DatasetError
 from oda_sft.util.fs import atomic_write_json
 from oda_sft.util.paths import cache_dir

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oda_sft.data.registry import files
+from oda_sft.data import files
 from oda_sft.errors import DatasetError
 
 INFO_FILE = "dataset_info.json"

@@ -23,10 +23,8 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,9 +35,6 @@ from oda_sft.util import signals
 TXN_PREFIX = ".oda-sft-txn-"
 COMMIT_STEPS = ("journal", "old-data-linked", "registry-staged", "data-in-place", "registry-in-place", "committed")
 _BUFFER = 1 << 20
-# Temporary files older oda-sft versions left on a kill (tempfile.mkstemp names), removed once stale.
-_LEGACY = re.compile(r"\.(?:dataset_info\.json\.[a-z0-9_]{8}|[A-Za-z0-9][A-Za-z0-9._-]*\.[a-z0-9_]{8}\.json)\.tmp")
-_LEGACY_AGE_S = 3600
 
 
 def step(name: str) -> None:
@@ -232,11 +227,7 @@ def _stale(directory: Path) -> list[Path]:
         names = [e.name for e in os.scandir(directory)]
     except OSError:
         return []
-    return [
-        directory / n
-        for n in names
-        if n.startswith((TXN_PREFIX, TEMP_PREFIX)) or (n.startswith(".") and _LEGACY.fullmatch(n))
-    ]
+    return [directory / n for n in names if n.startswith((TXN_PREFIX, TEMP_PREFIX))]
 
 
 def recover(registry: RegistryFile) -> list[str]:
@@ -272,13 +263,6 @@ def _recover_one(path: Path, registry: RegistryFile) -> list[str]:
             os.close(fd)  # an undo by a second process at once is serialised by the registry lock
         undo(path, registry)
         return [f"undid an interrupted `data add` ({name})"]
-    if name.startswith(TEMP_PREFIX):  # registry temp files exist only under the lock, which we hold
-        path.unlink(missing_ok=True)
-        return [f"removed {name}"]
-    try:
-        if time.time() - path.lstat().st_mtime < _LEGACY_AGE_S:
-            return []  # an older oda-sft may still be writing it
-        path.unlink()
-    except OSError:
-        return []
-    return [f"removed {name}, left by an interrupted older oda-sft"]
+    # a registry temp file (TEMP_PREFIX): those exist only under the lock, which we hold
+    path.unlink(missing_ok=True)
+    return [f"removed {name}"]

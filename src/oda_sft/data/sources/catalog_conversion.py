@@ -46,9 +46,6 @@ class Tally:
     def note(self, reason: str) -> None:
         _count(self.noted, reason)
 
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
-
 
 def _count(counts: dict[str, int], reason: str) -> None:
     reason = _INDEX.sub("[]", reason)  # one count per kind, not per turn index

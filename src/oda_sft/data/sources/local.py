@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.data import files
 from oda_sft.data.formats.jsonstream import JsonStream
-from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError, UsageError
 
 LOCAL_SUFFIXES = (".json", ".jsonl")
@@ -21,7 +21,7 @@ _HF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 
 @dataclass(frozen=True)
 class PreparedRecords:
-    """Records oda-sft already converted (a catalog dataset, data/sources/fetch.py), and how they were made."""
+    """Records oda-sft already converted (a catalog dataset, data/registry/fetch.py), and how they were made."""
 
     description: Mapping[str, Any]  # recorded as the entry's source: repo, revision, files, conversion
     records: Callable[[], Iterator[Any]]  # a fresh pass over the converted records

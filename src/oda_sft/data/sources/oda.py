@@ -1,7 +1,7 @@
 """Fetching from ODA's normalised release (datasets_catalog/oda_release.py): `oda-sft data add oda:<subset>` and
 `oda-sft data add <catalog name> --from oda`.
 
-A subset is fetched like a catalog dataset (fetch.py: the revision resolved to a commit and recorded, files
+A subset is fetched like a catalog dataset (registry/fetch.py: the revision resolved to a commit and recorded, files
 hashed against the Hub's list), converted instruction -> instruction, output -> output (the release has no
 system, input or history), and, with --keep-scores, its Q_scores/QA_scores structs are kept in each record as
 metadata columns, which LLaMA-Factory's alpaca converter drops when it loads the file.

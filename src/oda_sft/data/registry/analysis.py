@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from oda_sft.data import files
 from oda_sft.data.formats import alpaca
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.lengths import LengthReport, Progress, measure_file
 from oda_sft.data.measure.token_counter import LengthCounter
-from oda_sft.data.registry import files, info_file
+from oda_sft.data.registry import info_file
 from oda_sft.data.registry.dataset_dir import ANALYSES_KEY, META_KEY, ResolvedDataset
 from oda_sft.data.registry.info_file import RegistryFile
 from oda_sft.datasets_catalog.advice import add_command

@@ -121,7 +121,7 @@ def test_a_template_the_tiny_tokenizer_lacks_trains_with_the_advised_resize(data
             str(data_dir), "--output-root", str(tmp_path / "saves"), "--", "template=qwen", "max_steps=1"]  # fmt: skip
     refused = subprocess.run(argv, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert refused.returncode == 2 and "or add resize_vocab=true to grow the embedding" in refused.stderr
-    trained = subprocess.run([*argv, "resize_vocab=true"], cwd=tmp_path, env=offline_env(), capture_output=True, text=True,
-                             timeout=TIMEOUT_S)  # fmt: skip
+    trained = subprocess.run([*argv, "resize_vocab=true"], cwd=tmp_path, env=offline_env(), capture_output=True,
+                             text=True, timeout=TIMEOUT_S)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert status(tmp_path / "saves" / RUN) == "finished"

@@ -69,10 +69,6 @@ def walk(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return found, problems
 
 
-def find_manifests(root: Path) -> list[Path]:
-    return walk(root)[0]
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 

@@ -23,6 +23,7 @@ LAYERS = (
     "shapes",
     "cards",
     "catalog",
+    "eras",
     "datasets_catalog",
     "tiny_model",
     "data",

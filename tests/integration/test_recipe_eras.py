@@ -123,3 +123,31 @@ def test_each_eras_eval_template_gives_the_prompt_tokens_it_was_trained_on() -> 
     # 2026: the default template oda-sft writes is 0.9.4's prompt, system turn included (transformers 4.57).
     lf094 = tokens(sys.executable, "default")
     assert lf094["chat"]["current"] == lf094["prompts"]
+
+
+def test_the_tiny_model_trains_and_evaluates_in_the_2025_era(tmp_path: Path) -> None:
+    """A real run on the CPU: `train --recipe 2025` records its era and trains with the 2025 template; `eval`
+    reads the era from the manifest and evaluates with the fork's template, under a settings id of its own."""
+    from test_eval_real import _opencompass, oda_sft
+
+    oc = str(_opencompass())
+    demo = str(REPO / "data")
+    done = oda_sft("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", demo, "--recipe", "2025", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "saves/tiny/full/sft-oda_demo/seed-42"
+    record = json.loads((run / "oda_sft_run.json").read_text())
+    assert record["recipe_era"] == "2025" and record["status"] == "finished"
+    assert set(ERAS["2025"].patches) <= set(record["patches"])
+    assert "template: oda_default_2025" in (run / "oda_sft_config.yaml").read_text()
+    # The saved template is the one it trained with: no EOS after the user turn.
+    saved = (run / "chat_template.jinja").read_text()
+    assert "'Human: ' + content + '\nAssistant:'" in saved and "'System: ' + system_message + '\n'" in saved
+
+    wrong = oda_sft("eval", "--run", str(run), "--recipe", "2026", "--opencompass", oc, cwd=tmp_path)
+    assert wrong.returncode == 2 and "trained in the 2025 recipe era" in wrong.stderr, wrong.stderr[-2000:]
+    done = oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (evaluated,) = json.loads((run / "oda_sft_run.json").read_text())["evals"]
+    assert evaluated["status"] == "finished" and evaluated["settings"]["recipe_era"] == "2025"
+    view = run / "eval" / evaluated["id"] / "model"
+    assert json.loads((view / "tokenizer_config.json").read_text())["chat_template"] == ODA_2025

@@ -4,7 +4,7 @@
 #                              # with OpenCompass on the CPU (oda-sft eval: docs/eval.md) and rank it (oda-sft rank)
 #   bash scripts/dev.sh test   # ruff, mypy, vulture and the whole pytest suite (what CI runs); the summary
 #                              # names each skipped test and why
-#   bash scripts/dev.sh setup  # only set up .venv and .venv-opencompass
+#   bash scripts/dev.sh setup  # only set up .venv, .venv-opencompass and .venv-lf092
 # It installs nothing outside .venv: the real-Slurm test needs slurm-wlm and munge (and root), which
 # .ci/install_system.sh installs in CI; without them that test is skipped, with the reason.
 set -euo pipefail
@@ -52,11 +52,36 @@ setup_opencompass() {
   echo "$want" > "$stamp"
 }
 
+# LLaMA-Factory 0.9.2, which the 2025 recipe era reproduces (docs/recipe_eras.md): tests/integration/
+# test_recipe_eras.py tokenizes with it and compares. Its own venv, built once and reused (stamped with the
+# pins), seeing the training venv's torch and the rest through a .pth file, as .venv-opencompass does. --no-deps:
+# only its tokenizing path runs, which needs nothing more than these pins; its other pins (datasets<=3.2.0,
+# accelerate, peft, trl) are checked only at import, which the test turns off (DISABLE_VERSION_CHECK=1).
+LF092_VENV="${ODA_SFT_LF092_VENV:-.venv-lf092}"
+LF092_PINS=(llamafactory==0.9.2 transformers==4.49.0 tokenizers==0.21.0)
+setup_lf092() {
+  local stamp="$LF092_VENV/.oda-sft-setup"
+  local want
+  want="$(echo "${LF092_PINS[*]}" | sha256sum | cut -d' ' -f1)"
+  if [ -x "$LF092_VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+    return
+  fi
+  rm -rf "$LF092_VENV"
+  "$PY" -m venv "$LF092_VENV"
+  local own train
+  own="$("$LF092_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  train="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$train" > "$own/oda_sft_training_venv.pth"
+  "$LF092_VENV/bin/python" -m pip install --quiet --no-deps "${LF092_PINS[@]}"
+  echo "$want" > "$stamp"
+}
+
 job="${1:-}"
 case "$job" in
   setup)
     setup
     setup_opencompass
+    setup_lf092
     ;;
   demo)
     setup
@@ -82,6 +107,7 @@ case "$job" in
   test)
     setup
     setup_opencompass  # the end-to-end eval test runs a real OpenCompass
+    setup_lf092  # the recipe-era tests tokenize with LLaMA-Factory 0.9.2 itself
     shift
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks

@@ -24,6 +24,7 @@ LAYERS = (
     "shapes",
     "cards",
     "catalog",
+    "eras",
     "datasets_catalog",
     "tiny_model",
     "data",

@@ -16,6 +16,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from oda_sft.catalog import PRESET_HELP
 from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
+from oda_sft.eras import CURRENT, RecipeEra
+from oda_sft.eras import HELP as ERA_HELP
 from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
 from oda_sft.util.paths import default_dataset_dir
 
@@ -55,6 +57,7 @@ DatasetDirOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=PRESET_HELP)]
+RecipeOpt = Annotated[RecipeEra, typer.Option("--recipe", help=ERA_HELP)]
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def _run_options(
     profile: Annotated[
         Profile, typer.Option(help="default: the recipe exactly. fast: same math, faster (docs/performance.md).")
     ] = "default",
+    recipe: RecipeOpt = CURRENT,
     allow_no_gpu: Annotated[
         bool,
         typer.Option(
@@ -136,6 +140,7 @@ def _run_options(
         profile=profile,
         resumable=resumable,
         save_steps=save_steps,
+        recipe=recipe,
     )
     return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu)
 

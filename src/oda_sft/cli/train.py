@@ -30,7 +30,7 @@ def render_dry_run(plan: TrainPlan) -> str:
         plan.request.launch,
         plan.gpu_count,
         deepspeed=bool(plan.config.get("deepspeed")),
-        patches=launcher.patches_for(plan.request.resumable),
+        patches=launcher.patches_for(plan.request.resumable, plan.request.recipe),
     )
     lines = [dump_yaml(plan.config).rstrip(), "", f"# config file: {config_path}"]
     lines.append(f"# command: {shlex.join(argv)}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.eras import CURRENT, MANIFEST_KEY, RecipeEra
 from oda_sft.errors import ConfigError
 from oda_sft.eval.benchmarks import Benchmark, EvalPreset
 
@@ -41,9 +42,13 @@ class Symbol:
         return self.name
 
 
-def settings_of(preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...], template_digest: str) -> dict[str, Any]:
-    """What makes two evaluations the same: their id is the sha256 of this, as JSON."""
+def settings_of(
+    preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...], template_digest: str, era: RecipeEra = CURRENT
+) -> dict[str, Any]:
+    """What makes two evaluations the same: their id is the sha256 of this, as JSON. The recipe era is in it
+    except for the current one, so evals recorded before eras existed keep their ids (and read as 2026)."""
     return {
+        **({MANIFEST_KEY: era} if era != CURRENT else {}),
         "preset": preset.name,
         "suite": suite,
         "benchmarks": [b.name for b in chosen],

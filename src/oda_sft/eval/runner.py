@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oda_sft import tiny_model
+from oda_sft.eras import CURRENT
 from oda_sft.errors import LaunchError, RunStateError, UsageError
 from oda_sft.eval import record, render, summary
 from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark, EvalPreset
 from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir
 from oda_sft.eval.target import Target
-from oda_sft.eval.template import default_template, template_digest, template_for, write_model_view
+from oda_sft.eval.template import ODA_2025, default_template, template_digest, template_for, write_model_view
 from oda_sft.runs import lock
 from oda_sft.runs.outdir import set_aside
 from oda_sft.util import signals, subproc
@@ -60,11 +61,13 @@ class EvalPlan:
 
 def plan(target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...]) -> EvalPlan:
     if target.model_dir is not None:
-        template = template_for(target.model_dir, trained=not target.base)
+        template = template_for(target.model_dir, trained=not target.base, era=target.era)
+    elif target.era != CURRENT:
+        template = ODA_2025
     else:  # the tiny base model in a dry run, not built yet: its EOS token is known without it
         template = default_template(tiny_model.SPECIAL_TOKENS["eos_token"])
     recorded_suite = suite if [b.name for b in chosen] == [b.name for b in _suite(preset, suite)] else "custom"
-    settings = render.settings_of(preset, recorded_suite, chosen, template_digest(template))
+    settings = render.settings_of(preset, recorded_suite, chosen, template_digest(template), target.era)
     return EvalPlan(target, preset, recorded_suite, chosen, template, settings, render.settings_id(settings))
 
 

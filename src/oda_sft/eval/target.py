@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from oda_sft import tiny_model
 from oda_sft.catalog import PRESETS, ModelPreset
+from oda_sft.eras import CURRENT, RecipeEra, era_of
 from oda_sft.errors import RunStateError, UsageError
 from oda_sft.eval.opencompass import cached_snapshot, hf_cache_dir
 from oda_sft.runs import manifest
@@ -22,6 +23,7 @@ class Target:
     model_dir: Path | None  # the weights (None: the tiny model, not built yet, in a dry run)
     preset: ModelPreset
     base: bool
+    era: RecipeEra = CURRENT  # a run's: its manifest's; a base model's: --recipe (oda_sft/eras.py)
 
     @property
     def abbr(self) -> str:
@@ -59,8 +61,19 @@ def trained(run_dir: Path, preset_name: str | None, train_command: str | None = 
         rerun = record.get("rerun")
         fix = f"finish it first (`{rerun}`)" if isinstance(rerun, str) and rerun else "finish it first"
         raise RunStateError(f"{run_dir} is not a finished training run ({status}): {fix}")
+    era = era_of(record, f"{run_dir}/{manifest.MANIFEST_NAME}")
     run_dir = run_dir.absolute()  # OpenCompass's tasks run in other processes: no relative paths
-    return Target(run_dir, run_dir, PRESETS[name], base=False)
+    return Target(run_dir, run_dir, PRESETS[name], base=False, era=era)
+
+
+def in_era(found: Target, asked: RecipeEra | None) -> Target:
+    """The target evaluated in the era asked for (--recipe): a run only in its own, a base model in any."""
+    if asked is None or asked == found.era:
+        return found
+    if found.base:
+        return replace(found, era=asked)
+    raise UsageError(f"{found.run_dir} was trained in the {found.era} recipe era, so it is evaluated in it: leave "
+                     f"out --recipe, or pass --recipe {found.era}")  # fmt: skip
 
 
 def base(preset: ModelPreset, output_root: Path, dry_run: bool = False) -> Target:

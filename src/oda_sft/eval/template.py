@@ -1,8 +1,9 @@
 """The chat template a model is evaluated with, and the eval's own view of the checkpoint that carries it.
 
-ODA evaluates with LLaMA-Factory's `default` template, the one the recipe trains with; its scripts rewrite
-`chat_template` in the checkpoint's tokenizer_config.json in place, ending every assistant turn with Qwen's
-`<|endoftext|>`. oda-sft never edits the checkpoint: the eval dir gets a view of it (a symlink per file)
+ODA evaluates with LLaMA-Factory's `default` template, the one the recipe trains with; its scripts of 2025
+rewrote `chat_template` in the checkpoint's tokenizer_config.json in place, ending every assistant turn with
+Qwen's `<|endoftext|>` (ODA_2025 below: the 2025 recipe era evaluates with it). oda-sft never edits the
+checkpoint: the eval dir gets a view of it (a symlink per file)
 whose tokenizer files carry the template: the one LLaMA-Factory saved beside the trained weights, or for
 an untuned base model the same template rendered with that tokenizer's own EOS token.
 """
@@ -14,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import ConfigError
 from oda_sft.util.fs import atomic_write_json, atomic_write_text
 
@@ -28,6 +30,20 @@ _DEFAULT = (
     "defined %}{{ 'System: ' + system_message + 'EOS' + '\n' }}{% endif %}{% for message in loop_messages %}"
     "{% set content = message['content'] %}{% if message['role'] == 'user' %}{{ 'Human: ' + content + 'EOS' + "
     "'\nAssistant:' }}{% elif message['role'] == 'assistant' %}{{ content + 'EOS' + '\n' }}{% endif %}{% endfor %}"
+)
+
+
+# The 2025 era's eval template: what ODA's evaluation scripts of the time wrote into every checkpoint before
+# OpenCompass ran (replace_chat_template_to_default.py, line 14, in OpenDataArena/opencompass from c33bc16 until
+# db31b81 removed it, 2025-07-26; script/test_llama.sh and script/test_qwen.sh ran it), verbatim: the system
+# prompt bare (no `System: `), no EOS after the user turn, and Qwen's `<|endoftext|>` after every assistant
+# turn, for Llama too. The user turn is LLaMA-Factory 0.9.2's (tests/integration/test_recipe_eras.py).
+ODA_2025 = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% endif %}{% if system_message is "
+    "defined %}{{ system_message + '\n' }}{% endif %}{% for message in loop_messages %}{% set content = "
+    "message['content'] %}{% if message['role'] == 'user' %}{{ 'Human: ' + content + '\nAssistant:' }}{% elif "
+    "message['role'] == 'assistant' %}{{ content + '<|endoftext|>' + '\n' }}{% endif %}{% endfor %}"
 )
 
 
@@ -49,8 +65,11 @@ def _tokenizer_config(model_dir: Path) -> dict[str, object]:
     return data
 
 
-def template_for(model_dir: Path, trained: bool) -> str:
-    """The template to evaluate with: the trained run's own, else the default one for this tokenizer."""
+def template_for(model_dir: Path, trained: bool, era: RecipeEra = CURRENT) -> str:
+    """The template to evaluate with: the 2025 era's for that era; else the trained run's own, or for a base
+    model the default one for this tokenizer."""
+    if era != CURRENT:
+        return ODA_2025
     saved = model_dir / TEMPLATE_FILE
     if trained:
         if saved.is_file():

@@ -12,6 +12,7 @@ from typing import Any
 
 from oda_sft.data.registry.dataset_dir import ResolvedDataset
 from oda_sft.data.registry.hashing import file_sha256
+from oda_sft.eras import CURRENT, MANIFEST_KEY, RecipeEra
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class RunFacts:
     output_dir: Path
     nnodes: int
     rerun: str  # the whole command that starts this run again
+    recipe_era: RecipeEra = CURRENT  # whose tokens it trained on (oda_sft/eras.py)
 
 
 def run_record(facts: RunFacts) -> dict[str, Any]:
@@ -55,4 +57,5 @@ def run_record(facts: RunFacts) -> dict[str, Any]:
         "output_dir": str(facts.output_dir),
         "nnodes": facts.nnodes,
         "rerun": facts.rerun,
+        MANIFEST_KEY: facts.recipe_era,
     }

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from oda_sft.eras import CURRENT
 from oda_sft.train.request import TrainRequest
 
 
@@ -57,6 +58,8 @@ class Rerun:
             args += ["--master-port", str(launch.master_port)]
         if r.profile != "default":
             args += ["--profile", r.profile]
+        if r.recipe != CURRENT:
+            args += ["--recipe", r.recipe]
         if r.resumable:
             args.append("--resumable")
         if r.save_steps is not None:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from oda_sft.eras import CURRENT, ERAS, RecipeEra
 from oda_sft.errors import LaunchError, UsageError
 from oda_sft.train import patches as trainer_patches
 from oda_sft.train.request import LaunchOptions
@@ -37,9 +38,10 @@ def require_launcher() -> None:
         )
 
 
-def patches_for(resumable: bool) -> tuple[str, ...]:
-    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch."""
-    return ("resume_epoch",) if resumable else ()
+def patches_for(resumable: bool, era: RecipeEra = CURRENT) -> tuple[str, ...]:
+    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch; an era
+    other than the current one needs its own (oda_sft/eras.py)."""
+    return (*ERAS[era].patches, *(("resume_epoch",) if resumable else ()))
 
 
 def check_patches(names: Sequence[str]) -> None:

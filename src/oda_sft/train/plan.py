@@ -26,6 +26,7 @@ from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
 from oda_sft.datasets_catalog import DATASETS
 from oda_sft.datasets_catalog.advice import add_command, fetchable
+from oda_sft.eras import UNSUPPORTED_2025
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.names import check_name, suggest
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
@@ -93,6 +94,9 @@ def check_request(request: TrainRequest) -> tuple[ModelPreset, dict[str, Any]]:
     overrides = parse_overrides(request.overrides)
     if preset.embedded and request.model_path is None:
         _check_tiny_template(overrides)
+    if request.recipe == "2025" and preset.name in UNSUPPORTED_2025:
+        raise UsageError(f"--recipe 2025 cannot train --model {preset.name}: {UNSUPPORTED_2025[preset.name]}; "
+                         f"train it with --recipe 2026")  # fmt: skip
     request.launch.validate()
     if request.save_steps is not None and (not request.resumable or request.save_steps < 1):
         raise UsageError("--save-steps N needs --resumable and N >= 1: e.g. --resumable --save-steps 500")
@@ -169,6 +173,7 @@ def _render(plan: TrainPlan) -> tuple[dict[str, Any], list[str]]:
             model_path=model_path,
             cpu_fallback=cpu_fallback,
             overrides=overrides,
+            era=request.recipe,
         )
     )
     if request.model_path is not None:

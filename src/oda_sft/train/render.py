@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from oda_sft.catalog import Mode, ModelPreset
+from oda_sft.eras import CURRENT, ERAS, RecipeEra
 from oda_sft.errors import ConfigError, UsageError
 from oda_sft.train.overrides import check as check_override
 from oda_sft.train.overrides import fields as override_fields
@@ -49,6 +50,7 @@ class RenderSpec:
     model_path: str
     cpu_fallback: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    era: RecipeEra = CURRENT
 
 
 def template_path(preset: ModelPreset, mode: Mode) -> Path:
@@ -94,6 +96,11 @@ def render(spec: RenderSpec) -> dict[str, Any]:
         config["deepspeed"] = str(train_config_dir() / str(config["deepspeed"]))
     if spec.cpu_fallback:
         config = cpu_fallback(config)
+    if spec.era != CURRENT:  # the era's tokens: its template stands in for the recipe's `default`
+        if "template" in spec.overrides:
+            raise UsageError(f"override template= cannot be combined with --recipe {spec.era}, which trains with "
+                             f"its own ({ERAS[spec.era].template}): drop one of them")  # fmt: skip
+        config["template"] = ERAS[spec.era].template
     config.update(spec.overrides)
     missing = [k for k in FILLED_KEYS if config.get(k) is None]
     if missing:

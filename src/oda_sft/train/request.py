@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import UsageError
 
 RequestedMode = Literal["auto", "standard", "long"]
@@ -73,3 +74,4 @@ class TrainRequest:
     profile: Profile = "default"
     resumable: bool = False
     save_steps: int | None = None
+    recipe: RecipeEra = CURRENT  # which LLaMA-Factory's tokens the run reproduces (oda_sft/eras.py)

@@ -67,7 +67,7 @@ def check_launchable(plan: TrainPlan) -> None:
         )
         raise DatasetError(f"dataset {dataset.name} is not registered in {dataset.info_path}: {fix}")
     launcher.require_launcher()
-    launcher.check_patches(launcher.patches_for(plan.request.resumable))
+    launcher.check_patches(launcher.patches_for(plan.request.resumable, plan.request.recipe))
     if dataset.file is not None and not dataset.file.exists():
         raise DatasetError(
             f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: "
@@ -198,7 +198,7 @@ def _launch(
             say(f"tokenized cache {cache.key}: {hit}")
 
     config_path = launch_config_path(plan)
-    patches = launcher.patches_for(plan.request.resumable)
+    patches = launcher.patches_for(plan.request.resumable, plan.request.recipe)
     argv, env = launcher.build_command(
         config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")), patches=patches
     )
@@ -227,6 +227,7 @@ def _launch(
                     output_dir=out,
                     nnodes=options.nnodes,
                     rerun=rerun.command(),
+                    recipe_era=plan.request.recipe,
                 )
                 record = manifest.start(
                     manifest_path,

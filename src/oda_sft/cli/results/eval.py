@@ -10,6 +10,7 @@ import typer
 
 from oda_sft.catalog import PRESET_HELP
 from oda_sft.cli.options import optional
+from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import OdaSftError, UsageError
 from oda_sft.util.console import say
 
@@ -20,10 +21,12 @@ SUITE_HELP = "general, math, code, reasoning or all (ODA's domains)."
 
 
 def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
-           opencompass: Path | None) -> str:  # fmt: skip
+           opencompass: Path | None, era: RecipeEra = CURRENT) -> str:  # fmt: skip
     """The command that evaluates the same thing again, as printed advice (it works as printed)."""
     argv = ["oda-sft", "eval"]
     argv += ["--model", model, "--base", "--output-root", str(output_root)] if base else ["--run", str(run_dir)]
+    if base and era != CURRENT:  # a run is evaluated in its own era, read from its manifest
+        argv += ["--recipe", era]
     if names:
         argv += ["--benchmarks", ",".join(names)]
     elif suite != "all":
@@ -78,6 +81,10 @@ def eval_command(
         bool, typer.Option(help="Evaluate again, or with other settings (earlier evals are kept, never deleted).")
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="Show the model config and the command; write nothing.")] = False,
+    recipe: Annotated[
+        RecipeEra | None,
+        optional("--recipe", help="Recipe era [default: the run's own, from its manifest; 2026 for --base]."),
+    ] = None,
 ) -> None:
     """Evaluate a finished run with ODA's OpenCompass benchmarks (docs/eval.md)."""
     from oda_sft.eval import benchmarks as bench
@@ -100,11 +107,19 @@ def eval_command(
             train = shlex.join(["oda-sft", "train", "--model", model, "--dataset", dataset, "--seed", str(seed),
                                 "--output-root", str(output_root)])  # fmt: skip
             chosen_target = target.trained(run_dir, model, train)
+    chosen_target = target.in_era(chosen_target, recipe)
     eval_preset = bench.PRESETS[chosen_target.preset.name]
     chosen = bench.select(eval_preset, suite, names)
     plan = runner.plan(chosen_target, eval_preset, suite, chosen)
     rerun = rerun_command(
-        chosen_target.run_dir, base, chosen_target.preset.name, output_root, suite, names, opencompass
+        chosen_target.run_dir,
+        base,
+        chosen_target.preset.name,
+        output_root,
+        suite,
+        names,
+        opencompass,
+        chosen_target.era,
     )
     if dry_run:
         try:

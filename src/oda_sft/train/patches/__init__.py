@@ -27,7 +27,13 @@ from typing import Any
 
 ENV_VAR = "ODA_SFT_PATCHES"
 # name -> module under oda_sft.train.patches
-PATCHES = {"resume_epoch": "resume_epoch", "partial_checkpointing": "partial_checkpointing"}
+PATCHES = {
+    "resume_epoch": "resume_epoch",
+    "partial_checkpointing": "partial_checkpointing",
+    "template_2025": "template_2025",  # the 2025 recipe era (oda_sft/eras.py)
+    "packing_2025": "packing_2025",
+    "cutoff_2025": "cutoff_2025",
+}
 REFUSED_EXIT = 4  # a launch problem, as oda-sft's own LaunchError
 
 

@@ -26,6 +26,9 @@ _.subsequent_indent
 _.pre_tokenizer  # tiny_model.py, tests/cli/test_hub_integrity.py: tokenizers.Tokenizer
 _.post_processor
 
+# LLaMA-Factory reads it after train/patches/cutoff_2025.py sets it (DataArguments.cutoff_len).
+_.cutoff_len
+
 # The context-manager protocol: __exit__(exc_type, exc, tb).
 tb  # data/registry/transaction.py
 

@@ -31,7 +31,6 @@ TEMPLATE_2025 = "oda_default_2025"
 @dataclass(frozen=True)
 class Era:
     name: RecipeEra
-    llamafactory: str  # the version whose tokens and labels this era reproduces
     template: str  # the LLaMA-Factory template it trains with, in place of the recipe's `default`
     patches: tuple[str, ...]  # trainer patches (train/patches/) that reproduce it under 0.9.4
     summary: str
@@ -40,14 +39,13 @@ class Era:
 ERAS: dict[RecipeEra, Era] = {
     "2025": Era(
         "2025",
-        "0.9.2",
         TEMPLATE_2025,
         ("template_2025", "packing_2025", "cutoff_2025"),
         "ODA's published leaderboard (July 2025): LLaMA-Factory 0.9.2's tokens (no EOS after user and system "
         "turns; packed positions not restarted; packs of the full cutoff_len), evaluated with the "
         "`Human: {q}\\nAssistant:` template of the time",
     ),
-    "2026": Era("2026", "0.9.4", "default", (), "the current recipe: LLaMA-Factory 0.9.4 as it is"),
+    "2026": Era("2026", "default", (), "the current recipe: LLaMA-Factory 0.9.4 as it is"),
 }
 ERA_NAMES: tuple[RecipeEra, ...] = tuple(ERAS)
 HELP = (

@@ -305,7 +305,7 @@ def test_a_copy_whose_row_count_differs_from_the_catalogs_is_said(cli: Cli, tmp_
 
 
 def test_the_catalogs_count_is_of_the_files_read() -> None:
-    from oda_sft.data.sources.fetch import published_rows
+    from oda_sft.data.registry.fetch import published_rows
 
     def count(name: str, read: list[str]) -> int | None:
         evidence = DATASETS[name].evidence

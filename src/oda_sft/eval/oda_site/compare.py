@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.eras import era_of
+from oda_sft.errors import RunStateError
 from oda_sft.eval.benchmarks import BY_NAME, PRESETS
 from oda_sft.eval.leaderboard import Board, Group, Row, Scored
 from oda_sft.eval.oda_site.published import ERA, MODELS
@@ -20,21 +22,17 @@ from oda_sft.eval.oda_site.rules import COLUMNS, SheetRow, SiteRow, compute
 from oda_sft.eval.render import settings_of
 from oda_sft.runs.manifest import MANIFEST_NAME, read
 
-CURRENT_ERA = "2026"  # a run whose manifest records no era was trained with oda-sft's current recipe
-ERA_KEY = "recipe_era"  # where `train --recipe` records it in the manifest
 SHEET_BENCHMARKS: tuple[str, ...] = tuple(name for name, _ in COLUMNS.values())
 # Settings that do not change a score: the chat template is compared nowhere (ODA rewrote it: docs/eval.md).
 _NOT_COMPARED = frozenset({"chat_template_sha256"})
 
 
-def era_of(manifest: dict[str, Any] | None) -> str:
-    """The recipe era a run was trained with, as its manifest records it (none recorded: the current one)."""
-    value = (manifest or {}).get(ERA_KEY)
-    return value if isinstance(value, str) and value else CURRENT_ERA
-
-
 def run_era(run_dir: Path) -> str:
-    return era_of(read(run_dir / MANIFEST_NAME))
+    """The recipe era a run was trained with, as its manifest records it (eras.era_of: none is the current)."""
+    try:
+        return era_of(read(run_dir / MANIFEST_NAME))
+    except RunStateError as exc:  # an era this oda-sft does not know never compares
+        return f"unknown ({exc})"
 
 
 def published_settings(model: str) -> dict[str, Any]:

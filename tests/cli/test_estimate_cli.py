@@ -192,8 +192,11 @@ def test_an_unregistered_dataset_is_refused(cli: Cli, data_dir: Path) -> None:
 
 
 def test_sweep_dry_run_adds_the_grids_total_and_advice_that_works(cli: Cli, data_dir: Path) -> None:
-    # Content of its own (token stats are cached by sha256 for the whole session): 127 of the demo's samples.
-    (data_dir / "demo127.json").write_text(json.dumps(json.loads((data_dir / "oda_demo.json").read_text())[:127]))
+    # Content of its own (token stats are cached by sha256 in the oda-sft home, which ODA_SFT_TEST_HOME may keep
+    # from an earlier run): 127 of the demo's samples, the first one marked with this test's own tmp dir.
+    samples = json.loads((data_dir / "oda_demo.json").read_text())[:127]
+    samples[0]["instruction"] += f" ({data_dir})"
+    (data_dir / "demo127.json").write_text(json.dumps(samples))
     info = json.loads((data_dir / "dataset_info.json").read_text())
     info["demo127"] = {"file_name": "demo127.json", "oda_sft": {"mode": "standard", "reason": "test"}}
     (data_dir / "dataset_info.json").write_text(json.dumps(info))

@@ -32,7 +32,7 @@ SYMBOLS = {
 # OpenCompass's folder per attempt under -w: datetime.now().strftime('%Y%m%d_%H%M%S') (opencompass 0.5.4,
 # cli/main.py:297); `-r STAMP` works in <work_dir>/STAMP, made if new (cli/main.py:306-307, 316). A bare `-r`
 # reuses sorted(os.listdir(work_dir))[-1] (cli/main.py:299-305), and OpenCompass's own scratch folder tmp/
-# (its runner's, made in the directory it runs in) sorts after every stamp: oda-sft always names the folder.
+# (runners/local.py:104,212: in the directory it runs in) sorts after every stamp: oda-sft names the folder.
 STAMP = re.compile(r"\d{8}_\d{6}")
 
 

@@ -151,6 +151,10 @@ def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: 
     oc = str(_opencompass())
     run = trained / "saves" / "scoring-copy"
     shutil.copytree(trained / RUN, run, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
+    copied = _manifest(run)
+    copied.pop("evals", None)
+    copied.pop("evals_replaced", None)
+    (run / "oda_sft_run.json").write_text(json.dumps(copied))
     marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
     log = tmp_path / "eval.log"

@@ -15,6 +15,7 @@ from oda_sft.eval.benchmarks import JUDGE_MODELS
 from oda_sft.eval.template import default_template
 
 RUN = "saves/llama3.1-8b/full/sft-d1/seed-42"
+EMPTY_SAFETENSORS = (2).to_bytes(8, "little") + b"{}"  # a whole safetensors file holding no tensors
 
 
 def _exe(path: Path, text: str) -> None:
@@ -42,13 +43,13 @@ def stub_opencompass(root: Path, configs: list[str], engines: tuple[str, ...] = 
     return root
 
 
-def finished_run(root: Path, status: str = "finished", preset: str = "llama") -> Path:
-    run = root / RUN
+def finished_run(root: Path, status: str = "finished", preset: str = "llama", rel: str = RUN) -> Path:
+    run = root / rel
     run.mkdir(parents=True)
     (run / "oda_sft_run.json").write_text(json.dumps({"model": {"preset": preset}, "status": status}))
     (run / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|end_of_text|>"}))
     (run / "chat_template.jinja").write_text(default_template("<|end_of_text|>"))
-    (run / "model.safetensors").write_bytes(b"")
+    (run / "model.safetensors").write_bytes(EMPTY_SAFETENSORS)
     return run
 
 

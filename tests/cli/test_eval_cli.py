@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_dry_run_of_qwen3_has_its_sampling_and_post_processor(cli: Cli, where: P
     r = cli("eval", "--run", str(run), "--opencompass", str(where / "none"), "--dry-run")
     assert r.code == 0, r.err
     assert "'top_p': 0.95" in r.out and "'top_k': 20" in r.out and "extract_non_reasoning_content" in r.out
-    assert r.out.rstrip().endswith("-r") and "warning: a real eval would stop: OpenCompass not found" in r.err
+    assert re.search(r" -r \d{8}_\d{6} ", r.out) and "warning: a real eval would stop: OpenCompass not found" in r.err
 
 
 def test_an_unfinished_run_is_refused(cli: Cli, where: Path) -> None:

@@ -21,6 +21,7 @@ from oda_sft.eval import render
 from oda_sft.eval.template import default_template, template_digest
 
 from conftest import Cli, snapshot
+from ocstub import EMPTY_SAFETENSORS
 
 TINY = bench.PRESETS["tiny"]
 TEMPLATE = default_template(tiny_model.SPECIAL_TOKENS["eos_token"])
@@ -41,6 +42,7 @@ def _run(root: Path, dataset: str, seed: int, scores: list[float]) -> Path:
                 "status": "finished", "evals": [_record(s) for s in scores]}  # fmt: skip
     (run / "oda_sft_run.json").write_text(json.dumps(manifest))
     (run / "chat_template.jinja").write_text(TEMPLATE)  # what `eval --dry-run` of the run reads
+    (run / "model.safetensors").write_bytes(EMPTY_SAFETENSORS)  # and its weights, all there
     return run
 
 

@@ -1,6 +1,7 @@
 """Every command oda-sft suggests, parsed out of its real output and run as printed (real trainer, tiny
 model): after an interrupt with model-only checkpoints (start over; go on from the weights as a new
-run), after one with no checkpoint, on a finished run (train again), and on a live run (stop it)."""
+run), after one with no checkpoint, on a finished run (train again), on an eval of a finished run whose
+weights are gone (train again), and on a live run (stop it)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,20 @@ def test_every_suggestion_works_as_printed(data_dir: Path, tmp_path: Path) -> No
     done = run_printed(again_cmd, elsewhere)
     assert done.returncode == 0, done.stderr[-3000:]
     assert status(run) == "finished" and len(list(run.parent.glob("seed-42.replaced-*"))) == 2
+
+    # 2b. A finished run whose weights are gone: eval refuses before OpenCompass starts (it is not even
+    # looked for), and its suggestion (the run's own command with --force) trains it again.
+    (run / "model.safetensors").unlink()
+    evaluate = [sys.executable, "-m", "oda_sft", "eval", "--run", str(run), "--opencompass", str(tmp_path / "none")]
+    refused = subprocess.run(
+        evaluate, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert refused.returncode == 3 and "holds no model weights" in refused.stderr, refused.stderr
+    (retrain,) = commands(refused.stderr)
+    assert retrain.endswith("--force -- logging_steps=1")
+    done = run_printed(retrain, elsewhere)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (run / "model.safetensors").is_file() and len(list(run.parent.glob("seed-42.replaced-*"))) == 3
 
     # 3. A live run: a second start names it and says how to stop it; that works, and the interrupted
     # run's own suggestion (no checkpoint yet: start again from step 0) does too.

@@ -5,7 +5,9 @@ behind and resumes. Without OpenCompass the tests skip, saying why; under CI=tru
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -110,9 +112,66 @@ def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path:
     records = {r["settings"]["suite"]: r for r in manifest(run)["evals"]}
     assert records["math"]["status"] == "interrupted"
     assert "interrupted:" in log.read_text()
+    stamp = records["math"]["stamp"]  # interrupted during inference: the same folder is resumed, never tmp/
 
     resumed = oda_sft("eval", "--run", str(run), "--opencompass", oc, "--suite", "math", "--force", cwd=trained)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming the eval" in resumed.stderr and " -r" in resumed.stderr
     records = {r["settings"]["suite"]: r for r in manifest(run)["evals"]}
-    assert records["math"]["status"] == "finished"
+    assert records["math"]["status"] == "finished" and records["math"]["stamp"] == stamp
+    assert f" -r {stamp} " in resumed.stderr
+    assert Path(records["math"]["summary_csv"]).parent == Path(records["math"]["work_dir"]) / stamp / "summary"
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under folder: its inode, mtime and bytes (a file written again changes at least one)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: Path, tmp_path: Path) -> None:
+    """SIGTERM once OpenCompass wrote its predictions (while it scores them): the same command resumes in that
+    attempt's folder, scores those very prediction files and runs no inference again (issue 22, item 4: a bare
+    `-r` picked OpenCompass's tmp/, which sorts after every stamp, and inferred everything again there)."""
+    oc = str(_opencompass())
+    run = trained / "saves" / "scoring-copy"
+    shutil.copytree(trained / RUN, run, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
+    copied = manifest(run)
+    copied.pop("evals", None)
+    copied.pop("evals_replaced", None)
+    (run / "oda_sft_run.json").write_text(json.dumps(copied))
+    marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
+    log = tmp_path / "eval.log"
+    proc = start([sys.executable, "-m", "oda_sft", "eval", "--run", str(run), "--opencompass", oc], env, log, trained)
+    try:
+        deadline = time.monotonic() + 300
+        while not [p for p in run.glob("eval/*/work/*/predictions/*/*.json") if not p.name.startswith("tmp_")]:
+            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143, tail(log)
+    finally:
+        kill_tree(proc)
+    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
+    (record,) = manifest(run)["evals"]
+    assert record["status"] == "interrupted", tail(log)
+    work = Path(record["work_dir"])
+    (attempt,) = [d for d in work.iterdir() if d.name[0].isdigit()]
+    assert not list(attempt.glob("summary/*.csv")), "the window was missed: it finished before SIGTERM"
+    predictions = _files(attempt / "predictions")
+    assert predictions
+
+    resumed = oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=trained)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming the eval in {attempt}" in resumed.stderr and f" -r {attempt.name} " in resumed.stderr
+    assert "launch OpenICLInfer" not in resumed.stdout + resumed.stderr  # no inference task ran again
+    assert _files(attempt / "predictions") == predictions  # the same files, neither rewritten nor added to
+    assert [d.name for d in work.iterdir() if d.name[0].isdigit()] == [attempt.name]  # no new attempt folder
+    assert not list(work.glob("tmp/**/summary*.csv")) and not (work / "tmp" / "predictions").exists()
+    (record,) = manifest(run)["evals"]
+    assert record["status"] == "finished" and Path(record["summary_csv"]).parent == attempt / "summary"
+    assert set(record["scores"]) == {"arithmetic"}

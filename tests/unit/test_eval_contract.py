@@ -83,10 +83,13 @@ def test_preset_renders_the_table_row(name: str, tmp_path: Path) -> None:
         assert entry["model_kwargs"] == {"tensor_parallel_size": 1}
     # the options, as the rendered command passes them
     argv = render.command(
-        Path("/oc/bin/opencompass"), preset, preset.benchmarks[:1], render.Layout(tmp_path), "x", False
+        Path("/oc/bin/opencompass"), preset, preset.benchmarks[:1], render.Layout(tmp_path), "x", "20250102_030405"
     )
     tail = argv[argv.index("--max-num-workers") :]
     assert " ".join(tail) == row["opencompass options"]
+    # every eval names its own OpenCompass folder (never -r alone: ODA's qwen3 script's bare -r is covered)
+    assert argv[argv.index("-w") : argv.index("-w") + 4] == ["-w", str(tmp_path / "work"), "-r", "20250102_030405"]
+    assert argv.count("-r") == 1
     assert argv[argv.index("--max-out-len") + 1] == row["max_out_len"]
     assert argv[argv.index("--hf-type") + 1] == "chat"
 

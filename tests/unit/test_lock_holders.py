@@ -63,3 +63,56 @@ def test_a_lock_file_deleted_while_held_still_keeps_a_second_holder_out(tmp_path
     assert lock.probe(run) is None
     with lock.acquire(run) as again:  # free again, and an existing run dir is held from the start
         assert again.dir_fd is not None
+
+
+WHY = {
+    ("train", "train"): "a second trainer would delete the first one's checkpoints",
+    ("train", "eval"): "training waits for the eval to end",
+    ("eval", "eval"): "a second eval waits for it to end",
+    ("eval", "train"): "the eval waits for the training to end",
+}
+
+
+@pytest.mark.parametrize(("asker", "holder"), list(WHY))
+def test_every_pair_of_holders_names_the_holder_and_what_waits_for_what(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asker: str, holder: str
+) -> None:
+    monkeypatch.setattr(lock, "_RETRY_S", 0.2)
+    run = tmp_path / "seed-42"
+    with lock.acquire(run, role=holder) as held:
+        held.hold_dir()
+        assert json.loads(lock.lock_path(run).read_text())["role"] == holder  # what the lock records
+        doing = "being evaluated" if holder == "eval" else "being trained"
+        name = "oda-sft eval, pid" if holder == "eval" else "oda-sft pid"
+        for refuse in (lambda: lock.refuse_if_busy(run, role=asker), lambda: lock.acquire(run, role=asker)):
+            with pytest.raises(RunStateError) as refused:
+                refuse()
+            message = str(refused.value)
+            assert f"{run} is {doing} right now by {name} {os.getpid()} on {socket.gethostname()}" in message
+            assert WHY[(asker, holder)] in message and f"`kill {os.getpid()}`" in message
+            assert "unknown host" not in message and "a process" not in message
+        # the lock file deleted by hand: the directory lock names the holder from the run's manifest
+        lock.lock_path(run).unlink()
+        record: dict[str, object] = {"status": "finished"}
+        if holder == "eval":
+            record["evals"] = [{"status": "running", "pid": os.getpid(), "host": socket.gethostname()}]
+        else:
+            record = {"status": "running", "host": socket.gethostname(), "attempts": [{"pid": os.getpid()}]}
+        (run / "oda_sft_run.json").write_text(json.dumps(record))
+        with pytest.raises(RunStateError) as refused:
+            lock.acquire(run, role=asker)
+        assert f"{run} is {doing} right now by {name} {os.getpid()}" in str(refused.value)
+
+
+def test_a_holder_that_recorded_nothing_is_not_called_a_process_on_an_unknown_host(tmp_path: Path) -> None:
+    run = tmp_path / "seed-42"
+    run.mkdir()
+    (run / "oda_sft_run.json").write_text(json.dumps({"status": "finished"}))  # no running attempt or eval
+    blank = lock.Holder("", None, "")
+    message = str(lock._busy(run, blank, "eval"))
+    assert "unknown host" not in message and "by oda-sft a process" not in message
+    assert "an oda-sft process that has not recorded its pid and host yet" in message
+    assert (
+        lock.Holder("h", 7, "", role="eval").busy_line(run)
+        == f"{run} is being evaluated right now by oda-sft eval, pid 7 on h"
+    )

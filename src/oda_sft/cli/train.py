@@ -53,7 +53,7 @@ def dry_run_checks(plan: TrainPlan, allow_no_gpu: bool) -> None:
         say(f"warning: a real run on this node would stop: {exc}")
     holder = lock.probe(plan.output_dir, plan.request.launch.node_rank)
     if holder is not None:
-        say(f"warning: {plan.output_dir} is being trained right now by oda-sft {holder.describe()}")
+        say(f"warning: {holder.busy_line(plan.output_dir)}")
     if plan.dataset.registered or not fetchable(plan.dataset.name):  # else the plan's notes say it must be
         check_launchable(plan)
 

@@ -1,13 +1,20 @@
 """The run manifest's `evals`: one record per evaluation settings (read by `oda-sft rank`).
 
   {"id", "settings", "opencompass": {"version", "path", "fork"}, "status", "started_at", "ended_at",
-   "scores": {benchmark: 0-100}, "domains": {domain: mean}, "overall", "work_dir"}
+   "scores": {benchmark: 0-100}, "domains": {domain: mean}, "overall", "work_dir",
+   "stamp": OpenCompass's folder under work_dir that this attempt works in (a resume reuses it),
+   "host", "pid": the oda-sft process running it (named to whoever is refused while it runs)}
+
+A record that --force replaced moves to evals_replaced with its paths pointing where its files went
+(`moved_to`: the eval dir it was moved to; null when its files were already gone).
 
 Callers hold the run's lock (runs/lock.py) for the whole read-modify-write; writes are atomic.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +40,38 @@ def find(run_dir: Path, eval_id: str) -> dict[str, Any] | None:
     return next((r for r in evals(run_dir) if r.get("id") == eval_id), None)
 
 
-def put(run_dir: Path, record: dict[str, Any], replace_old: bool = False) -> dict[str, Any]:
-    """Write `record` in place of the one with its id (moved to evals_replaced when replace_old)."""
+def put(
+    run_dir: Path, record: dict[str, Any], replace_old: bool = False, moved: tuple[Path, Path | None] | None = None
+) -> dict[str, Any]:
+    """Write `record` in place of the one with its id (moved to evals_replaced when replace_old; `moved`: its eval
+    dir and where --force moved it, or None when it was not there)."""
     path = manifest_path(run_dir)
     data = manifest.read(path) or {}
     kept = [r for r in evals(run_dir) if r.get("id") != record["id"]]
     if replace_old:
         old = [r for r in evals(run_dir) if r.get("id") == record["id"]]
+        if moved is not None:
+            old = [_moved(r, *moved) for r in old]
         data[REPLACED] = [*(data.get(REPLACED) or []), *old]
     data[EVALS] = [*kept, record]
     atomic_write_json(path, data)
     return record
 
 
-def new_record(eval_id: str, settings: dict[str, Any], opencompass: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+def _moved(record: dict[str, Any], eval_dir: Path, moved_to: Path | None) -> dict[str, Any]:
+    """The record with every path inside eval_dir (work_dir, summary_csv, ...) pointing where it went: without
+    this it would name the new eval's folders, which are made at the same paths."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(eval_dir):
+            value = str(moved_to / Path(value).relative_to(eval_dir)) if moved_to is not None else None
+        out[key] = value
+    return {**out, "moved_to": str(moved_to) if moved_to is not None else None}
+
+
+def new_record(
+    eval_id: str, settings: dict[str, Any], opencompass: dict[str, Any], work_dir: Path, stamp: str
+) -> dict[str, Any]:
     return {
         "id": eval_id,
         "settings": settings,
@@ -58,6 +83,9 @@ def new_record(eval_id: str, settings: dict[str, Any], opencompass: dict[str, An
         "domains": {},
         "overall": None,
         "work_dir": str(work_dir),
+        "stamp": stamp,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
     }
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import pprint
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,15 @@ SYMBOLS = {
     "HuggingFacewithChatTemplate": "opencompass.models",
     "extract_non_reasoning_content": "opencompass.utils.text_postprocessors",
 }
+# OpenCompass's folder per attempt under -w: datetime.now().strftime('%Y%m%d_%H%M%S') (opencompass 0.5.4,
+# cli/main.py:297); `-r STAMP` works in <work_dir>/STAMP, made if new (cli/main.py:306-307, 316). A bare `-r`
+# reuses sorted(os.listdir(work_dir))[-1] (cli/main.py:299-305), and OpenCompass's own scratch folder tmp/
+# (runners/local.py:104,212: in the directory it runs in) sorts after every stamp: oda-sft names the folder.
+STAMP = re.compile(r"\d{8}_\d{6}")
+
+
+def new_stamp() -> str:
+    return datetime.now().strftime("%Y%m%d_%H%M%S")
 
 
 class Symbol:
@@ -93,6 +104,12 @@ class Layout:
     def work_dir(self) -> Path:  # OpenCompass's -w: <stamp>/{predictions,results,summary,logs}
         return self.eval_dir / "work"
 
+    def stamps(self) -> list[str]:
+        """The attempt folders OpenCompass made under work/, oldest first (never its tmp/ or .cache/)."""
+        if not self.work_dir.is_dir():
+            return []
+        return sorted(d.name for d in self.work_dir.iterdir() if STAMP.fullmatch(d.name) and d.is_dir())
+
 
 def model_entry(preset: EvalPreset, abbr: str, model_path: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {
@@ -155,9 +172,13 @@ def _symbols(value: Any) -> set[str]:
 
 
 def command(
-    program: Path, preset: EvalPreset, chosen: tuple[Benchmark, ...], layout: Layout, eval_id: str, reuse: bool
+    program: Path, preset: EvalPreset, chosen: tuple[Benchmark, ...], layout: Layout, eval_id: str, stamp: str
 ) -> list[str]:
-    """ODA's command line, pointed at the eval's own config dir and work dir (never OpenCompass's package)."""
+    """ODA's command line, pointed at the eval's own config dir and work dir (never OpenCompass's package), in
+    the attempt's own folder <work dir>/<stamp> (`-r STAMP`: a new one starts there, a resumed one reuses its
+    predictions and results; ODA's qwen3 script's bare `-r` would pick the newest folder by name)."""
+    if not STAMP.fullmatch(stamp):
+        raise ConfigError(f"{stamp!r} is not an OpenCompass work folder name (YYYYmmdd_HHMMSS)")
     argv = [str(program), "--models", f"{CONFIG_STEM}_{eval_id}", "--config-dir", str(layout.config_dir)]
     custom = [b for b in chosen if b.custom]
     if custom:
@@ -168,10 +189,9 @@ def command(
                  "--custom-dataset-infer-method", "gen"]  # fmt: skip
     else:
         argv += ["--datasets", *(b.configs[preset.name] for b in chosen)]
-    argv += ["-w", str(layout.work_dir), "--max-out-len", str(preset.max_out_len), "--hf-type", "chat"]
+    argv += ["-w", str(layout.work_dir), "-r", stamp]
+    argv += ["--max-out-len", str(preset.max_out_len), "--hf-type", "chat"]
     argv += ["--max-num-workers", str(preset.max_num_workers)]
     if preset.accelerator:
         argv += ["-a", preset.accelerator]
-    if reuse or preset.reuse:
-        argv.append("-r")
     return argv

@@ -5,7 +5,9 @@ OpenCompass install and its dataset configs, the engines, the judge models, the 
 earlier evals); then the run's lock (the same one `train` takes), under which the eval's files and its
 record are written, OpenCompass runs (util/subproc.py's supervisor: nothing of it outlives oda-sft), and
 the record is finished from OpenCompass's summary. Nothing here deletes: --force moves an earlier eval's
-files aside. An interrupted or failed eval resumes with OpenCompass's own reuse (-r).
+files aside. Each attempt works in an OpenCompass folder oda-sft names and records before it starts
+(`-r STAMP`, render.py): an interrupted or failed eval resumes in that same folder, reusing the predictions
+and results it holds, and its scores are read from that folder's summary only.
 """
 
 from __future__ import annotations
@@ -55,8 +57,18 @@ class EvalPlan:
     def config_text(self) -> str:
         return render.model_config_text(self.model_entry(), self.id)
 
-    def command(self, program: Path, reuse: bool = False) -> list[str]:
-        return render.command(program, self.preset, self.chosen, self.layout, self.id, reuse)
+    def command(self, program: Path, stamp: str) -> list[str]:
+        return render.command(program, self.preset, self.chosen, self.layout, self.id, stamp)
+
+    def stamp(self, action: Action) -> str:
+        """The OpenCompass folder this attempt works in: a resumed eval's own (as recorded; for a record older
+        than that, the newest folder OpenCompass made), else a new one."""
+        old = record.find(self.target.run_dir, self.id) if action == "resume" else None
+        recorded = old.get("stamp") if old is not None else None
+        if isinstance(recorded, str) and render.STAMP.fullmatch(recorded):
+            return recorded
+        made = self.layout.stamps() if action == "resume" else []
+        return made[-1] if made else render.new_stamp()
 
 
 def plan(target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...]) -> EvalPlan:
@@ -121,9 +133,9 @@ def decide(plan: EvalPlan, force: bool, rerun: str) -> Action:
 def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable[[str], None]) -> int:
     """Carry out the plan; returns the exit status oda-sft exits with."""
     run_dir = plan.target.run_dir
-    lock.refuse_if_busy(run_dir)
+    lock.refuse_if_busy(run_dir, role="eval")
     decide(plan, force, rerun)
-    with lock.acquire(run_dir, say=say) as run_lock:
+    with lock.acquire(run_dir, say=say, role="eval") as run_lock:
         action = decide(plan, force, rerun)  # again, now that no other oda-sft can change it
         if action == "skip":
             done = record.find(run_dir, plan.id) or {}
@@ -133,7 +145,9 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             )
             return 0
         layout = plan.layout
+        stamp = plan.stamp(action)
         with signals.critical():
+            moved = None
             if action == "replace" and layout.eval_dir.exists():
                 moved = set_aside(layout.eval_dir)
                 say(f"--force: moved the earlier eval to {moved}")
@@ -142,11 +156,11 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             assert plan.target.model_dir is not None
             write_model_view(plan.target.model_dir, layout.model_view, plan.template)
             atomic_write_text(layout.model_config(plan.id), plan.config_text())
-            rec = record.new_record(plan.id, plan.settings, install.record(), layout.work_dir)
-            record.put(run_dir, rec, replace_old=action == "replace")
-        argv = plan.command(install.program, reuse=action == "resume")
+            rec = record.new_record(plan.id, plan.settings, install.record(), layout.work_dir, stamp)
+            record.put(run_dir, rec, replace_old=action == "replace", moved=(layout.eval_dir, moved))
+        argv = plan.command(install.program, stamp)
         if action == "resume":
-            say(f"resuming the eval in {layout.work_dir}: OpenCompass reuses what it finished (-r)")
+            say(f"resuming the eval in {layout.work_dir / stamp}: OpenCompass reuses what it finished (-r {stamp})")
         say(f"config kept at {layout.model_config(plan.id)}")
         say(f"command: {shlex.join(argv)}")
         signalled: list[int] = []
@@ -180,7 +194,7 @@ def _finish(
         _end(run_dir, rec, "interrupted")
         say(f"interrupted: {plan.layout.eval_dir} is kept; `{rerun}` resumes it (OpenCompass reuses what it finished)")
         return signals.exit_code(signalled[0]) if signalled else status
-    found = summary.latest_summary(plan.layout.work_dir)
+    found = _summary_of(plan.layout.work_dir / rec["stamp"])
     results: dict[str, Any] = {}
     if found is not None:
         values = summary.scores(summary.read_rows(found), plan.target.abbr, plan.chosen)
@@ -195,6 +209,13 @@ def _finish(
     done = _end(run_dir, rec, "finished", **results)
     say(f"finished: {describe_scores(done)}; recorded in {record.manifest_path(run_dir)}")
     return 0
+
+
+def _summary_of(attempt: Path) -> Path | None:
+    """The newest summary OpenCompass wrote in this attempt's folder (each resume adds summary_<its time>.csv),
+    never one of another folder's."""
+    found = sorted(attempt.glob("summary/summary_*.csv"))
+    return found[-1] if found else None
 
 
 def describe_scores(rec: dict[str, Any]) -> str:

@@ -26,12 +26,6 @@ from typing import Any
 from oda_sft.eval.benchmarks import BY_NAME, DOMAINS, Benchmark, SummaryRule
 
 
-def latest_summary(work_dir: Path) -> Path | None:
-    """The newest summary CSV under OpenCompass's work dir (<stamp>/summary/summary_<stamp>.csv)."""
-    found = sorted(work_dir.glob("*/summary/summary_*.csv"), key=lambda p: (p.parent.parent.name, p.name))
-    return found[-1] if found else None
-
-
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [dict(row) for row in csv.DictReader(handle)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from oda_sft.eras import CURRENT, RecipeEra, era_of
 from oda_sft.errors import RunStateError, UsageError
 from oda_sft.eval.opencompass import cached_snapshot, hf_cache_dir
 from oda_sft.runs import manifest
-from oda_sft.runs.outdir import inspect_output_dir
+from oda_sft.runs.outdir import inspect_output_dir, weights_problem
 from oda_sft.train.render import output_dir_for
 
 BASE_DIR = "base"
@@ -61,6 +62,11 @@ def trained(run_dir: Path, preset_name: str | None, train_command: str | None = 
         rerun = record.get("rerun")
         fix = f"finish it first (`{rerun}`)" if isinstance(rerun, str) and rerun else "finish it first"
         raise RunStateError(f"{run_dir} is not a finished training run ({status}): {fix}")
+    problem = weights_problem(run_dir)
+    if problem is not None:  # else OpenCompass would run a while, then score nothing
+        again = _with_force(record.get("rerun")) or (f"{train_command} --force" if train_command else None)
+        fix = f"train it again (`{again}`; the run is moved aside)" if again else "train it again with --force"
+        raise RunStateError(f"{run_dir} holds {problem}: restore the run's weights, or {fix}")
     era = era_of(record, f"{run_dir}/{manifest.MANIFEST_NAME}")
     run_dir = run_dir.absolute()  # OpenCompass's tasks run in other processes: no relative paths
     return Target(run_dir, run_dir, PRESETS[name], base=False, era=era)
@@ -76,6 +82,20 @@ def in_era(found: Target, asked: RecipeEra | None) -> Target:
                      f"out --recipe, or pass --recipe {found.era}")  # fmt: skip
 
 
+def _with_force(rerun: object) -> str | None:
+    """The run's recorded command with --force (before any `--` overrides), or None without one."""
+    if not isinstance(rerun, str) or not rerun:
+        return None
+    try:
+        argv = shlex.split(rerun)
+    except ValueError:
+        return None
+    if "--force" not in argv:
+        cut = argv.index("--") if "--" in argv else len(argv)
+        argv[cut:cut] = ["--force"]
+    return shlex.join(argv)
+
+
 def base(preset: ModelPreset, output_root: Path, dry_run: bool = False) -> Target:
     """The untuned base model, evaluated into <output_root>/<preset dir>/base/."""
     run_dir = (output_root / preset.save_name / BASE_DIR).absolute()
@@ -89,4 +109,8 @@ def base(preset: ModelPreset, output_root: Path, dry_run: bool = False) -> Targe
             f"the {preset.name} base model {preset.base_model} is not in the Hugging Face cache ({hf_cache_dir()}): "
             f"`huggingface-cli download {preset.base_model}` fetches it"
         )
+    problem = weights_problem(local)
+    if problem is not None:  # a download cut short: the cache has its config but not (all) its weights
+        raise UsageError(f"the {preset.name} base model in {local} has {problem}: `huggingface-cli download "
+                         f"{preset.base_model}` fetches the rest")  # fmt: skip
     return Target(run_dir, local, preset, base=True)

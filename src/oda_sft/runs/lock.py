@@ -12,7 +12,8 @@ On Lustre it needs the `flock` mount option (`localflock` makes it node-local); 
 cannot lock at all, oda-sft says so once and runs without the lock. Each node rank of a multi-node
 run locks its own file, so the nodes of one run do not exclude each other; rank 0's lock is the run's.
 
-The holder writes who it is (host, pid, start time) into the file, so whoever is refused can name it.
+The holder writes who it is (host, pid, start time, and whether it trains or evaluates) into the file,
+so whoever is refused can name it and say which of the two waits for which.
 
 A lock file deleted by hand while its run lives no longer excludes anyone: the next oda-sft creates a new
 file and locks that. So node rank 0 also holds the output dir itself locked (flock on its descriptor,
@@ -45,16 +46,29 @@ _RETRY_S = 2.0  # a `runs` listing may hold the lock shared for a moment: wait t
 _TEARDOWN_S = 20.0  # a dead oda-sft's supervisor still stopping its trainer on this host: wait for it
 
 
+Role = str  # "train" or "eval": what the holder does with the run ("" in a lock file older than roles)
+_DOING = {"train": "being trained", "eval": "being evaluated"}
+
+
 @dataclass(frozen=True)
 class Holder:
     host: str
     pid: int | None
     started_at: str
     supervisor_pid: int | None = None
+    role: Role = ""
 
     def describe(self) -> str:
-        who = f"pid {self.pid}" if self.pid else "a process"
-        return f"{who} on {self.host or 'an unknown host'}" + (f" (since {self.started_at})" if self.started_at else "")
+        """Who holds the run, from what its lock (or its manifest) records: `oda-sft eval, pid 7 on node1 (since
+        ...)`. A holder that recorded nothing yet (it locked an instant ago) is said to be one, not guessed at."""
+        if not self.pid:
+            return "an oda-sft process that has not recorded its pid and host yet"
+        name = "oda-sft eval," if self.role == "eval" else "oda-sft"
+        where = f" on {self.host}" if self.host else ""
+        return f"{name} pid {self.pid}{where}" + (f" (since {self.started_at})" if self.started_at else "")
+
+    def busy_line(self, output_dir: Path) -> str:
+        return f"{output_dir} is {_DOING.get(self.role, 'in use')} right now by {self.describe()}"
 
     def alive_here(self) -> bool | None:
         """Whether its oda-sft process still runs: None when that cannot be told from this host."""
@@ -88,6 +102,7 @@ def _read_holder(fd: int) -> Holder:
         pid=pid if isinstance(pid, int) else None,
         started_at=str(data.get("started_at", "")),
         supervisor_pid=sup if isinstance(sup, int) else None,
+        role=data.get("role") if data.get("role") in _DOING else "",
     )
 
 
@@ -129,7 +144,7 @@ class RunLock:
 
     def record_supervisor(self, pid: int) -> None:
         if self.fd is not None and self.holder is not None:
-            self.holder = Holder(self.holder.host, self.holder.pid, self.holder.started_at, pid)
+            self.holder = Holder(self.holder.host, self.holder.pid, self.holder.started_at, pid, self.holder.role)
             _write_holder(self.fd, self.holder)
 
     def release(self) -> None:
@@ -153,17 +168,28 @@ def _write_holder(fd: int, holder: Holder) -> None:
             "pid": holder.pid,
             "started_at": holder.started_at,
             "supervisor_pid": holder.supervisor_pid,
+            "role": holder.role,
         }
     ).encode()
     os.pwrite(fd, record.ljust(_RECORD_BYTES)[:_RECORD_BYTES], 0)
 
 
-def _busy(output_dir: Path, holder: Holder) -> RunStateError:
+# What waits for what, by (the refused one's role, the holder's role).
+_WHY = {
+    ("train", "train"): "a second trainer would delete the first one's checkpoints",
+    ("train", "eval"): "training waits for the eval to end (it would move aside or overwrite the weights the eval "
+    "reads)",
+    ("eval", "eval"): "a second eval waits for it to end (both write this run's eval records and files)",
+    ("eval", "train"): "the eval waits for the training to end (it would read weights still being written)",
+}
+
+
+def _busy(output_dir: Path, holder: Holder, role: Role = "train") -> RunStateError:
     host = holder.host or "its host"
-    stop = f"`kill {holder.pid}` on {host}" if holder.pid else "stop that trainer"
+    stop = f"`kill {holder.pid}` on {host}" if holder.pid else "stop that process"
+    why = _WHY.get((role, holder.role), f"this {role} waits for it to end")
     return RunStateError(
-        f"{output_dir} is being trained right now by oda-sft {holder.describe()}: a second trainer would delete "
-        f"the first one's checkpoints; wait for it to end, or stop it ({stop}) and run this again"
+        f"{holder.busy_line(output_dir)}: {why}; wait for it to end, or stop it ({stop}) and run this again"
     )
 
 
@@ -184,17 +210,21 @@ def _open_dir(output_dir: Path) -> int | None:
 
 def _dir_holder(output_dir: Path) -> Holder:
     """Who holds output_dir locked when its lock file cannot say (it was deleted): the running attempt
-    its manifest names, if any."""
+    its manifest names, else its running eval (eval/record.py records its pid and host), if any."""
     record = manifest.read(output_dir / manifest.MANIFEST_NAME) or {}
     attempts = record.get("attempts")
     last = attempts[-1] if isinstance(attempts, list) and attempts and isinstance(attempts[-1], dict) else {}
     pid = last.get("pid")
-    if record.get("status") != "running" or not isinstance(pid, int):
-        return Holder("", None, "")
-    return Holder(str(record.get("host", "")), pid, str(last.get("started_at", "")))
+    if record.get("status") == "running" and isinstance(pid, int):
+        return Holder(str(record.get("host", "")), pid, str(last.get("started_at", "")), role="train")
+    evals = record.get("evals")
+    for found in reversed(evals if isinstance(evals, list) else []):
+        if isinstance(found, dict) and found.get("status") == "running" and isinstance(found.get("pid"), int):
+            return Holder(str(found.get("host", "")), found["pid"], str(found.get("started_at", "")), role="eval")
+    return Holder("", None, "")
 
 
-def _lock_dir(output_dir: Path) -> int | None:
+def _lock_dir(output_dir: Path, role: Role = "train") -> int | None:
     """output_dir itself, locked for this process; None when it does not exist or its filesystem cannot
     flock a directory. Raises RunStateError while another run holds it."""
     waited_for_teardown = False
@@ -217,7 +247,7 @@ def _lock_dir(output_dir: Path) -> int | None:
             waited_for_teardown = True  # its oda-sft died; its supervisor is still stopping the trainer
             deadline = time.monotonic() + _TEARDOWN_S
         if time.monotonic() >= deadline:
-            raise _busy(output_dir, holder)
+            raise _busy(output_dir, holder, role)
         time.sleep(0.1)
 
 
@@ -237,8 +267,11 @@ def _dir_busy(output_dir: Path) -> bool:
         os.close(fd)
 
 
-def acquire(output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | None = None) -> RunLock:
-    """Take the lock of output_dir for this process, or raise RunStateError naming the live holder."""
+def acquire(
+    output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | None = None, role: Role = "train"
+) -> RunLock:
+    """Take the lock of output_dir for this process (recording `role`: train or eval), or raise RunStateError
+    naming the live holder and what waits for what."""
     path = lock_path(output_dir, node_rank)
     path.parent.mkdir(parents=True, exist_ok=True)
     waited_for_teardown = False
@@ -264,9 +297,9 @@ def acquire(output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | N
                 waited_for_teardown = True
                 deadline = time.monotonic() + _TEARDOWN_S
                 if say is not None:
-                    say(f"waiting for the trainer that oda-sft {holder.describe()} left behind to stop")
+                    say(f"waiting for the processes that {holder.describe()} left behind to stop")
             if time.monotonic() >= deadline:
-                raise _busy(output_dir, holder) from None
+                raise _busy(output_dir, holder, role) from None
             time.sleep(0.1)
             continue
         # The file may have been replaced between open and flock: hold the lock of the one at the path.
@@ -275,11 +308,11 @@ def acquire(output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | N
             continue
         guarded = output_dir if node_rank == 0 else None
         try:
-            dir_fd = _lock_dir(output_dir) if guarded is not None else None  # a live run whose lock file is gone
+            dir_fd = _lock_dir(output_dir, role) if guarded is not None else None  # a live run whose lock file is gone
         except BaseException:
             os.close(fd)
             raise
-        holder = Holder(socket.gethostname(), os.getpid(), utc_now())
+        holder = Holder(socket.gethostname(), os.getpid(), utc_now(), role=role)
         _write_holder(fd, holder)
         return RunLock(path, fd, holder, guarded, dir_fd)
 
@@ -313,8 +346,8 @@ def _probe_file(path: Path) -> Holder | None:
         os.close(fd)
 
 
-def refuse_if_busy(output_dir: Path, node_rank: int = 0) -> None:
-    """Fail with the holder's name when a trainer is live on output_dir; writes nothing."""
+def refuse_if_busy(output_dir: Path, node_rank: int = 0, role: Role = "train") -> None:
+    """Fail with the holder's name when a trainer or an eval is live on output_dir; writes nothing."""
     holder = probe(output_dir, node_rank)
     if holder is not None and holder.alive_here() is not False:
-        raise _busy(output_dir, holder)
+        raise _busy(output_dir, holder, role)

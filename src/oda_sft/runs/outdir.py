@@ -136,6 +136,38 @@ def _safetensors_complete(path: Path) -> bool:
     return size == 8 + header_len + max(ends, default=0)
 
 
+# The weights a model dir holds: one file, or shards listed by an index (transformers' save_pretrained).
+_WEIGHT_FORMATS = (
+    ("model.safetensors.index.json", "model.safetensors", _safetensors_complete),
+    ("pytorch_model.bin.index.json", "pytorch_model.bin", _torch_file_complete),
+)
+
+
+def weights_problem(model_dir: Path) -> str | None:
+    """What keeps model_dir's weights from loading, in a few words, or None when they are all there:
+    model.safetensors, model-*.safetensors listed by model.safetensors.index.json, pytorch_model.bin or
+    pytorch_model-*.bin listed by pytorch_model.bin.index.json; each file whole (not cut short)."""
+    for index_name, single, whole in _WEIGHT_FORMATS:
+        index = model_dir / index_name
+        if index.is_file():
+            try:
+                listed = json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()
+                shards = sorted({str(s) for s in listed})
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return f"an unreadable {index_name}"
+            if not shards or any(Path(s).name != s for s in shards):
+                return f"a {index_name} that lists no shards, or shards outside the dir"
+            absent = [s for s in shards if not (model_dir / s).is_file()]
+            if absent:
+                more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
+                return f"no {absent[0]}{more} ({index_name} lists {len(shards)} shards)"
+            cut = [s for s in shards if not whole(model_dir / s)]
+            return f"a {cut[0]} cut short" if cut else None
+        if (model_dir / single).is_file():
+            return None if whole(model_dir / single) else f"a {single} cut short"
+    return "no model weights (model.safetensors, pytorch_model.bin, or their sharded forms with an index)"
+
+
 def set_aside_from(path: Path) -> tuple[str, str] | None:
     """(the name it had, the label) for a dir set_aside moved (seed-42.replaced-<time>[-N]); else None."""
     found = _ASIDE.fullmatch(path.name)

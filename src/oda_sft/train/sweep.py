@@ -92,7 +92,7 @@ def dry_run(grid: list[tuple[TrainRequest, TrainPlan | str]], force: bool = Fals
             check_launchable(plan)
             holder = lock.probe(plan.output_dir)
             if holder is not None:
-                where = f"{plan.output_dir} is being trained right now by oda-sft {holder.describe()}"
+                where = holder.busy_line(plan.output_dir)
                 cells.append(Cell(request.dataset, request.seed, mode, "busy", None, where))
                 continue
             action = decide_action(plan, inspect_output_dir(plan.output_dir), force, Rerun(plan.request))

@@ -131,7 +131,12 @@ def eval_command(
         typer.echo(plan.config_text().rstrip())
         typer.echo(f"\n# model config file: {plan.layout.model_config(plan.id)}")
         typer.echo(f"# settings {plan.id}: {', '.join(b.name for b in chosen)}")
-        typer.echo(f"# command: {shlex.join(plan.command(program))}")
+        try:
+            action: runner.Action = runner.decide(plan, force, rerun)
+        except OdaSftError as exc:
+            action = "start"
+            say(f"warning: a real eval would stop: {exc}")
+        typer.echo(f"# command: {shlex.join(plan.command(program, plan.stamp(action)))}")
         if install is not None:
             try:
                 runner.check(plan, install)

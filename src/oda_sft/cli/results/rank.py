@@ -21,9 +21,15 @@ RootsOpt = Annotated[
 ]
 ModelOpt = Annotated[str | None, optional("--model", "-m", help="Only this base model's runs.")]
 ByOpt = Annotated[str, typer.Option("--by", help="Rank by overall or by one domain (general, math, code, reasoning).")]
+ConfidenceOpt = Annotated[
+    float,
+    typer.Option(
+        "--confidence", help="Confidence of the interval that separates neighbours (0.5-0.999; alpha = 1 - it)."
+    ),
+]
 
 
-def _board(roots: list[Path] | None, model: str | None, by: str) -> Board:
+def _board(roots: list[Path] | None, model: str | None, by: str, confidence: float = 0.95) -> Board:
     from oda_sft.catalog import PRESETS
     from oda_sft.cli.results.runs import check_root
     from oda_sft.eval.leaderboard import METRICS, board
@@ -35,7 +41,9 @@ def _board(roots: list[Path] | None, model: str | None, by: str) -> Board:
         raise UsageError(f"unknown --model {model!r}{suggest(model, PRESETS)}: choose one of {', '.join(PRESETS)}")
     if by not in METRICS:
         raise UsageError(f"unknown --by {by!r}{suggest(by, METRICS)}: choose one of {', '.join(METRICS)}")
-    return board(chosen, model, by)
+    if not 0.5 <= confidence <= 0.999:
+        raise UsageError(f"--confidence {confidence:g} is not between 0.5 and 0.999: 0.95 is the usual one")
+    return board(chosen, model, by, confidence)
 
 
 def _advise(fix: Fix) -> str:
@@ -60,6 +68,7 @@ def rank(
     output_root: RootsOpt = None,
     model: ModelOpt = None,
     by: ByOpt = "overall",
+    confidence: ConfidenceOpt = 0.95,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one line per dataset and settings.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
@@ -88,7 +97,7 @@ def rank(
         fmt = "json" if as_json else "csv" if as_csv else "markdown" if as_markdown else "text"
         typer.echo(show(output_root, model, by, oda, rules, fmt, _board), nl=False)
         return
-    board = _board(output_root, model, by)
+    board = _board(output_root, model, by, confidence)
     if as_json:
         typer.echo(out.as_json(board, _advise))
         return

@@ -115,8 +115,10 @@ def test_plot_writes_a_png(cli: Cli, root: Path, tmp_path: Path) -> None:
     target = tmp_path / "out" / "board.png"
     r = cli("rank", "plot", "--output-root", str(root), "--out", str(target))
     assert r.code == 0, r.err
-    assert r.out.strip() == f"wrote {target} (2 datasets in 1 group(s))"
+    assert r.out.strip() == f"wrote {target} and {target.with_suffix('.svg')} (2 datasets in 1 group(s))"
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 5000
+    svg = target.with_suffix(".svg").read_text()
+    assert "<svg" in svg and "evaluation settings" in svg and not list(target.parent.glob(".*partial*"))
     default = cli("rank", "plot", "--output-root", str(root))
     assert default.code == 0 and (root / "leaderboard.png").is_file()
 

@@ -117,24 +117,28 @@ def plot(
     output_root: RootsOpt = None,
     model: ModelOpt = None,
     by: ByOpt = "overall",
+    confidence: ConfidenceOpt = 0.95,
     output: Annotated[
         Path | None,
-        optional("--out", "-o", "--output", help="PNG to write [default: <first root>/leaderboard.png]."),
+        optional(
+            "--out", "-o", "--output", help="PNG to write, SVG beside it [default: <first root>/leaderboard.png]."
+        ),
     ] = None,
 ) -> None:
-    """Write the leaderboard as a PNG: bars (mean over seeds) with error bars (standard deviation)."""
+    """Write the leaderboard as a figure (PNG and SVG): means over seeds, sd error bars, the paired test's verdicts."""
     from oda_sft.eval import leaderboard_output as out
     from oda_sft.eval.leaderboard_plot import plot as draw
+    from oda_sft.eval.leaderboard_plot import vector_path
     from oda_sft.util.console import say
 
     target = output or (output_root or [Path("saves")])[0] / "leaderboard.png"
     if target.suffix.lower() != ".png":
         raise UsageError(f"--out {target} must end in .png")
-    board = _board(output_root, model, by)
+    board = _board(output_root, model, by, confidence)
     bars = draw(board, target)
     for note in board.left_out:
         say(f"left out {out.note_text(note, _advise)}")
     if not bars:
         raise UsageError(f"no evaluated run under {', '.join(str(r) for r in output_root or [Path('saves')])} has "
                          f"a {by} value: nothing to plot (`oda-sft rank` says why)")  # fmt: skip
-    typer.echo(f"wrote {target} ({bars} datasets in {len(board.groups)} group(s))")
+    typer.echo(f"wrote {target} and {vector_path(target)} ({bars} datasets in {len(board.groups)} group(s))")

@@ -65,9 +65,10 @@ def test_the_table_and_the_printed_commands_work_as_printed(cli: Cli, root: Path
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0].startswith(f"tiny: evaluation settings {ID} (suite all: arithmetic; OpenCompass 0.5.4)")
-    assert lines[2].split()[:6] == ["1", "alpha", "2", "42.00", "±", "2.83"]
-    assert "spread unknown (n=1; Δ 12.00)" in lines[2] and lines[3].split()[:4] == ["2", "beta", "1", "30.00"]
-    assert "within seed noise: with n >= 2 seeds" in r.out
+    assert lines[2].split()[:8] == ["1", "alpha", "[no", "per-question]", "1,2", "42.00", "±", "2.83"]
+    assert "not tested (Δ 12.00;" in lines[2] and lines[3].split()[:6] == ["2", "beta", "[no", "per-question]", "1",
+                                                                          "30.00"]  # fmt: skip
+    assert "vs next: separated when the 95% interval" in r.out
     # Two gaps: the base model and the unevaluated run; each names the eval that fills it.
     base_note = next(line for line in lines if "the base model is not evaluated" in line)
     (base_eval,) = _commands(base_note)
@@ -90,7 +91,8 @@ def test_the_gain_once_the_base_model_is_evaluated(cli: Cli, root: Path) -> None
     data = json.loads(cli("rank", "--output-root", str(root), "--json").out)
     (group,) = data["groups"]
     assert [(r["label"], r["gain"]["overall"]) for r in group["rows"]] == [("alpha", 32.0), ("beta", 20.0)]
-    assert group["base"]["values"]["overall"]["mean"] == 10.0 and group["notes"] == []
+    assert group["base"]["values"]["overall"]["mean"] == 10.0
+    assert not [n for n in group["notes"] if "base" in n["subject"]]
     assert "GAIN (OVERALL)" in cli("rank", "--output-root", str(root)).out
 
 
@@ -98,14 +100,15 @@ def test_json_csv_and_markdown(cli: Cli, root: Path) -> None:
     data = json.loads(cli("rank", "--output-root", str(root), "--json").out)
     alpha = data["groups"][0]["rows"][0]
     assert alpha["values"]["math"] == {"mean": 42.0, "sd": pytest.approx(2.828427), "n": 2, "values": [40.0, 44.0]}
-    assert alpha["vs_next"]["verdict"] == "spread unknown" and alpha["seeds"] == [1, 2]
+    assert alpha["vs_next"]["separated"] is False and alpha["vs_next"]["method"] == "untested"
+    assert alpha["seeds"] == [1, 2]
     assert data["left_out"][0]["reason"] == "not evaluated" and data["left_out"][0]["command"].startswith("oda-sft")
     csv_out = cli("rank", "--output-root", str(root), "--csv").out.splitlines()
     head = csv_out[0].split(",")
     row = dict(zip(head, csv_out[1].split(","), strict=True))
     assert (row["dataset"], row["math_mean"], row["math_n"], row["arithmetic_mean"]) == ("alpha", "42.0", "2", "42.0")
     md = cli("rank", "--output-root", str(root), "--markdown").out
-    assert "| 1 | alpha | 2 | 42.00 ± 2.83 | 42.00 ± 2.83 |" in md and "Left out:" in md
+    assert "| 1 | alpha \\[no per-question\\] | 1,2 | 42.00 ± 2.83 | 42.00 ± 2.83 |" in md and "Left out:" in md
     both = cli("rank", "--output-root", str(root), "--json", "--csv")
     assert both.code == 2 and both.err.strip() == "error: choose one of --json, --csv and --markdown"
 
@@ -114,8 +117,10 @@ def test_plot_writes_a_png(cli: Cli, root: Path, tmp_path: Path) -> None:
     target = tmp_path / "out" / "board.png"
     r = cli("rank", "plot", "--output-root", str(root), "--out", str(target))
     assert r.code == 0, r.err
-    assert r.out.strip() == f"wrote {target} (2 datasets in 1 group(s))"
+    assert r.out.strip() == f"wrote {target} and {target.with_suffix('.svg')} (2 datasets in 1 group(s))"
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 5000
+    svg = target.with_suffix(".svg").read_text()
+    assert "<svg" in svg and "evaluation settings" in svg and not list(target.parent.glob(".*partial*"))
     default = cli("rank", "plot", "--output-root", str(root))
     assert default.code == 0 and (root / "leaderboard.png").is_file()
 

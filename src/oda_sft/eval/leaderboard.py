@@ -10,7 +10,6 @@ seeds, with the sample standard deviation and n. Pure logic: reads files, writes
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import statistics
@@ -21,6 +20,8 @@ from typing import Any
 
 from oda_sft.eval import summary
 from oda_sft.eval.benchmarks import DOMAINS
+from oda_sft.eval.stats import evidence
+from oda_sft.eval.stats.paired import CONFIDENCE, Comparison
 from oda_sft.runs import lock
 from oda_sft.runs.listing import run_status, walk
 from oda_sft.runs.manifest import MANIFEST_NAME, read
@@ -28,12 +29,6 @@ from oda_sft.runs.outdir import set_aside_from
 
 OVERALL = "overall"
 METRICS: tuple[str, ...] = (*DOMAINS, OVERALL)
-NOISE_FACTOR = 2.0  # about 95% under a normal approximation (lenient for few seeds: docs/eval.md)
-NOISE_RULE = (
-    f"within seed noise: with n >= 2 seeds on both sides, neighbours whose difference of means is at most "
-    f"{NOISE_FACTOR:g} x sqrt(s1^2/n1 + s2^2/n2) (s: the standard deviation over seeds); with n = 1 on either "
-    "side the spread is unknown"
-)
 
 
 @dataclass(frozen=True)
@@ -99,15 +94,6 @@ class Stat:
         return statistics.stdev(self.values) if len(self.values) >= 2 else None
 
 
-@dataclass(frozen=True)
-class Gap:
-    """A row against the next one down, on the metric the group is ranked by."""
-
-    diff: float
-    se: float | None  # sqrt(s1^2/n1 + s2^2/n2); None when either side has one seed
-    verdict: str  # "within noise", "beyond noise" or "spread unknown"
-
-
 @dataclass
 class Row:
     label: str
@@ -116,7 +102,10 @@ class Row:
     runs: list[Scored]
     stats: dict[str, Stat] = field(default_factory=dict)  # benchmark names, domains and overall
     gain: dict[str, float] = field(default_factory=dict)  # over the base model, where it was evaluated
-    gap: Gap | None = None
+    vs_next: dict[str, Comparison] = field(default_factory=dict)  # per domain and overall (eval/stats/paired.py)
+    per_question: bool = True  # every run kept its per-question results (older evals did not)
+    cut: dict[str, float] = field(default_factory=dict)  # benchmark -> the largest share of answers at the cap
+    gap: Comparison | None = None  # vs_next on the metric the group is ranked by
 
     def stat(self, metric: str) -> Stat:
         return self.stats.get(metric, Stat(()))
@@ -145,6 +134,7 @@ class Board:
     left_out: list[Note]
     by: str
     manifests: int  # how many manifests were read (0: nothing under the roots)
+    confidence: float = CONFIDENCE
 
 
 def _text(value: Any) -> str:
@@ -290,14 +280,6 @@ def run_values(scores: dict[str, Any], benchmarks: list[str], domains: list[str]
     return values
 
 
-def gap(upper: Stat, lower: Stat) -> Gap:
-    diff = (upper.mean or 0.0) - (lower.mean or 0.0)
-    if upper.sd is None or lower.sd is None:
-        return Gap(diff, None, "spread unknown")
-    se = math.sqrt(upper.sd**2 / upper.n + lower.sd**2 / lower.n)
-    return Gap(diff, se, "within noise" if abs(diff) <= NOISE_FACTOR * se else "beyond noise")
-
-
 def _row(label: str, runs: list[Scored], group: Group) -> tuple[Row, list[Note]]:
     row = Row(label, runs[0].dataset, runs[0].sha256, runs)
     per_run = [run_values(_scores(r), group.benchmarks, group.domains) for r in runs]
@@ -319,7 +301,8 @@ def _scores(run: Scored) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _group(key: tuple[str, str, str, bool], runs: list[Scored], bases: list[Scored], by: str) -> Group:
+def _group(key: tuple[str, str, str, bool], runs: list[Scored], bases: list[Scored], by: str,
+           confidence: float) -> Group:  # fmt: skip
     first = runs[0] if runs else bases[0]
     settings = first.settings
     names = [n for n in settings.get("benchmarks") or [] if isinstance(n, str)]
@@ -365,12 +348,13 @@ def _group(key: tuple[str, str, str, bool], runs: list[Scored], bases: list[Scor
         group.notes.append(Note(by, f"these settings have no {by} benchmarks: the rows are not ranked"))
     group.rows.sort(key=lambda r: (r.stat(by).mean is None, -(r.stat(by).mean or 0.0), r.label))
     ranked = [r for r in group.rows if r.stat(by).mean is not None]
-    for upper, lower in itertools.pairwise(ranked):
-        upper.gap = gap(upper.stat(by), lower.stat(by))
+    group.notes += [Note(subject, reason) for subject, reason in
+                    evidence.annotate(group.rows, ranked, group.benchmarks, group.domains, by, confidence)]  # fmt: skip
     return group
 
 
-def board(roots: Sequence[Path], model: str | None = None, by: str = OVERALL) -> Board:
+def board(roots: Sequence[Path], model: str | None = None, by: str = OVERALL,
+          confidence: float = CONFIDENCE) -> Board:  # fmt: skip
     scored, left_out, manifests = collect(roots, model)
     runs: dict[tuple[str, str, str, bool], list[Scored]] = {}
     bases: dict[tuple[str, str, str, bool], list[Scored]] = {}
@@ -378,7 +362,7 @@ def board(roots: Sequence[Path], model: str | None = None, by: str = OVERALL) ->
         (bases if item.base else runs).setdefault(item.key, []).append(item)
     groups = []
     for key in sorted(runs):
-        group = _group(key, runs[key], bases.get(key, []), by)
+        group = _group(key, runs[key], bases.get(key, []), by, confidence)
         if group.base is None:
             other = sorted({k[1] for k in bases if k[0] == key[0]})
             first = group.rows[0].runs[0]
@@ -389,4 +373,4 @@ def board(roots: Sequence[Path], model: str | None = None, by: str = OVERALL) ->
     used = {k for k in runs}
     left_out += [Note(str(b[0].run_dir), f"the base model's evaluation {k[1]} has no trained run evaluated alike")
                  for k, b in sorted(bases.items()) if k not in used]  # fmt: skip
-    return Board(groups, left_out, by, manifests)
+    return Board(groups, left_out, by, manifests, confidence)

@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from oda_sft.eval.leaderboard import METRICS, NOISE_FACTOR, NOISE_RULE, OVERALL, Board, Fix, Group, Note, Row, Stat
+from oda_sft.eval.leaderboard import METRICS, OVERALL, Board, Fix, Group, Note, Row, Stat
+from oda_sft.eval.stats.paired import Comparison
 from oda_sft.util import tables
 from oda_sft.util.paths import doc_ref
 
@@ -32,6 +33,10 @@ def _num(value: float | None, signed: bool = False) -> str:
     return "" if value is None else format(value, "+.2f" if signed else ".2f")
 
 
+def seeds_text(row: Row) -> str:
+    return ",".join(str(s) for s in row.seeds) or "-"
+
+
 def cell(stat: Stat, row_n: int) -> str:
     if stat.mean is None:
         return "-"
@@ -39,14 +44,30 @@ def cell(stat: Stat, row_n: int) -> str:
     return text + (f" (n={stat.n})" if stat.n < row_n else "")
 
 
+def rule(confidence: float) -> str:
+    return (
+        f"vs next: separated when the {100 * confidence:g}% interval of the difference from the next row excludes 0, "
+        "by a paired test over questions (each question's mean over seeds) plus the seeds' own spread; "
+        f"binomial from the question count where no per-question results were kept ({doc_ref('eval.md')})"
+    )
+
+
+def words(g: Comparison) -> str:
+    """A comparison as a person reads it."""
+    if g.method == "untested":
+        return (
+            f"not tested (Δ {g.difference:.2f}; no per-question results or question count for {', '.join(g.untested)})"
+        )
+    assert g.low is not None and g.high is not None
+    verdict = "separated" if g.separated else "not separated"
+    how = {"paired": "paired", "binomial": "binomial", "paired+binomial": "paired/binomial"}[g.method]
+    seeds = "" if g.seed_spread else "; one seed: seed spread not included"
+    return (f"{verdict} (Δ {g.difference:.2f}, {100 * g.confidence:g}% CI {g.low:.2f} to {g.high:.2f}; {how}, "
+            f"{g.questions} questions{seeds})")  # fmt: skip
+
+
 def verdict(row: Row) -> str:
-    if row.gap is None:
-        return ""
-    g = row.gap
-    if g.se is None:
-        return f"spread unknown (n=1; Δ {g.diff:.2f})"
-    sign = "≤" if g.verdict == "within noise" else ">"
-    return f"{g.verdict} (Δ {g.diff:.2f} {sign} {NOISE_FACTOR:g} x {g.se:.2f})"
+    return "" if row.gap is None else words(row.gap)
 
 
 def title(group: Group, by: str) -> str:
@@ -88,12 +109,13 @@ def _rows(group: Group, by: str) -> list[list[str]]:
     for row in group.rows:
         ranked += row.stat(by).mean is not None
         rank = str(ranked) if row.stat(by).mean is not None else "-"
-        line = [rank, row.label, str(len(row.runs)), *(cell(row.stat(m), len(row.runs)) for m in metrics)]
+        label = row.label + (" [cut answers]" if row.cut else "") + ("" if row.per_question else " [no per-question]")
+        line = [rank, label, seeds_text(row), *(cell(row.stat(m), len(row.runs)) for m in metrics)]
         if group.base is not None:
             line.append(_num(row.gain.get(by), signed=True))
         out.append([*line, verdict(row)])
     if group.base is not None:
-        line = ["-", group.base.label, "1", *(cell(group.base.stat(m), 1) for m in metrics), "", ""]
+        line = ["-", group.base.label, "-", *(cell(group.base.stat(m), 1) for m in metrics), "", ""]
         out.append(line)
     return out
 
@@ -105,7 +127,7 @@ def table(board: Board, advise: Advise) -> str:
         text = [tables.one_line(title(group, board.by)), tables.format_table(heads, _rows(group, board.by))]
         text += [f"  note: {note_text(n, advise)}" for n in group.notes]
         parts.append("\n".join(text))
-    return "\n\n".join([*parts, f"{_footer()}\n{NOISE_RULE}"])
+    return "\n\n".join([*parts, f"{_footer()}\n{rule(board.confidence)}"])
 
 
 def markdown(board: Board, advise: Advise) -> str:
@@ -120,7 +142,7 @@ def markdown(board: Board, advise: Advise) -> str:
         parts.append("\n".join(lines))
     if board.left_out:
         parts.append("\n".join(["Left out:", "", *(f"- {_md_note(n, advise)}" for n in board.left_out)]))
-    return "\n\n".join([*parts, f"{_footer()}.\n{NOISE_RULE}."]) + "\n"
+    return "\n\n".join([*parts, f"{_footer()}.\n{rule(board.confidence)}."]) + "\n"
 
 
 def _stat(stat: Stat) -> dict[str, Any]:
@@ -142,8 +164,18 @@ def _row_dict(row: Row, rank: int | None) -> dict[str, Any]:
         "runs": [str(r.run_dir) for r in row.runs],
         "values": {m: _stat(s) for m, s in row.stats.items()},
         "gain": row.gain,
-        "vs_next": None if g is None else {"diff": g.diff, "se": g.se, "verdict": g.verdict},
+        "vs_next": None if g is None else comparison(g),
+        "vs_next_by_metric": {m: comparison(c) for m, c in row.vs_next.items()},
+        "per_question": row.per_question,
+        "cut_answers": row.cut,
     }
+
+
+def comparison(g: Comparison) -> dict[str, Any]:
+    return {"difference": g.difference, "separated": g.separated, "method": g.method,
+            "interval": None if g.low is None else [g.low, g.high], "confidence": g.confidence,
+            "p_value": g.p_value, "se": g.se, "seed_spread_included": g.seed_spread, "questions": g.questions,
+            "untested": g.untested, "words": words(g)}  # fmt: skip
 
 
 def _ranks(group: Group, by: str) -> list[int | None]:
@@ -168,7 +200,7 @@ def as_json(board: Board, advise: Advise) -> str:
         }
         for g in board.groups
     ]
-    data = {"ranked_by": board.by, "noise_rule": NOISE_RULE, "noise_factor": NOISE_FACTOR, "groups": groups,
+    data = {"ranked_by": board.by, "rule": rule(board.confidence), "confidence": board.confidence, "groups": groups,
             "left_out": [_note(n, advise) for n in board.left_out]}  # fmt: skip
     return json.dumps(data, indent=2)
 
@@ -179,7 +211,8 @@ def as_csv(board: Board) -> str:
     head = ["model", "eval_id", "rank", "dataset", "dataset_sha256", "seeds"]
     for m in METRICS:
         head += [f"{m}_mean", f"{m}_sd", f"{m}_n", f"{m}_gain"]
-    head += [tables.csv_text(f"{b}_mean") for b in benches] + ["vs_next", "vs_next_diff", "vs_next_se"]
+    head += [tables.csv_text(f"{b}_mean") for b in benches]
+    head += ["vs_next_separated", "vs_next_diff", "vs_next_low", "vs_next_high", "vs_next_method", "cut_answers"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(head)
@@ -197,7 +230,9 @@ def as_csv(board: Board) -> str:
                 line += [_raw(s.mean), _raw(s.sd), str(s.n) if m in row.stats else "", _raw(row.gain.get(m))]
             line += [_raw(row.stat(b).mean) for b in benches]
             gp = row.gap
-            line += ["", "", ""] if gp is None else [gp.verdict, _raw(gp.diff), _raw(gp.se)]
+            line += ["", "", "", "", ""] if gp is None else [str(gp.separated).lower(), _raw(gp.difference),
+                                                            _raw(gp.low), _raw(gp.high), gp.method]  # fmt: skip
+            line.append(tables.csv_text(" ".join(sorted(row.cut))))
             writer.writerow(line)
     return out.getvalue()
 

@@ -24,6 +24,7 @@ from oda_sft.errors import LaunchError, RunStateError, UsageError
 from oda_sft.eval import record, render, summary
 from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark, EvalPreset
 from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir
+from oda_sft.eval.stats import questions
 from oda_sft.eval.target import Target
 from oda_sft.eval.template import ODA_2025, default_template, template_digest, template_for, write_model_view
 from oda_sft.runs import lock
@@ -199,6 +200,7 @@ def _finish(
     if found is not None:
         values = summary.scores(summary.read_rows(found), plan.target.abbr, plan.chosen)
         results = {"scores": values, **summary.record_fields(values, plan.chosen), "summary_csv": str(found)}
+        results.update(_keep_questions(plan, found, values, say))
     missing = [b.name for b in plan.chosen if b.name not in results.get("scores", {})]
     if status != 0 or missing:
         done = _end(run_dir, rec, "failed", **results, missing=missing)
@@ -208,6 +210,9 @@ def _finish(
         return status or 1
     done = _end(run_dir, rec, "finished", **results)
     say(f"finished: {describe_scores(done)}; recorded in {record.manifest_path(run_dir)}")
+    cut = questions.cut_warning(done)
+    if cut is not None:
+        say(f"warning: {cut}")
     return 0
 
 
@@ -216,6 +221,19 @@ def _summary_of(attempt: Path) -> Path | None:
     never one of another folder's."""
     found = sorted(attempt.glob("summary/summary_*.csv"))
     return found[-1] if found else None
+
+
+def _keep_questions(
+    plan: EvalPlan, found: Path, values: dict[str, float], say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Each question's result and each answer's length (eval/stats/questions.py), beside the scores."""
+    try:
+        return questions.keep(plan.layout.eval_dir, found, plan.target.abbr, plan.chosen, values,
+                              plan.preset.max_out_len, plan.layout.model_view)  # fmt: skip
+    except Exception as exc:  # the scores stand without it; `rank` then tests from question counts
+        say(f"warning: the per-question results were not kept ({type(exc).__name__}: {exc}); `oda-sft rank` "
+            "separates this run's rows by question counts only")  # fmt: skip
+        return {"per_question": None}
 
 
 def describe_scores(rec: dict[str, Any]) -> str:

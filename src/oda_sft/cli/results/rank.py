@@ -21,9 +21,15 @@ RootsOpt = Annotated[
 ]
 ModelOpt = Annotated[str | None, optional("--model", "-m", help="Only this base model's runs.")]
 ByOpt = Annotated[str, typer.Option("--by", help="Rank by overall or by one domain (general, math, code, reasoning).")]
+ConfidenceOpt = Annotated[
+    float,
+    typer.Option(
+        "--confidence", help="Confidence of the interval that separates neighbours (0.5-0.999; alpha = 1 - it)."
+    ),
+]
 
 
-def _board(roots: list[Path] | None, model: str | None, by: str) -> Board:
+def _board(roots: list[Path] | None, model: str | None, by: str, confidence: float = 0.95) -> Board:
     from oda_sft.catalog import PRESETS
     from oda_sft.cli.results.runs import check_root
     from oda_sft.eval.leaderboard import METRICS, board
@@ -35,7 +41,9 @@ def _board(roots: list[Path] | None, model: str | None, by: str) -> Board:
         raise UsageError(f"unknown --model {model!r}{suggest(model, PRESETS)}: choose one of {', '.join(PRESETS)}")
     if by not in METRICS:
         raise UsageError(f"unknown --by {by!r}{suggest(by, METRICS)}: choose one of {', '.join(METRICS)}")
-    return board(chosen, model, by)
+    if not 0.5 <= confidence <= 0.999:
+        raise UsageError(f"--confidence {confidence:g} is not between 0.5 and 0.999: 0.95 is the usual one")
+    return board(chosen, model, by, confidence)
 
 
 def _advise(fix: Fix) -> str:
@@ -60,6 +68,7 @@ def rank(
     output_root: RootsOpt = None,
     model: ModelOpt = None,
     by: ByOpt = "overall",
+    confidence: ConfidenceOpt = 0.95,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one line per dataset and settings.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
@@ -88,7 +97,7 @@ def rank(
         fmt = "json" if as_json else "csv" if as_csv else "markdown" if as_markdown else "text"
         typer.echo(show(output_root, model, by, oda, rules, fmt, _board), nl=False)
         return
-    board = _board(output_root, model, by)
+    board = _board(output_root, model, by, confidence)
     if as_json:
         typer.echo(out.as_json(board, _advise))
         return
@@ -108,24 +117,28 @@ def plot(
     output_root: RootsOpt = None,
     model: ModelOpt = None,
     by: ByOpt = "overall",
+    confidence: ConfidenceOpt = 0.95,
     output: Annotated[
         Path | None,
-        optional("--out", "-o", "--output", help="PNG to write [default: <first root>/leaderboard.png]."),
+        optional(
+            "--out", "-o", "--output", help="PNG to write, SVG beside it [default: <first root>/leaderboard.png]."
+        ),
     ] = None,
 ) -> None:
-    """Write the leaderboard as a PNG: bars (mean over seeds) with error bars (standard deviation)."""
+    """Write the leaderboard as a figure (PNG and SVG): means over seeds, sd error bars, the paired test's verdicts."""
     from oda_sft.eval import leaderboard_output as out
     from oda_sft.eval.leaderboard_plot import plot as draw
+    from oda_sft.eval.leaderboard_plot import vector_path
     from oda_sft.util.console import say
 
     target = output or (output_root or [Path("saves")])[0] / "leaderboard.png"
     if target.suffix.lower() != ".png":
         raise UsageError(f"--out {target} must end in .png")
-    board = _board(output_root, model, by)
+    board = _board(output_root, model, by, confidence)
     bars = draw(board, target)
     for note in board.left_out:
         say(f"left out {out.note_text(note, _advise)}")
     if not bars:
         raise UsageError(f"no evaluated run under {', '.join(str(r) for r in output_root or [Path('saves')])} has "
                          f"a {by} value: nothing to plot (`oda-sft rank` says why)")  # fmt: skip
-    typer.echo(f"wrote {target} ({bars} datasets in {len(board.groups)} group(s))")
+    typer.echo(f"wrote {target} and {vector_path(target)} ({bars} datasets in {len(board.groups)} group(s))")

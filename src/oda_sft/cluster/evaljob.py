@@ -16,6 +16,7 @@ from pathlib import Path
 
 from oda_sft import __version__
 from oda_sft.cluster.slurm import JobSpec, gpus_text, guide_ref, sbatch_header, shell_join, shell_word, srun_lines
+from oda_sft.eras import RecipeEra
 from oda_sft.errors import LaunchError, UsageError
 
 # A training job ends 0 only when its run finished, so its eval waits for that (afterok). A sweep exits 1 when
@@ -42,6 +43,7 @@ class EvalArgs:
     opencompass: Path | None
     force: bool
     dry_run: bool
+    recipe: RecipeEra | None = None  # --recipe: a run is evaluated in its own era; a base model in this one
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def plan_eval_job(args: EvalArgs, trained_by: str | None = None) -> EvalJob:
                                     "--seed", str(args.seed), "--output-root", str(args.output_root)])  # fmt: skip
             found = target.trained(run_dir, args.model, train)
             preset = found.preset
+    if found is not None:
+        found = target.in_era(found, args.recipe)
     eval_preset = bench.PRESETS[preset.name]
     chosen = bench.select(eval_preset, args.suite, list(args.benchmarks) if args.benchmarks else None)
     install = oc.describe(oc.locate(args.opencompass))

@@ -38,7 +38,7 @@ def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suit
 
 def eval_args(model: str | None, dataset: str | None, seed: int, output_root: Path, run: Path | None, base: bool,
               suite: str, benchmarks: str | None, opencompass: Path | None, force: bool,
-              dry_run: bool) -> EvalArgs:  # fmt: skip
+              dry_run: bool, recipe: RecipeEra | None = None) -> EvalArgs:  # fmt: skip
     """What `eval` was asked, after its first refusals (`oda-sft slurm -- eval ...` plans it with these too)."""
     from oda_sft.cluster.evaljob import EvalArgs
 
@@ -50,7 +50,7 @@ def eval_args(model: str | None, dataset: str | None, seed: int, output_root: Pa
         raise UsageError(f"--model {model} needs --dataset D (the run to evaluate), or --base for the base model")
     names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
     return EvalArgs(model, dataset, seed, output_root, run, base, suite, tuple(names) if names else None,
-                    opencompass, force, dry_run)  # fmt: skip
+                    opencompass, force, dry_run, recipe)  # fmt: skip
 
 
 def eval_command(
@@ -92,7 +92,8 @@ def eval_command(
     from oda_sft.eval import runner, target
     from oda_sft.names import check_name
 
-    asked = eval_args(model, dataset, seed, output_root, run, base, suite, benchmarks, opencompass, force, dry_run)
+    asked = eval_args(model, dataset, seed, output_root, run, base, suite, benchmarks, opencompass, force, dry_run,
+                      recipe)  # fmt: skip
     names = list(asked.benchmarks) if asked.benchmarks else None
     if run is not None:
         chosen_target = target.trained(run, model)

@@ -287,3 +287,20 @@ def test_an_unreachable_hub_fails_in_one_line_within_seconds(tmp_path: Path) -> 
     assert "set HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache" in proc.stderr
     assert "`oda-sft data add OpenR1-Math-220k PATH`" in proc.stderr
     assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_a_registered_catalog_file_edited_or_deleted_is_put_back_by_the_add(cli: Cli, hub: Hub, tmp_path: Path) -> None:
+    ddir = tmp_path / "d"
+    ddir.mkdir()
+    assert cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir)).code == 0
+    data = ddir / _entry(ddir, "OpenR1-Math-220k")["file_name"]
+    original = data.read_bytes()
+    data.write_bytes(original.replace(b"2+2", b"3+3"))  # edited in place: not "already registered"
+    refused = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir))
+    assert refused.code == 2 and "was changed after it was registered" in refused.err, refused.out
+    assert data.read_bytes() != original
+    done = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir), "--force")
+    assert done.code == 0 and "restored OpenR1-Math-220k" in done.out and data.read_bytes() == original
+    data.unlink()
+    done = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir))
+    assert done.code == 0 and "restored OpenR1-Math-220k" in done.out and data.read_bytes() == original

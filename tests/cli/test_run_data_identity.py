@@ -148,3 +148,24 @@ def test_a_catalog_run_gets_the_command_that_fetches_its_own_commit_again(data_d
     assert params["revision"] == "0123abcd" * 5 and Path(params["dataset_dir"]) == data_dir
     # Without a recorded commit, the source is the person's to give.
     assert "SOURCE" in DataChange("a" * 64, "b" * 64, None).register_again(plan)
+
+
+def test_a_deleted_registered_file_is_put_back_by_the_command_train_prints(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _jsonl(tmp_path / "old.jsonl", "old")
+    assert cli("data", "add", "mine", str(source), "--dataset-dir", str(data_dir)).code == 0
+    registered = data_dir / "mine.json"
+    original = registered.read_bytes()
+    launched = _stand_in_trainer(monkeypatch, finish=True)
+    registered.unlink()
+    refused = cli(*_train(data_dir, tmp_path / "saves"))
+    assert refused.code == 2 and not launched, refused.err
+    errors = [line for line in refused.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"registered with file {registered}, which does not exist" in errors[0]
+    command = shlex.split(errors[0].split("`")[1])
+    assert command[:4] == ["oda-sft", "data", "add", "mine"] and str(source.resolve()) in command
+    put_back = cli(*command[1:])  # as printed
+    assert put_back.code == 0 and put_back.out.startswith("restored mine:"), put_back.err
+    assert registered.read_bytes() == original
+    assert cli(*_train(data_dir, tmp_path / "saves")).code == 0 and len(launched) == 1

@@ -41,6 +41,7 @@ from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals, subproc
 from oda_sft.util.console import say as _say
 from oda_sft.util.fs import atomic_write_text
+from oda_sft.util.paths import data_command
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
@@ -70,9 +71,20 @@ def check_launchable(plan: TrainPlan) -> None:
     launcher.check_patches(launcher.patches_for(plan.request.resumable))
     if dataset.file is not None and not dataset.file.exists():
         raise DatasetError(
-            f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: "
-            "restore the file or register the dataset again"
+            f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: restore the "
+            f"file, or put it back from its source with `{_put_back(plan)}`"
         )
+
+
+def _put_back(plan: TrainPlan) -> str:
+    """`data add NAME SOURCE --force`, with the file the dataset was registered from when it is still there
+    (then it works as printed: data add puts the registered content back)."""
+    dataset = plan.dataset
+    source = dataset.meta.get("source")
+    path = source.get("path") if isinstance(source, dict) and source.get("type") == "file" else None
+    if fetchable(dataset.name) or not isinstance(path, str) or not Path(path).is_file():
+        return add_command(dataset.name, plan.request.dataset_dir, "--force")
+    return data_command("add", dataset.name, plan.request.dataset_dir, path, "--force")
 
 
 def check_devices(plan: TrainPlan, allow_no_gpu: bool = False) -> None:

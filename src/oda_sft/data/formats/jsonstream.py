@@ -1,9 +1,7 @@
 """Stream records out of a JSON list or a JSON Lines file, without holding the file in memory.
 
 Each record comes with its byte span, so a later pass can seek straight to it, and the
-file's sha256 is computed on the same read. Malformed JSON is reported with line and column, and a
-record whose object names a key twice is refused with its number: JSON readers keep the last value
-without a word, so one of the two would be lost (the check rides on the parser: no second pass).
+file's sha256 is computed on the same read. Malformed JSON (a key named twice too: unique_keys.py) is named by line.
 
 Memory and time stay bounded whatever the file holds: one record may be at most
 MAX_RECORD_BYTES, a run of whitespace at most MAX_WHITESPACE bytes, and numbers too long for
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from oda_sft.data.formats import unique_keys
 from oda_sft.data.registry import files
 from oda_sft.errors import DatasetError
 
@@ -40,33 +39,6 @@ _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
 _FIX = "fix the file: it must hold a JSON list of records, or one JSON object per line (JSON Lines)"
 READ_FIX = "give a .json or .jsonl file"
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's pairs as a dict, refusing a key named twice (json's own dict keeps the last silently)."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
-
-
-# One decoder for every record: the hook costs a call per object, not a decoder per record.
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique)
-
-
-def _loads(data: bytes) -> Any:
-    """json.loads(data), refusing duplicate keys: the same encoding detection and surrogatepass."""
-    return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -142,12 +114,6 @@ class JsonStream:
 
     def _error(self, where: str, problem: str, fix: str = _FIX) -> DatasetError:
         return DatasetError(f"{self.path}: malformed JSON at {where}: {problem}: {fix}")
-
-    def _duplicate(self, index: int, line: int, key: str) -> DatasetError:
-        return DatasetError(
-            f"{self.path}: record #{index} (from line {line}) names the key {key!r} twice: JSON readers keep the "
-            "last value without a word, so the other would be lost; remove one of them"
-        )
 
     def _too_large(self, index: int, line: int) -> DatasetError:
         return DatasetError(
@@ -258,9 +224,9 @@ class JsonStream:
                 raise self._too_large(index, lineno + 1)
             start = offset + pos
             try:
-                value = _loads(buf[pos:end])
-            except _DuplicateKey as exc:
-                raise self._duplicate(index, lineno + 1, exc.key) from None
+                value = unique_keys.loads(buf[pos:end])
+            except unique_keys.DuplicateKey as exc:
+                raise exc.error(self.path, index, lineno + 1) from None
             except json.JSONDecodeError as exc:
                 column = exc.colno + indent if exc.lineno == 1 else exc.colno
                 raise self._error(f"line {lineno + exc.lineno}, column {column}", exc.msg.removesuffix(" at")) from None
@@ -281,7 +247,7 @@ class JsonStream:
             indent = 0
 
     def _iter_array(self, head: bytes, base: int, lines_before: int) -> Iterator[RawRecord]:
-        decoder = _DECODER
+        decoder = unique_keys.DECODER
         utf8 = codecs.getincrementaldecoder("utf-8")()
         state = _ArrayState(base, lines_before)
         eof = False
@@ -366,8 +332,8 @@ class JsonStream:
                     if cut and more(len(state.buf) - state.pos):
                         continue
                     raise fail(exc.msg.removesuffix(" at"), exc.pos) from None
-                except _DuplicateKey as exc:
-                    raise self._duplicate(index, state.where(state.pos)[0], exc.key) from None
+                except unique_keys.DuplicateKey as exc:
+                    raise exc.error(self.path, index, state.where(state.pos)[0]) from None
                 except (ValueError, RecursionError) as exc:
                     problem, fix = _value_problem(exc)
                     raise fail(problem, fix=fix) from None

@@ -38,8 +38,9 @@ def require_launcher() -> None:
 
 
 def patches_for(resumable: bool) -> tuple[str, ...]:
-    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch."""
-    return ("resume_epoch",) if resumable else ()
+    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch, and
+    checkpoint_stamp writes into each checkpoint the data and config it was trained on (runs/stamp.py)."""
+    return ("resume_epoch", "checkpoint_stamp") if resumable else ()
 
 
 def check_patches(names: Sequence[str]) -> None:

@@ -27,7 +27,11 @@ from typing import Any
 
 ENV_VAR = "ODA_SFT_PATCHES"
 # name -> module under oda_sft.train.patches
-PATCHES = {"resume_epoch": "resume_epoch", "partial_checkpointing": "partial_checkpointing"}
+PATCHES = {
+    "resume_epoch": "resume_epoch",
+    "partial_checkpointing": "partial_checkpointing",
+    "checkpoint_stamp": "checkpoint_stamp",
+}
 REFUSED_EXIT = 4  # a launch problem, as oda-sft's own LaunchError
 
 

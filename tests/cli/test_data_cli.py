@@ -93,6 +93,12 @@ BAD_CASES: list[tuple[str, str, list[str], str]] = [
     ("unknown.jsonl", '{"foo": "a", "bar": "b"}\n', [], "cannot detect the dataset's shape from its keys (bar, foo)"),
     ("mapped.jsonl", '{"foo": "a", "bar": "b"}\n', ["--map", "instruction=foo"], "--map needs at least instruction"),
     ("notjson.txt", "hello", [], "neither .json nor .jsonl"),
+    (  # json keeps the last of two values without a word, even with --skip-invalid: refused by number
+        "dupkey.jsonl",
+        '{"instruction": "q", "output": "a"}\n{"instruction": "A", "instruction": "B", "output": "o"}\n',
+        ["--skip-invalid"],
+        "record #1 (from line 2) names the key 'instruction' twice",
+    ),
     ("all_bad.jsonl", '{"question": "a", "answer": 1}\n', ["--skip-invalid"], "none of the 1 records can be used"),
 ]
 

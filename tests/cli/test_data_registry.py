@@ -317,3 +317,60 @@ def test_hostile_json_is_one_line_naming_the_file_in_add_and_inspect(
     _register(data_dir, "hostile", {"file_name": name})
     r = cli("data", "inspect", "hostile", "--model", "tiny", "--dataset-dir", str(data_dir))
     assert r.code == 2 and said in one_error_line(r.err) and str(data_dir / name) in r.err
+
+
+@pytest.mark.parametrize("harm", ["edited", "deleted", "dangling link"])
+def test_the_add_that_registered_a_file_puts_it_back_after_it_was_edited_or_deleted(
+    cli: Cli, data_dir: Path, tmp_path: Path, harm: str
+) -> None:
+    # `train` and `data inspect` advise `data add NAME SOURCE --force` for a registered file that is gone or
+    # differs: with the source that holds the registered content, that command must put the file back.
+    source = write_json(tmp_path / "src.json", RECORDS)
+    assert add(cli, data_dir, "mine", source).code == 0
+    registered = data_dir / "mine.json"
+    original, info = registered.read_bytes(), json.loads((data_dir / "dataset_info.json").read_text())["mine"]
+    if harm == "edited":
+        registered.write_bytes(original.replace(b'"q0"', b'"edited"'))
+        before = snapshot(data_dir)
+        refused = add(cli, data_dir, "mine", source)  # without --force an edit is never overwritten
+        assert refused.code == 2 and snapshot(data_dir) == before
+        line = one_error_line(refused.err)
+        assert f"{registered}, the data file of dataset 'mine', was changed after it was registered" in line
+        assert "pass --force to put the registered content back" in line
+    elif harm == "deleted":
+        registered.unlink()
+    else:
+        registered.unlink()
+        registered.symlink_to(tmp_path / "gone.json")
+    done = add(cli, data_dir, "mine", source, "--force")
+    assert done.code == 0 and done.out.startswith("restored mine: 30 records"), (done.out, done.err)
+    assert registered.read_bytes() == original and not registered.is_symlink()
+    entry = json.loads((data_dir / "dataset_info.json").read_text())["mine"]
+    assert entry["oda_sft"]["sha256"] == info["oda_sft"]["sha256"] and entry["file_name"] == "mine.json"
+    assert not list(data_dir.glob(f"{TXN_PREFIX}*"))
+    again = add(cli, data_dir, "mine", source, "--force")  # now it holds the content: nothing to do
+    assert again.code == 0 and "nothing changed" in again.out
+
+
+def test_a_deleted_registered_file_is_put_back_without_force(cli: Cli, data_dir: Path, tmp_path: Path) -> None:
+    source = write_json(tmp_path / "src.json", RECORDS)
+    assert add(cli, data_dir, "mine", source).code == 0
+    original = (data_dir / "mine.json").read_bytes()
+    (data_dir / "mine.json").unlink()  # nothing there to lose
+    done = add(cli, data_dir, "mine", source)
+    assert done.code == 0 and done.out.startswith("restored mine:"), done.err
+    assert (data_dir / "mine.json").read_bytes() == original
+
+
+def test_something_else_where_the_registered_file_belongs_is_never_replaced(
+    cli: Cli, data_dir: Path, tmp_path: Path
+) -> None:
+    source = write_json(tmp_path / "src.json", RECORDS)
+    assert add(cli, data_dir, "mine", source).code == 0
+    (data_dir / "mine.json").unlink()
+    (data_dir / "mine.json").mkdir()
+    (data_dir / "mine.json" / "keep.txt").write_text("mine")
+    before = snapshot(data_dir)
+    refused = add(cli, data_dir, "mine", source, "--force")
+    assert refused.code == 2 and snapshot(data_dir) == before
+    assert "is a directory: move it away, then run this again" in one_error_line(refused.err)

@@ -80,6 +80,14 @@ def test_a_missing_run_names_the_train_command(cli: Cli, where: Path) -> None:
     assert "`oda-sft train --model llama --dataset nothere --seed 42 --output-root saves` trains it" in line
 
 
+def test_a_corrupt_manifest_is_called_corrupt_not_missing(cli: Cli, where: Path) -> None:
+    run = finished_run(where)
+    text = (run / "oda_sft_run.json").read_text()
+    (run / "oda_sft_run.json").write_text(text[: len(text) // 2])
+    line = _refused(cli, where, "--run", str(run), "--opencompass", str(where / "none"), "--dry-run")
+    assert f"{run / 'oda_sft_run.json'} is corrupt (not valid JSON" in line and "holds no" not in line
+
+
 def test_missing_opencompass_is_one_line(cli: Cli, where: Path) -> None:
     finished_run(where)
     line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(where / "nowhere"))

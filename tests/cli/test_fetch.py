@@ -319,3 +319,20 @@ def test_the_catalogs_count_is_of_the_files_read() -> None:
     assert count("QwQ-LongCoT-130K", two) == 133_102 and count("QwQ-LongCoT-130K", ["train-00000-of-00002.parquet"])
     assert count("OpenR1-Math-220k", ["data/train-0.parquet", "extended/train-0.parquet"]) == 93_733 + 131_396
     assert count("Bespoke-Stratos-17k", ["data/train-00000-of-00001.parquet"]) is None  # no count published
+
+
+def test_a_registered_catalog_file_edited_or_deleted_is_put_back_by_the_add(cli: Cli, hub: Hub, tmp_path: Path) -> None:
+    ddir = tmp_path / "d"
+    ddir.mkdir()
+    assert cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir)).code == 0
+    data = ddir / _entry(ddir, "OpenR1-Math-220k")["file_name"]
+    original = data.read_bytes()
+    data.write_bytes(original.replace(b"2+2", b"3+3"))  # edited in place: not "already registered"
+    refused = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir))
+    assert refused.code == 2 and "was changed after it was registered" in refused.err, refused.out
+    assert data.read_bytes() != original
+    done = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir), "--force")
+    assert done.code == 0 and "restored OpenR1-Math-220k" in done.out and data.read_bytes() == original
+    data.unlink()
+    done = cli("data", "add", "OpenR1-Math-220k", "--dataset-dir", str(ddir))
+    assert done.code == 0 and "restored OpenR1-Math-220k" in done.out and data.read_bytes() == original

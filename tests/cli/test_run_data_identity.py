@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from oda_sft.runs import space
+from oda_sft.runs import space, stamp
 from oda_sft.train import launcher
 
 from conftest import Cli, snapshot, write_torch_file
@@ -23,12 +23,14 @@ def _jsonl(path: Path, answer: str) -> Path:
     return path
 
 
-def _stand_in_trainer(monkeypatch: pytest.MonkeyPatch, finish: bool) -> list[Path]:
+def _stand_in_trainer(monkeypatch: pytest.MonkeyPatch, finish: bool, stamps: bool = True) -> list[Path]:
     """llamafactory-cli's stand-in: saves a full checkpoint, then is stopped by SIGTERM (exit 143) or
-    finishes (all_results.json). Returns the configs it was launched with."""
+    finishes (all_results.json). Returns the configs it was launched with. With `stamps`, it stamps the
+    checkpoint as the checkpoint_stamp patch does, from the environment oda-sft gives the trainer; without,
+    it is an older oda-sft's trainer."""
     launched: list[Path] = []
 
-    def trainer(argv: list[str], *_: Any, **__: Any) -> int:
+    def trainer(argv: list[str], env: dict[str, str], *_: Any, **__: Any) -> int:
         config = Path(argv[2])
         launched.append(config)
         checkpoint = config.parent / "checkpoint-3"
@@ -36,6 +38,8 @@ def _stand_in_trainer(monkeypatch: pytest.MonkeyPatch, finish: bool) -> list[Pat
         for name in ("optimizer.pt", "scheduler.pt"):
             write_torch_file(checkpoint / name)
         (checkpoint / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")
+        if stamps:
+            stamp.write(checkpoint, env[stamp.ENV])
         (checkpoint / "trainer_state.json").write_text("{}")
         if finish:
             (config.parent / "all_results.json").write_text("{}")
@@ -148,3 +152,150 @@ def test_a_catalog_run_gets_the_command_that_fetches_its_own_commit_again(data_d
     assert params["revision"] == "0123abcd" * 5 and Path(params["dataset_dir"]) == data_dir
     # Without a recorded commit, the source is the person's to give.
     assert "SOURCE" in DataChange("a" * 64, "b" * 64, None).register_again(plan)
+
+
+def test_a_deleted_registered_file_is_put_back_by_the_command_train_prints(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _jsonl(tmp_path / "old.jsonl", "old")
+    assert cli("data", "add", "mine", str(source), "--dataset-dir", str(data_dir)).code == 0
+    registered = data_dir / "mine.json"
+    original = registered.read_bytes()
+    launched = _stand_in_trainer(monkeypatch, finish=True)
+    registered.unlink()
+    refused = cli(*_train(data_dir, tmp_path / "saves"))
+    assert refused.code == 2 and not launched, refused.err
+    errors = [line for line in refused.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"registered with file {registered}, which does not exist" in errors[0]
+    command = shlex.split(errors[0].split("`")[1])
+    assert command[:4] == ["oda-sft", "data", "add", "mine"] and str(source.resolve()) in command
+    put_back = cli(*command[1:])  # as printed
+    assert put_back.code == 0 and put_back.out.startswith("restored mine:"), put_back.err
+    assert registered.read_bytes() == original
+    assert cli(*_train(data_dir, tmp_path / "saves")).code == 0 and len(launched) == 1
+
+
+def _harm_manifest(run: Path, harm: str) -> str:
+    """Damage the run's manifest as `harm` says; returns the words the refusal uses for it."""
+    path = run / "oda_sft_run.json"
+    record = json.loads(path.read_text())
+    if harm == "deleted":
+        path.unlink()
+        return "holds no oda_sft_run.json"
+    if harm == "cut in half":
+        path.write_text(path.read_text()[: len(path.read_text()) // 2])
+        return "oda_sft_run.json is corrupt (not valid JSON"
+    if harm == "not an object":
+        path.write_text("[]")
+        return "not an object"
+    if harm == "wrong shape":
+        path.write_text(json.dumps({"status": "running", "dataset": "mine"}))
+        return "is not a run record oda-sft wrote"
+    if harm == "another run's":
+        path.write_text(json.dumps({**record, "seed": 7}))
+        return "is another run's (model llama, dataset mine, seed 7)"
+    assert harm == "an attempt on other data"  # a run an older oda-sft already resumed on other content
+    record["attempts"][0]["dataset_sha256"] = "f" * 64
+    path.write_text(json.dumps(record))
+    return "does not show it trained on this content alone"
+
+
+MANIFEST_HARMS = ["deleted", "cut in half", "not an object", "wrong shape", "another run's", "an attempt on other data"]
+
+
+@pytest.mark.parametrize("harm", MANIFEST_HARMS)
+def test_a_checkpoint_without_a_stamp_resumes_only_when_its_own_manifest_proves_its_data(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harm: str
+) -> None:
+    # An older oda-sft's checkpoint carries no stamp: only this run's manifest (and kept config) can prove
+    # what it was trained on. Here the data is even the same: unproven is refused all the same.
+    source = _jsonl(tmp_path / "old.jsonl", "old")
+    assert cli("data", "add", "mine", str(source), "--dataset-dir", str(data_dir)).code == 0
+    launched = _stand_in_trainer(monkeypatch, finish=False, stamps=False)
+    root = tmp_path / "saves"
+    assert cli(*_train(data_dir, root)).code == 143
+    run = launched[0].parent
+    said = _harm_manifest(run, harm)
+    before = snapshot(tmp_path)
+    refused = cli(*_train(data_dir, root))
+    assert refused.code == 3, refused.err
+    errors = [line for line in refused.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and refused.err.rstrip().endswith(errors[0]), refused.err
+    assert "checkpoint-3 holds no oda_sft_checkpoint.json: it was saved by an older oda-sft" in errors[0]
+    assert said in errors[0] and "mixed data" in errors[0] and "put the run's own oda_sft_run.json back" in errors[0]
+    assert snapshot(tmp_path) == before and len(launched) == 1
+    over = cli(*shlex.split(errors[0].split("`")[1])[1:])  # start over, as printed
+    assert over.code == 143 and "--force: moved the earlier run to" in over.err, over.err
+
+
+def test_a_checkpoint_without_a_stamp_and_without_its_kept_config_is_refused(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("data", "add", "mine", str(_jsonl(tmp_path / "a.jsonl", "a")), "--dataset-dir", str(data_dir)).code == 0
+    launched = _stand_in_trainer(monkeypatch, finish=False, stamps=False)
+    assert cli(*_train(data_dir, tmp_path / "saves")).code == 143
+    (launched[0].parent / "oda_sft_config.yaml").unlink()
+    refused = cli(*_train(data_dir, tmp_path / "saves"))
+    assert refused.code == 3 and "oda_sft_config.yaml, the config it was trained with, is missing" in refused.err
+
+
+@pytest.mark.parametrize("harm", MANIFEST_HARMS)
+def test_a_stamped_checkpoint_resumes_on_its_own_data_whatever_became_of_the_manifest(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harm: str
+) -> None:
+    assert cli("data", "add", "mine", str(_jsonl(tmp_path / "a.jsonl", "a")), "--dataset-dir", str(data_dir)).code == 0
+    launched = _stand_in_trainer(monkeypatch, finish=False)
+    assert cli(*_train(data_dir, tmp_path / "saves")).code == 143
+    run = launched[0].parent
+    trained_on = _sha(run)
+    stamped = stamp.read(run / "checkpoint-3")
+    assert isinstance(stamped, stamp.Stamp) and (stamped.dataset, stamped.sha256) == ("mine", trained_on)
+    said = _harm_manifest(run, harm)
+    resumed = cli(*_train(data_dir, tmp_path / "saves"))
+    assert resumed.code == 143 and "resuming:" in resumed.err and len(launched) == 2, resumed.err
+    record = json.loads((run / "oda_sft_run.json").read_text())
+    kept = list(run.glob("oda_sft_run.json.unusable-*"))
+    if harm in ("deleted", "an attempt on other data"):
+        assert not kept  # a missing manifest is simply started again; a readable one of this run is kept going
+    else:  # unusable: kept aside, said so, and the new record notes it
+        assert len(kept) == 1 and f"{said}" in resumed.err and f"moved it to {kept[0].name}" in resumed.err
+        assert kept[0].name in record["attempts"][0]["note"]
+    assert record["attempts"][-1]["dataset_sha256"] == trained_on
+    assert record["attempts"][-1]["resumed_from"] == "checkpoint-3"
+    if harm == "deleted":
+        assert len(record["attempts"]) == 1 and "was missing" in record["attempts"][0]["note"]
+
+
+@pytest.mark.parametrize("harm", ["deleted", "cut in half", "not a stamp"])
+def test_a_damaged_stamp_proves_nothing(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harm: str
+) -> None:
+    assert cli("data", "add", "mine", str(_jsonl(tmp_path / "a.jsonl", "a")), "--dataset-dir", str(data_dir)).code == 0
+    launched = _stand_in_trainer(monkeypatch, finish=False)
+    assert cli(*_train(data_dir, tmp_path / "saves")).code == 143
+    run = launched[0].parent
+    stamped = run / "checkpoint-3" / "oda_sft_checkpoint.json"
+    said = {"deleted": "holds no oda_sft_checkpoint.json", "cut in half": "is corrupt (not valid JSON)",
+            "not a stamp": "is not a stamp this oda-sft wrote"}[harm]  # fmt: skip
+    if harm == "deleted":
+        stamped.unlink()
+    else:
+        stamped.write_text(stamped.read_text()[:20] if harm == "cut in half" else json.dumps({"dataset": "mine"}))
+    (run / "oda_sft_run.json").unlink()
+    refused = cli(*_train(data_dir, tmp_path / "saves"))
+    assert refused.code == 3 and said in refused.err and "holds no oda_sft_run.json" in refused.err, refused.err
+    assert len(launched) == 1
+
+
+def test_a_stamped_checkpoint_knows_its_config_when_the_kept_config_and_manifest_are_gone(
+    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("data", "add", "mine", str(_jsonl(tmp_path / "a.jsonl", "a")), "--dataset-dir", str(data_dir)).code == 0
+    launched = _stand_in_trainer(monkeypatch, finish=False)
+    assert cli(*_train(data_dir, tmp_path / "saves")).code == 143
+    run = launched[0].parent
+    (run / "oda_sft_config.yaml").unlink()
+    (run / "oda_sft_run.json").unlink()
+    refused = cli(*_train(data_dir, tmp_path / "saves"), "learning_rate=1e-4")
+    assert refused.code == 3 and "trained with a different config (differs in: learning_rate)" in refused.err
+    assert len(launched) == 1

@@ -150,7 +150,8 @@ def test_resumes_inside_epoch_2_and_inside_epoch_3_match_the_uninterrupted_run(
     m = manifest(run)
     assert [a["status"] for a in m["attempts"]] == ["interrupted", "interrupted", "finished"]
     assert [a.get("resumed_from") for a in m["attempts"]] == [None, "checkpoint-10", "checkpoint-20"]
-    assert m["patches"] == ["resume_epoch"] and m["launch"]["env"]["ODA_SFT_PATCHES"] == "resume_epoch"
+    assert m["patches"] == ["resume_epoch", "checkpoint_stamp"]
+    assert m["launch"]["env"]["ODA_SFT_PATCHES"] == "resume_epoch,checkpoint_stamp"
     assert_same_losses(reference, losses(run))
 
 

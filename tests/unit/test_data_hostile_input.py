@@ -152,3 +152,32 @@ def test_stray_keys_must_keep_one_type_for_the_trainers_loader() -> None:
     assert [str(p) for p in check.add(8, {"flag": 1})] == [
         "#8 flag: is a number here but a boolean in an earlier record"
     ]
+
+
+@pytest.mark.parametrize("suffix", ["json", "jsonl"])
+@pytest.mark.parametrize(
+    ("record", "key"),
+    [
+        (b'{"instruction": "A", "instruction": "B", "output": "o"}', "instruction"),
+        (b'{"instruction" : "A", "output": "o", "instruction":"B"}', "instruction"),  # spaced, apart
+        (b'{"messages": [{"role": "user", "role": "assistant", "content": "x"}]}', "role"),  # nested
+        (b'{"a": {"\\u0062": 1, "b": 2}}', "b"),  # the same key spelt two ways
+    ],
+)
+def test_a_key_named_twice_in_a_record_is_refused_with_its_number(
+    tmp_path: Path, suffix: str, record: bytes, key: str
+) -> None:
+    # json keeps the last value of a duplicate key without a word: the first would be lost silently.
+    good = b'{"instruction": "q", "output": "a"}'
+    data = b"[\n" + good + b",\n" + record + b"\n]\n" if suffix == "json" else good + b"\n" + record + b"\n"
+    with pytest.raises(DatasetError) as info:
+        _stream(tmp_path / f"d.{suffix}", data)
+    message = str(info.value)
+    line = 3 if suffix == "json" else 2
+    assert f"record #1 (from line {line}) names the key {key!r} twice" in message and "remove one of them" in message
+    assert str(tmp_path / f"d.{suffix}") in message and "\n" not in message
+
+
+def test_the_same_key_in_two_records_or_two_objects_is_fine(tmp_path: Path) -> None:
+    data = b'{"a": {"k": 1}, "b": {"k": 2}, "k": 3}\n{"a": 1}\n'
+    assert _stream(tmp_path / "ok.jsonl", data) == [{"a": {"k": 1}, "b": {"k": 2}, "k": 3}, {"a": 1}]

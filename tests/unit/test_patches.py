@@ -84,3 +84,38 @@ def test_only_resumable_runs_carry_the_patch() -> None:
 def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
+
+
+def test_checkpoint_stamp_writes_the_identity_before_the_trainer_state_and_only_into_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import trainer_callback
+
+    from oda_sft.runs import stamp
+    from oda_sft.train.patches import checkpoint_stamp
+
+    assert launcher.patches_for(resumable=True) == ("resume_epoch", "checkpoint_stamp")
+    assert patches.version_mismatch("checkpoint_stamp") is None
+    text = stamp.encode("mine", "a" * 64, None, {"dataset": "mine", "learning_rate": 1e-5})
+    seen: list[bool] = []
+
+    def save_to_json(self: Any, json_path: str) -> None:  # the trainer's own: is the stamp there already?
+        seen.append((Path(json_path).parent / stamp.STAMP_NAME).is_file())
+        Path(json_path).write_text("{}")
+
+    monkeypatch.setattr(trainer_callback.TrainerState, "save_to_json", save_to_json)
+    monkeypatch.setenv(stamp.ENV, text)
+    checkpoint_stamp.install(trainer_callback)
+    checkpoint_stamp.install(trainer_callback)  # once per process: not wrapped twice
+    state = trainer_callback.TrainerState()
+    for folder in ("checkpoint-10", "seed-42"):  # a checkpoint; the final save at the top of the output dir
+        (tmp_path / folder).mkdir()
+        state.save_to_json(str(tmp_path / folder / "trainer_state.json"))
+    assert seen == [True, False]
+    assert stamp.read(tmp_path / "checkpoint-10") == stamp.Stamp(
+        "mine", "a" * 64, None, {"dataset": "mine", "learning_rate": 1e-5}
+    )
+    assert not (tmp_path / "seed-42" / stamp.STAMP_NAME).exists()
+    monkeypatch.delenv(stamp.ENV)
+    with pytest.raises(SystemExit, match="ODA_SFT_CHECKPOINT_IDENTITY is not set"):
+        checkpoint_stamp.install(trainer_callback)

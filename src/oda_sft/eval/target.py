@@ -47,9 +47,11 @@ def trained(run_dir: Path, preset_name: str | None, train_command: str | None = 
     how = f" (`{train_command}` trains it)" if train_command else ""
     if not run_dir.is_dir():
         raise UsageError(f"no run at {run_dir}{how}")
-    record = manifest.read(run_dir / manifest.MANIFEST_NAME)
-    if record is None:
+    record, problem = manifest.examine(run_dir / manifest.MANIFEST_NAME)
+    if record is None and not (run_dir / manifest.MANIFEST_NAME).exists():
         raise UsageError(f"{run_dir} holds no {manifest.MANIFEST_NAME}: it is not a run oda-sft trained{how}")
+    if record is None:  # there, but corrupt: said so, not "no manifest"
+        raise UsageError(f"{problem}: restore the run's record from a copy, or train it again{how}")
     model = record.get("model") if isinstance(record.get("model"), dict) else {}
     name = str(model.get("preset", "")) if model else ""
     if name not in PRESETS:

@@ -30,6 +30,23 @@ def read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def examine(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the manifest, None), or (None, what is wrong: missing, unreadable, corrupt, not an object)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, f"{path.parent} holds no {MANIFEST_NAME}"
+    except (OSError, ValueError) as exc:
+        return None, f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, f"{path} is corrupt (not valid JSON: cut short or overwritten)"
+    if not isinstance(data, dict):
+        return None, f"{path} is not a record oda-sft wrote (valid JSON, but not an object)"
+    return data, None
+
+
 def start(
     path: Path,
     *,
@@ -39,8 +56,10 @@ def start(
     gpu_count: int,
     world_size: int,
     resumed_from: str | None,
+    note: str | None = None,
 ) -> dict[str, Any]:
-    """Write the manifest for a new attempt; an interrupted run's earlier attempts are kept."""
+    """Write the manifest for a new attempt; an interrupted run's earlier attempts are kept. note says
+    something unusual about the start (the earlier record was unusable and set aside)."""
     previous = read(path) or {}
     # Called under the run's lock: an earlier attempt still marked running ended unrecorded (killed, node lost).
     attempts = [_unrecorded_end(a) for a in previous.get("attempts", [])]
@@ -50,6 +69,8 @@ def start(
     attempt["dataset_sha256"] = dataset.get("sha256") if isinstance(dataset, dict) else None
     if resumed_from:
         attempt["resumed_from"] = resumed_from
+    if note:
+        attempt["note"] = note
     attempts.append(attempt)
     manifest: dict[str, Any] = {
         "schema": SCHEMA,

@@ -39,9 +39,10 @@ def require_launcher() -> None:
 
 
 def patches_for(resumable: bool, era: RecipeEra = CURRENT) -> tuple[str, ...]:
-    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch; an era
+    """The trainer-side corrections (train/patches/) a run needs: exact resumes need resume_epoch, and
+    checkpoint_stamp writes into each checkpoint the data and config it was trained on (runs/stamp.py); an era
     other than the current one needs its own (oda_sft/eras.py)."""
-    return (*ERAS[era].patches, *(("resume_epoch",) if resumable else ()))
+    return (*ERAS[era].patches, *(("resume_epoch", "checkpoint_stamp") if resumable else ()))
 
 
 def check_patches(names: Sequence[str]) -> None:

@@ -6,6 +6,7 @@ commands built from the run's own request (train/advice.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import RunStateError
-from oda_sft.runs import manifest
+from oda_sft.runs import manifest, stamp
 from oda_sft.runs.outdir import (
     OutputState,
     checkpoint_is_complete,
@@ -52,10 +53,33 @@ def _kept_config_changes(plan: TrainPlan) -> list[str]:
     return _config_changes(before if isinstance(before, dict) else {}, plan.config)
 
 
-def _recorded_command(out: Path) -> str | None:
-    record = manifest.read(out / manifest.MANIFEST_NAME) or {}
+def _recorded_command(plan: TrainPlan) -> str | None:
+    record = run_manifest(plan)[0] or {}
     rerun = record.get("rerun")
     return rerun if isinstance(rerun, str) and rerun else None
+
+
+def run_manifest(plan: TrainPlan) -> tuple[dict[str, Any] | None, str | None]:
+    """(the output dir's manifest, None) when it is this run's record; else (None, what is wrong with it:
+    missing, corrupt, not a run record, or another run's: another model, dataset or seed)."""
+    path = plan.output_dir / manifest.MANIFEST_NAME
+    record, problem = manifest.examine(path)
+    if record is None:
+        return None, problem
+    dataset, model = record.get("dataset"), record.get("model")
+    if not isinstance(dataset, dict) or not isinstance(model, dict) or not isinstance(record.get("attempts"), list):
+        return None, f"{path} is not a run record oda-sft wrote (no dataset, model and attempts in it)"
+    theirs = (model.get("preset"), dataset.get("name"), record.get("seed"))
+    if theirs != (plan.preset.name, plan.dataset.name, plan.request.seed):
+        return None, f"{path} is another run's (model {theirs[0]}, dataset {theirs[1]}, seed {theirs[2]})"
+    return record, None
+
+
+def unusable_manifest(plan: TrainPlan) -> str | None:
+    """What is wrong with a manifest that is there but cannot be this run's record; None otherwise."""
+    record, problem = run_manifest(plan)
+    exists = os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
+    return problem if record is None and exists else None
 
 
 @dataclass(frozen=True)
@@ -66,10 +90,10 @@ class DataChange:
     now: str  # sha256 of the registered file today
     was_revision: str | None  # the source commit the run's content was converted from, if recorded
 
-    def describe(self, plan: TrainPlan) -> str:
+    def describe(self, plan: TrainPlan, subject: str = "it") -> str:
         return (
-            f"it was trained on other content of dataset {plan.dataset.name} (sha256 {self.was[:12]}) than it "
-            f"holds now ({self.now[:12]}; registered again since)"
+            f"{subject} was trained on other content of dataset {plan.dataset.name} (sha256 {self.was[:12]}) than "
+            f"it holds now ({self.now[:12]}; registered again or changed since)"
         )
 
     def register_again(self, plan: TrainPlan) -> str:
@@ -86,8 +110,8 @@ class DataChange:
 
 def data_change(plan: TrainPlan) -> DataChange | None:
     """How the data the run in the output dir started on differs from the dataset's now; None when it
-    does not (or either side is unknown: no manifest, a dataset oda-sft cannot hash)."""
-    record = manifest.read(plan.output_dir / manifest.MANIFEST_NAME) or {}
+    does not (or either side is unknown: no manifest of this run, a dataset oda-sft cannot hash)."""
+    record = run_manifest(plan)[0] or {}
     recorded = record.get("dataset")
     recorded = recorded if isinstance(recorded, dict) else {}
     was, now = recorded.get("sha256"), plan.dataset.sha256
@@ -138,31 +162,87 @@ def decide_action(plan: TrainPlan, state: OutputState, force: bool, rerun: Rerun
             f"train: `{rerun.command(force=True)}`; or choose another --output-root"
         )
     if state.kind == "interrupted":
-        moved = data_change(plan)
-        if moved is not None:
-            raise RunStateError(
-                f"{state.describe()}, but {moved.describe(plan)}: resuming would train on mixed data. To resume "
-                f"it, register its content again (`{moved.register_again(plan)}`) and run this again; or to start "
-                f"over on the new content (the old run is moved aside, nothing is deleted): "
-                f"`{rerun.command(force=True)}`"
-            )
-        changed = _kept_config_changes(plan)
-        if changed:
-            recorded = _recorded_command(plan.output_dir)
-            resume = f"to resume it, run the command it was started with: `{recorded}`; " if recorded else ""
-            raise RunStateError(
-                f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): "
-                f"{resume}to start over with this config (the old run is moved aside): `{rerun.command(force=True)}`"
-            )
-        last = last_complete(plan.output_dir, state.checkpoints, world_size(plan))
-        if last is not None and not checkpoint_is_full(last):
-            raise RunStateError(
-                f"{state.describe()}, but {last.name} holds weights only (the recipe saves model-only checkpoints "
-                "once per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
-                f"not be the same training. {_weights_only_advice(rerun, last)}"
-            )
+        _refuse_other_training(plan, state, rerun)
         return "resume"
     return "train"
+
+
+def _refuse_other_training(plan: TrainPlan, state: OutputState, rerun: Rerun) -> None:
+    """Resume only what is proven to continue the same training: the checkpoint it resumes from was trained
+    on the content the dataset holds now, with this config. Its stamp proves it (runs/stamp.py); without
+    one (an older oda-sft's checkpoint), only this run's own manifest and kept config can."""
+    last = last_complete(plan.output_dir, state.checkpoints, world_size(plan))
+    stamped = stamp.read(last) if last is not None else None
+    if isinstance(stamped, stamp.Stamp):
+        assert last is not None
+        moved = _stamp_change(plan, stamped)
+        if moved is not None:
+            raise _mixed_data(plan, state, rerun, moved, last.name)
+        _refuse_config_change(plan, state, rerun, _config_changes(stamped.config, plan.config))
+    else:
+        moved = data_change(plan)  # from the manifest, when it is this run's
+        if moved is not None:
+            raise _mixed_data(plan, state, rerun, moved, "it")
+        _refuse_config_change(plan, state, rerun, _kept_config_changes(plan))
+    if last is not None and not checkpoint_is_full(last):
+        raise RunStateError(
+            f"{state.describe()}, but {last.name} holds weights only (the recipe saves model-only checkpoints "
+            "once per epoch), so the optimizer and learning-rate schedule cannot be restored and a resume would "
+            f"not be the same training. {_weights_only_advice(rerun, last)}"
+        )
+    if last is not None and isinstance(stamped, str):
+        unproven = _manifest_proof_missing(plan)
+        if unproven is not None:
+            raise RunStateError(
+                f"{state.describe()}, but {stamped}, and {unproven}: nothing proves which data and config it was "
+                f"trained with, and a resume on others would train on mixed data. To start over (the old run is "
+                f"moved aside, nothing is deleted): `{rerun.command(force=True)}`; or put the run's own "
+                f"{manifest.MANIFEST_NAME} back and run this again"
+            )
+
+
+def _stamp_change(plan: TrainPlan, stamped: stamp.Stamp) -> DataChange | None:
+    now = plan.dataset.sha256
+    if stamped.sha256 == now and (now is not None or stamped.dataset == plan.dataset.name):
+        return None
+    return DataChange(stamped.sha256 or "unknown", now or "unknown", stamped.revision)
+
+
+def _mixed_data(plan: TrainPlan, state: OutputState, rerun: Rerun, moved: DataChange, subject: str) -> RunStateError:
+    return RunStateError(
+        f"{state.describe()}, but {moved.describe(plan, subject)}: resuming would train on mixed data. To resume "
+        f"it, register its content again (`{moved.register_again(plan)}`) and run this again; or to start "
+        f"over on the new content (the old run is moved aside, nothing is deleted): `{rerun.command(force=True)}`"
+    )
+
+
+def _refuse_config_change(plan: TrainPlan, state: OutputState, rerun: Rerun, changed: list[str]) -> None:
+    if not changed:
+        return
+    recorded = _recorded_command(plan)
+    resume = f"to resume it, run the command it was started with: `{recorded}`; " if recorded else ""
+    raise RunStateError(
+        f"{state.describe()}, trained with a different config (differs in: {', '.join(changed)}): "
+        f"{resume}to start over with this config (the old run is moved aside): `{rerun.command(force=True)}`"
+    )
+
+
+def _manifest_proof_missing(plan: TrainPlan) -> str | None:
+    """For a checkpoint without a stamp: None when this run's manifest shows every attempt trained on the
+    content the dataset holds now, and its config is kept; else why it does not."""
+    record, problem = run_manifest(plan)
+    if record is None:
+        return problem
+    now = plan.dataset.sha256
+    recorded = record["dataset"].get("sha256")
+    # Each attempt records its data (older manifests may not): one on other content made the run mixed already.
+    trained_on = {recorded, *(a.get("dataset_sha256", recorded) for a in record["attempts"] if isinstance(a, dict))}
+    if trained_on != {now}:
+        shown = ", ".join(sorted(str(s)[:12] for s in trained_on))
+        return f"{manifest.MANIFEST_NAME} does not show it trained on this content alone (sha256 {shown})"
+    if not plan.config_path.is_file():
+        return f"{plan.config_path.name}, the config it was trained with, is missing"
+    return None
 
 
 def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Callable[[str], None]) -> str | None:

@@ -27,7 +27,7 @@ from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, RunStateError, UsageError
-from oda_sft.runs import lock, manifest, space
+from oda_sft.runs import lock, manifest, space, stamp
 from oda_sft.runs.outdir import (
     OutputState,
     inspect_output_dir,
@@ -41,6 +41,7 @@ from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals, subproc
 from oda_sft.util.console import say as _say
 from oda_sft.util.fs import atomic_write_text
+from oda_sft.util.paths import data_command
 
 Outcome = Literal["finished", "skipped", "failed", "interrupted"]
 # How a process ends when a person or a scheduler stops it: 128 + SIGINT/SIGTERM/SIGHUP. (A SIGKILL
@@ -70,9 +71,20 @@ def check_launchable(plan: TrainPlan) -> None:
     launcher.check_patches(launcher.patches_for(plan.request.resumable, plan.request.recipe))
     if dataset.file is not None and not dataset.file.exists():
         raise DatasetError(
-            f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: "
-            "restore the file or register the dataset again"
+            f"dataset {dataset.name} is registered with file {dataset.file}, which does not exist: restore the "
+            f"file, or put it back from its source with `{_put_back(plan)}`"
         )
+
+
+def _put_back(plan: TrainPlan) -> str:
+    """`data add NAME SOURCE --force`, with the file the dataset was registered from when it is still there
+    (then it works as printed: data add puts the registered content back)."""
+    dataset = plan.dataset
+    source = dataset.meta.get("source")
+    path = source.get("path") if isinstance(source, dict) and source.get("type") == "file" else None
+    if fetchable(dataset.name) or not isinstance(path, str) or not Path(path).is_file():
+        return add_command(dataset.name, plan.request.dataset_dir, "--force")
+    return data_command("add", dataset.name, plan.request.dataset_dir, path, "--force")
 
 
 def check_devices(plan: TrainPlan, allow_no_gpu: bool = False) -> None:
@@ -204,11 +216,15 @@ def _launch(
     )
     writes_manifest = options.node_rank == 0  # one record per run, on shared storage
     manifest_path = out / manifest.MANIFEST_NAME
+    trainer_env = dict(env)  # what the trainer gets; `env` is what is shown and recorded
+    if "checkpoint_stamp" in patches:  # each checkpoint-N then records what it was trained on (runs/stamp.py)
+        trainer_env[stamp.ENV] = stamp.encode(dataset.name, dataset.sha256, dataset.revision, config)
     record: dict[str, Any] = {}
     signalled: list[int] = []
     try:
         with signals.critical():  # the config and its manifest are written together, or neither
             atomic_write_text(config_path, dump_yaml(config))
+            note = _set_aside_unusable_manifest(plan, resumed_from, say) if writes_manifest else None
             if writes_manifest:
                 nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
                 facts = RunFacts(
@@ -237,10 +253,11 @@ def _launch(
                     gpu_count=plan.gpu_count,
                     world_size=options.nnodes * nproc,
                     resumed_from=resumed_from,
+                    note=note,
                 )
         say(f"config kept at {config_path}")
         watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say)
-        status = launcher.run(argv, env, watch)
+        status = launcher.run(argv, trainer_env, watch)
     except signals.Interrupted as exc:  # stopped before the trainer started: it never will
         if record:
             manifest.finish(
@@ -262,6 +279,18 @@ def _launch(
                 manifest.finish(manifest_path, record, "failed", 127)
         raise
     return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
+
+
+def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None, say: Callable[[str], None]) -> str | None:
+    """A manifest that is corrupt or another run's is moved aside (kept, not overwritten) before this attempt
+    starts a record of its own; returns the note its first attempt keeps."""
+    problem = outdir_policy.unusable_manifest(plan)
+    if problem is None:
+        gone = resumed_from and not os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
+        return f"{manifest.MANIFEST_NAME} was missing: the attempts before this one are not recorded" if gone else None
+    moved = set_aside(plan.output_dir / manifest.MANIFEST_NAME, "unusable")
+    say(f"{problem}: moved it to {moved.name}; this attempt starts a new record")
+    return f"the earlier {manifest.MANIFEST_NAME} was unusable ({problem}); kept as {moved.name}"
 
 
 def _finish(

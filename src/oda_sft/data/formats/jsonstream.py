@@ -1,7 +1,7 @@
 """Stream records out of a JSON list or a JSON Lines file, without holding the file in memory.
 
 Each record comes with its byte span, so a later pass can seek straight to it, and the
-file's sha256 is computed on the same read. Malformed JSON is reported with line and column.
+file's sha256 is computed on the same read. Malformed JSON (a key named twice too: unique_keys.py) is named by line.
 
 Memory and time stay bounded whatever the file holds: one record may be at most
 MAX_RECORD_BYTES, a run of whitespace at most MAX_WHITESPACE bytes, and numbers too long for
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from oda_sft.data import files
+from oda_sft.data.formats import unique_keys
 from oda_sft.errors import DatasetError
 
 CHUNK = 1 << 22  # 4 MiB per read: large enough that json's C scanner dominates
@@ -223,7 +224,9 @@ class JsonStream:
                 raise self._too_large(index, lineno + 1)
             start = offset + pos
             try:
-                value = json.loads(buf[pos:end])
+                value = unique_keys.loads(buf[pos:end])
+            except unique_keys.DuplicateKey as exc:
+                raise exc.error(self.path, index, lineno + 1) from None
             except json.JSONDecodeError as exc:
                 column = exc.colno + indent if exc.lineno == 1 else exc.colno
                 raise self._error(f"line {lineno + exc.lineno}, column {column}", exc.msg.removesuffix(" at")) from None
@@ -244,7 +247,7 @@ class JsonStream:
             indent = 0
 
     def _iter_array(self, head: bytes, base: int, lines_before: int) -> Iterator[RawRecord]:
-        decoder = json.JSONDecoder()
+        decoder = unique_keys.DECODER
         utf8 = codecs.getincrementaldecoder("utf-8")()
         state = _ArrayState(base, lines_before)
         eof = False
@@ -329,6 +332,8 @@ class JsonStream:
                     if cut and more(len(state.buf) - state.pos):
                         continue
                     raise fail(exc.msg.removesuffix(" at"), exc.pos) from None
+                except unique_keys.DuplicateKey as exc:
+                    raise exc.error(self.path, index, state.where(state.pos)[0]) from None
                 except (ValueError, RecursionError) as exc:
                     problem, fix = _value_problem(exc)
                     raise fail(problem, fix=fix) from None

@@ -28,7 +28,7 @@ from oda_sft.data import files
 from oda_sft.data.formats import convert
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN, FIELDS, Columns, ProblemLog
 from oda_sft.data.formats.arrow_schema import SchemaCheck
-from oda_sft.data.registry import info_file, transaction
+from oda_sft.data.registry import hashing, info_file, transaction
 from oda_sft.data.registry.dataset_dir import META_KEY
 from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.data.registry.transaction import Transaction, TxnFile, recover
@@ -38,7 +38,7 @@ from oda_sft.names import check_name
 from oda_sft.util import signals
 from oda_sft.util.clock import utc_now
 
-Status = Literal["added", "replaced", "unchanged"]
+Status = Literal["added", "replaced", "restored", "unchanged"]
 # NAME.json of these names is a file oda-sft owns (compared case-insensitively, for such filesystems).
 RESERVED_NAMES = frozenset({INFO_FILE.removesuffix(".json")})
 
@@ -285,7 +285,7 @@ def _registration_status(
     old_sha = meta.get("sha256") if isinstance(meta, dict) else None
     old_file = current.get("file_name") if isinstance(current, dict) else None
     if old_sha == sha and old_file == data_path.name:
-        return "unchanged"
+        return "unchanged" if in_place else _restore_status(request, data_path, sha)
     if not request.force:
         what = f"sha256 {old_sha[:12]}" if isinstance(old_sha, str) else f"file {old_file!r}"
         raise DatasetError(
@@ -293,3 +293,25 @@ def _registration_status(
             f"{sha[:12]}): pass --force to replace it, or choose another name"
         )
     return "replaced"
+
+
+def _restore_status(request: AddRequest, data_path: Path, sha: str) -> Status:
+    """The entry already records this content: unchanged while its file still holds it; else the file is
+    put back from the source (an edited file only with --force: the edit is replaced)."""
+    kind = files.describe(data_path)
+    if kind is not None and not kind.startswith(("missing", "a dangling")):
+        raise DatasetError(
+            f"{data_path}, where dataset {request.name!r}'s registered data belongs, is {kind}: move it away, "
+            "then run this again to put the data back"
+        )
+    if kind is None:
+        now = hashing.identify(data_path, checked=True).sha256
+        if now == sha:
+            return "unchanged"
+        if not request.force:
+            raise DatasetError(
+                f"{data_path}, the data file of dataset {request.name!r}, was changed after it was registered "
+                f"(sha256 {now[:12]}, registered {sha[:12]}, which this source holds): pass --force to put the "
+                "registered content back (the changed file is replaced)"
+            )
+    return "restored"

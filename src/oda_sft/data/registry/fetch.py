@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from oda_sft.data import files
+from oda_sft.data.registry import hashing
 from oda_sft.data.registry.add import AddRequest, AddResult, add_dataset
 from oda_sft.data.registry.dataset_dir import META_KEY, DatasetDir
 from oda_sft.data.sources.catalog_conversion import Tally, convert_files
@@ -188,15 +190,18 @@ def _refuse_to_replace(request: FetchRequest, sha: str) -> None:
 
 
 def _already_registered(request: FetchRequest, origin: dict[str, Any]) -> bool:
-    """This commit, converted this way, is registered and its data file is there: nothing to do."""
+    """This commit, converted this way, is registered and its data file still holds what was registered:
+    nothing to do. (A file edited or deleted since is fetched and converted again, and put back.)"""
     source = _registered_source(request)
     if origin.get("type") != "hub" or not source:
         return False
     entry = DatasetDir.load(request.dataset_dir).entry(request.name) or {}
-    file_name = entry.get("file_name")
-    data_exists = isinstance(file_name, str) and (request.dataset_dir.expanduser() / file_name).is_file()
     same = source.get("revision") == origin["revision"] and source.get("conversion") == origin["conversion"]
-    return data_exists and same
+    file_name, meta = entry.get("file_name"), entry.get(META_KEY)
+    if not same or not isinstance(file_name, str) or not isinstance(meta, dict):
+        return False
+    data = request.dataset_dir.expanduser() / file_name
+    return files.describe(data) is None and hashing.identify(data, checked=True).sha256 == meta.get("sha256")
 
 
 def register(prepared: Prepared, say: Say) -> AddResult:

@@ -33,6 +33,7 @@ PATCHES = {
     "template_2025": "template_2025",  # the 2025 recipe era (oda_sft/eras.py)
     "packing_2025": "packing_2025",
     "cutoff_2025": "cutoff_2025",
+    "checkpoint_stamp": "checkpoint_stamp",
 }
 REFUSED_EXIT = 4  # a launch problem, as oda-sft's own LaunchError
 

@@ -93,6 +93,7 @@ def test_pypi_opencompass_without_the_forks_configs_names_the_fork(cli: Cli, whe
     oc = stub_opencompass(where / "oc", [c for c in LLAMA_CONFIGS if "ver_" not in c], ("vllm", "lmdeploy"))
     line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(oc))
     assert "exist only in ODA's fork" in line and FORK_REPO in line and "agieval_xver_gen" in line
+    assert "`oda-sft setup-eval --fork CLONE --python python3.10 --venv DIR`" in line
 
 
 def test_missing_engines_judges_and_gpus_are_each_one_line(

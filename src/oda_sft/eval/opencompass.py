@@ -127,9 +127,8 @@ def check_configs(install: Install, names: list[str]) -> None:
         if only_fork and len(only_fork) == len(missing):
             raise UsageError(
                 f"OpenCompass {install.version} at {install.package} has no {', '.join(missing)}: the xver/cver "
-                f"configs exist only in ODA's fork: clone {FORK_REPO} and `pip install -e` the clone (Python 3.10) in "
-                "that environment, "
-                "or choose other --benchmarks"
+                f"configs exist only in ODA's fork ({FORK_REPO}): `oda-sft setup-eval --fork CLONE --python python3.10 "
+                "--venv DIR` installs it from a clone at the commit ODA pins; or choose other --benchmarks"
             )
         raise UsageError(
             f"OpenCompass {install.version} at {install.package} has no dataset config {', '.join(missing)}: "

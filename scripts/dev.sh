@@ -31,13 +31,13 @@ setup() {
 }
 
 # OpenCompass, which `oda-sft eval` runs, in its own venv (it pins numpy<2 and pandas): reused when present,
-# rebuilt when scripts/opencompass-requirements.txt changes. It sees the training venv's torch and
+# rebuilt when src/oda_sft/eval/data/opencompass-requirements.txt changes. It sees the training venv's torch and
 # transformers through a .pth file, written before pip runs so pip counts them as installed.
 OC_VENV="${ODA_SFT_OPENCOMPASS_VENV:-.venv-opencompass}"
 setup_opencompass() {
   local stamp="$OC_VENV/.oda-sft-setup"
   local want
-  want="$(cat scripts/opencompass-requirements.txt | sha256sum | cut -d' ' -f1)"
+  want="$(cat src/oda_sft/eval/data/opencompass-requirements.txt | sha256sum | cut -d' ' -f1)"
   if [ -x "$OC_VENV/bin/opencompass" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
     return
   fi
@@ -48,7 +48,7 @@ setup_opencompass() {
   train="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   echo "$train" > "$own/oda_sft_training_venv.pth"
   "$OC_VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$OC_VENV/bin/python" -m pip install --quiet -r scripts/opencompass-requirements.txt
+  "$OC_VENV/bin/python" -m pip install --quiet -r src/oda_sft/eval/data/opencompass-requirements.txt
   echo "$want" > "$stamp"
 }
 

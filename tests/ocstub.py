@@ -11,7 +11,8 @@ import stat
 import sys
 from pathlib import Path
 
-from oda_sft.eval.benchmarks import JUDGE_MODELS
+from oda_sft.eval import benchmark_data
+from oda_sft.eval.benchmarks import JUDGE_MODELS, PRESETS
 from oda_sft.eval.template import default_template
 
 RUN = "saves/llama3.1-8b/full/sft-d1/seed-42"
@@ -58,3 +59,22 @@ def cache_judges(cache: Path) -> None:
         snap = cache / f"models--{repo.replace('/', '--')}" / "snapshots" / "abc"
         snap.mkdir(parents=True)
         (snap / "config.json").write_text("{}")
+
+
+def cache_benchmark_data(cache: Path, hf_datasets: Path) -> dict[str, str]:
+    """Every preset's benchmark data where a stand-in OpenCompass (no datasets_info.py: ids are paths) looks for
+    it under COMPASS_DATA_CACHE=cache; the Hub datasets in hf_datasets. Returns the environment to set."""
+    env = {"COMPASS_DATA_CACHE": str(cache), "HF_DATASETS_CACHE": str(hf_datasets)}
+    table = benchmark_data.Tables({}, {})
+    for preset in PRESETS.values():
+        for need in benchmark_data.needs(preset, preset.benchmarks):
+            if need.hf_repo is not None:
+                place = benchmark_data.hf_datasets_places(need.hf_repo, env)[0]
+                place.mkdir(parents=True, exist_ok=True)
+                (place / "data").write_text("")
+            elif need.path is not None:
+                place = benchmark_data.locate(need, table, None, env)[0][0]
+                place.parent.mkdir(parents=True, exist_ok=True)
+                if not place.exists():
+                    place.write_text("") if place.suffix else place.mkdir()
+    return env

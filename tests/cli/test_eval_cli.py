@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.eval.opencompass import FORK_REPO
 
 from conftest import Cli, snapshot
-from ocstub import RUN, cache_judges, finished_run, stub_opencompass
+from ocstub import RUN, cache_benchmark_data, cache_judges, finished_run, stub_opencompass
 
 
 @pytest.fixture
@@ -26,6 +27,8 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
+    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("ODA_SFT_GPU_COUNT", "1")
     return tmp_path
 
@@ -91,7 +94,7 @@ def test_a_corrupt_manifest_is_called_corrupt_not_missing(cli: Cli, where: Path)
 def test_missing_opencompass_is_one_line(cli: Cli, where: Path) -> None:
     finished_run(where)
     line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(where / "nowhere"))
-    assert "OpenCompass not found" in line and "scripts/dev.sh setup" in line
+    assert "OpenCompass not found" in line and "`oda-sft setup-eval` builds it" in line
 
 
 def test_pypi_opencompass_without_the_forks_configs_names_the_fork(cli: Cli, where: Path) -> None:
@@ -99,6 +102,7 @@ def test_pypi_opencompass_without_the_forks_configs_names_the_fork(cli: Cli, whe
     oc = stub_opencompass(where / "oc", [c for c in LLAMA_CONFIGS if "ver_" not in c], ("vllm", "lmdeploy"))
     line = _refused(cli, where, "-m", "llama", "-d", "d1", "--opencompass", str(oc))
     assert "exist only in ODA's fork" in line and FORK_REPO in line and "agieval_xver_gen" in line
+    assert "`oda-sft setup-eval --fork CLONE --python python3.10 --venv DIR`" in line
 
 
 def test_missing_engines_judges_and_gpus_are_each_one_line(
@@ -150,3 +154,26 @@ def test_env_var_locates_opencompass(cli: Cli, where: Path, monkeypatch: pytest.
     line = _refused(cli, where, "-m", "llama", "-d", "d1")
     assert "has no dataset config" in line or "only in ODA's fork" in line
     assert os.environ["ODA_SFT_OPENCOMPASS"]
+
+
+def test_missing_benchmark_data_is_one_line_and_its_fetch_command_works_as_printed(
+    cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished_run(where)
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    table = oc / "site" / "opencompass" / "utils" / "datasets_info.py"
+    table.parent.mkdir()
+    table.write_text("DATASETS_MAPPING = {}\nDATASETS_URL = {'/drop_simple_eval/': {'url': 'http://127.0.0.1:9/x.zip', "
+                     "'md5': '0'}}\n")  # fmt: skip
+    cache_judges(where / "hf")
+    empty = where / "empty-cache"
+    monkeypatch.setenv("COMPASS_DATA_CACHE", str(empty))
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--suite", "general", "--opencompass", str(oc))
+    assert "benchmark data not found for drop (data/drop_simple_eval/dev.jsonl)" in line
+    assert "OpenCompass would try to download it mid-run" in line and "no download for agieval" in line
+    printed = shlex.split(line.split("`")[1])
+    assert printed[:3] == ["oda-sft", "eval-data", "fetch"] and "drop" in printed
+    # As printed: parsed, and OpenCompass's own download tried (the stand-in has none: it says so)
+    r = cli(*printed[1:])
+    assert r.code == 1 and "fetching 1 item(s) into " + str(empty) in r.err, r.err
+    assert "missing: drop (data/drop_simple_eval/dev.jsonl)" in r.err and "the download failed" in r.err

@@ -16,7 +16,7 @@ from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.util.subproc import Captured
 
 from conftest import Cli, snapshot
-from ocstub import RUN, cache_judges, finished_run, stub_opencompass
+from ocstub import RUN, cache_benchmark_data, cache_judges, finished_run, stub_opencompass
 
 slurm_cli = importlib.import_module("oda_sft.cli.slurm")
 ODA_SFT = str(Path(sys.executable).parent / "oda-sft")
@@ -29,6 +29,8 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
+    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")  # a login node: no GPU, and the job is still written
     return tmp_path
 
@@ -225,3 +227,14 @@ def test_eval_after_training_refuses_what_eval_would_refuse_and_writes_nothing(
     line = _refused(cli, where, "--nodes", "1", "--gpus-per-node", "0", "--eval", *eval_args, "--",
                     *_train(data_dir, where))  # fmt: skip
     assert message in line
+
+
+def test_missing_benchmark_data_is_refused_on_the_login_node(
+    cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished_run(where)
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    cache_judges(where / "hf")
+    monkeypatch.setenv("COMPASS_DATA_CACHE", str(where / "empty"))
+    line = _refused(cli, where, "--", "eval", "-m", "llama", "-d", "d1", "--suite", "code", "--opencompass", str(oc))
+    assert "benchmark data not found for humaneval (opencompass/humaneval)" in line

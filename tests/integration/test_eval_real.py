@@ -1,7 +1,8 @@
 """The embedded tiny model, trained and then evaluated by a real OpenCompass (the .venv-opencompass that
-scripts/dev.sh setup builds, or $ODA_SFT_OPENCOMPASS) on oda-sft's arithmetic benchmark, on the CPU:
-recorded, skipped when asked again, the base model beside it, and an interrupted eval that leaves nothing
-behind and resumes. Without OpenCompass the tests skip, saying why; under CI=true they fail."""
+`oda-sft setup-eval` builds, or $ODA_SFT_OPENCOMPASS) on oda-sft's arithmetic benchmark, and its base model on
+ODA's DROP config from a test data cache, on the CPU: recorded, skipped when asked again, and an interrupted
+eval that leaves nothing behind and resumes. Without OpenCompass the tests skip, saying why; under CI=true they
+fail."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from conftest import REPO, snapshot
 from realproc import kill_tree, manifest, marked, oda_sft, start, system_missing, tail
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
+DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
 
 
 def _opencompass() -> Path:
@@ -29,7 +31,7 @@ def _opencompass() -> Path:
     if program.is_dir():
         program = program / "bin" / "opencompass"
     if not program.is_file():
-        system_missing(f"OpenCompass is not installed at {program}: `bash scripts/dev.sh setup` builds it")
+        system_missing(f"OpenCompass is not installed at {program}: `oda-sft setup-eval` builds it")
     return program
 
 
@@ -72,10 +74,24 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
     assert again.returncode == 0 and "skipped:" in again.stderr, again.stderr
     assert f"`oda-sft eval --run {run} --opencompass {oc} --force`" in again.stderr
 
-    base = oda_sft("eval", "-m", "tiny", "--base", "--output-root", "saves", "--opencompass", oc, cwd=trained)
+    # The base model on ODA's own DROP config (drop_gen_a2697c, the same file in the fork and on PyPI): the data is
+    # looked for before anything starts, then read by the real loader and scored by the real DropOpenAIEvaluator.
+    base_args = ("eval", "-m", "tiny", "--base", "--benchmarks", "drop", "--output-root", "saves", "--opencompass", oc)
+    refused = oda_sft(*base_args, cwd=trained, COMPASS_DATA_CACHE=str(trained / "no-data"))
+    assert refused.returncode == 2 and "benchmark data not found for drop" in refused.stderr, refused.stderr
+    assert "`oda-sft eval-data fetch --model tiny --benchmarks drop --cache " in refused.stderr
+    assert not (trained / "saves" / "tiny" / "base" / "eval").exists()
+    base = oda_sft(*base_args, cwd=trained, COMPASS_DATA_CACHE=str(DATA_CACHE))
     assert base.returncode == 0, base.stderr[-3000:]
     base_manifest = manifest(trained / "saves" / "tiny" / "base")
-    assert base_manifest["base"] is True and base_manifest["evals"][0]["status"] == "finished"
+    (drop,) = base_manifest["evals"]
+    assert base_manifest["base"] is True and drop["status"] == "finished"
+    assert set(drop["scores"]) == {"drop"} and drop["domains"] == {"general": drop["scores"]["drop"]}
+    (result,) = Path(drop["work_dir"]).glob("*/results/tiny-base/drop.json")
+    scored = json.loads(result.read_text())  # DropOpenAIEvaluator.score's own output, over the fixture's answers
+    expected = [json.loads(line)["ref_text"] for line in (DATA_CACHE / "data/drop_simple_eval/dev.jsonl").open()]
+    assert [d["answer"] for d in scored["details"]] == [[a] for a in expected]
+    assert drop["scores"]["drop"] == scored["accuracy"]
 
 
 def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path: Path) -> None:

@@ -20,9 +20,11 @@ from oda_sft.cli.list_datasets import list_datasets
 from oda_sft.cli.options import new_app
 from oda_sft.cli.preflight import preflight
 from oda_sft.cli.results.eval import eval_command
+from oda_sft.cli.results.eval_data import fetch as fetch_eval_data
 from oda_sft.cli.results.rank import plot as plot_rank
 from oda_sft.cli.results.rank import rank
 from oda_sft.cli.results.runs import list_runs, plot_runs
+from oda_sft.cli.results.setup_eval import setup_eval
 from oda_sft.cli.slurm import slurm
 from oda_sft.cli.sweep import sweep
 from oda_sft.cli.train import train
@@ -58,6 +60,7 @@ def _root(
 
 app.command("train")(_errors_to_exit_codes(train))
 app.command("eval")(_errors_to_exit_codes(eval_command))
+app.command("setup-eval")(_errors_to_exit_codes(setup_eval))
 app.command("sweep")(_errors_to_exit_codes(sweep))
 app.command("list-datasets")(_errors_to_exit_codes(list_datasets))
 app.add_typer(data.build_app(_errors_to_exit_codes), name="data")
@@ -77,6 +80,10 @@ rank_app = new_app(
 rank_app.callback()(_errors_to_exit_codes(rank))
 rank_app.command("plot")(_errors_to_exit_codes(plot_rank))
 app.add_typer(rank_app, name="rank")
+
+eval_data_app = new_app("eval-data", "The benchmark data OpenCompass reads.")
+eval_data_app.command("fetch")(_errors_to_exit_codes(fetch_eval_data))
+app.add_typer(eval_data_app, name="eval-data")
 
 
 @functools.cache

@@ -82,8 +82,16 @@ def _mean(prefix: str, metric: str = "accuracy") -> SummaryRule:
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    # ODA's README says xVerify; the fork's drop_gen_a2697c scores by rule and loads no judge.
-    Benchmark("drop", "DROP", "general", _same("drop_gen_a2697c"), "DropOpenAIEvaluator", _rule("drop")),
+    # ODA's README says xVerify; the fork's drop_gen_a2697c scores by rule and loads no judge. The file is the same
+    # in PyPI's OpenCompass: the tiny preset runs it on the CPU too (tests/fixtures/opencompass_data).
+    Benchmark(
+        "drop",
+        "DROP",
+        "general",
+        {**_same("drop_gen_a2697c"), "tiny": "drop_gen_a2697c"},
+        "DropOpenAIEvaluator",
+        _rule("drop"),
+    ),
     Benchmark("ifeval", "IFEval", "general", _same("IFEval_gen"), "IFEvaluator", _rule("IFEval", None, average=True)),
     Benchmark("agieval", "AGIEval", "general", _same("agieval_xver_gen"), "", _rule("agieval", "naive_average")),
     Benchmark("mmlu_pro", "MMLU-Pro", "general", _same("mmlu_pro_few_shot_xver_gen"), "", _mean("mmlu_pro")),
@@ -188,10 +196,17 @@ class EvalPreset:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     tokenizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
     judged: bool = True  # its benchmarks need judge models and vLLM
+    named_only: frozenset[str] = frozenset()  # run when named or by their domain, not by `all`
 
     @property
     def benchmarks(self) -> tuple[Benchmark, ...]:
         return tuple(b for b in BENCHMARKS if self.name in b.configs)
+
+    def suite(self, suite: str) -> tuple[Benchmark, ...]:
+        """The benchmarks of a suite: one domain's, or `all` (but the named-only ones)."""
+        return tuple(
+            b for b in self.benchmarks if b.domain == suite or (suite == "all" and b.name not in self.named_only)
+        )
 
 
 def _vllm(name: str, sampling: dict[str, Any], workers: int, reuse: bool, post: str = "") -> EvalPreset:
@@ -232,6 +247,8 @@ PRESETS: dict[str, EvalPreset] = {
         pred_postprocessor="gsm8k",  # the answer is the last number in the reply (OpenCompass's GSM8K rule)
         tokenizer_kwargs={"model_input_names": ["input_ids", "attention_mask"]},
         judged=False,
+        # OpenCompass runs --datasets or one --custom-dataset-path, not both: DROP runs on its own.
+        named_only=frozenset({"drop"}),
     ),
 }
 
@@ -251,7 +268,7 @@ def select(preset: EvalPreset, suite: str, names: list[str] | None) -> tuple[Ben
                 )
         chosen = tuple(b for b in available if b.name in names)
     else:
-        chosen = tuple(b for b in available if suite == "all" or b.domain == suite)
+        chosen = preset.suite(suite)
     if not chosen:
         have = sorted({b.domain for b in available})
         raise UsageError(

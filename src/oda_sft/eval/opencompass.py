@@ -2,8 +2,8 @@
 
 OpenCompass lives in its own environment (it pins numpy<2 and pandas, unlike the training venv):
 --opencompass PATH (the `opencompass` program or its venv), else $ODA_SFT_OPENCOMPASS, else `opencompass`
-on PATH, else the checkout's .venv-opencompass (scripts/dev.sh setup builds it). One short query of that
-environment's Python, offline, says its version, where it is and which engines it has; the dataset
+on PATH, else the checkout's .venv-opencompass, else the user's (`oda-sft setup-eval` builds either). One short
+query of that environment's Python, offline, says its version, where it is and which engines it has; the dataset
 configs are then found on disk the way OpenCompass finds them (`--datasets NAME`: NAME.py, once).
 """
 
@@ -18,13 +18,13 @@ from pathlib import Path
 
 from oda_sft.errors import UsageError
 from oda_sft.util import subproc
-from oda_sft.util.paths import checkout_root
+from oda_sft.util.paths import checkout_root, user_opencompass_venv
 
 ENV_VAR = "ODA_SFT_OPENCOMPASS"
 VENV_NAME = ".venv-opencompass"
 FORK_REPO = "https://github.com/OpenDataArena/opencompass"
 PROBE_TIMEOUT_S = 5.0
-INSTALL_HINT = "bash scripts/dev.sh setup builds .venv-opencompass (pip install opencompass==0.5.4 in its own venv)"
+INSTALL_HINT = "`oda-sft setup-eval` builds it (OpenCompass 0.5.4 in its own venv, with the pins it needs)"
 
 # Run by that environment's Python: nothing is imported but importlib; prints one JSON line.
 _PROBE = """
@@ -70,9 +70,9 @@ def locate(given: Path | None) -> Path:
     else:
         found = shutil.which("opencompass")
         root = checkout_root()
-        local = root / VENV_NAME / "bin" / "opencompass" if root is not None else None
+        local = (root / VENV_NAME if root is not None else user_opencompass_venv()) / "bin" / "opencompass"
         candidate = Path(found) if found else local
-        where = "opencompass on PATH" + (f" or {local}" if local is not None else "")
+        where = f"opencompass on PATH or {local}"
     if candidate is None or not (candidate.is_file() and os.access(candidate, os.X_OK)):
         raise UsageError(f"OpenCompass not found ({where}): {INSTALL_HINT}, or pass --opencompass PATH")
     return candidate.absolute()
@@ -127,9 +127,8 @@ def check_configs(install: Install, names: list[str]) -> None:
         if only_fork and len(only_fork) == len(missing):
             raise UsageError(
                 f"OpenCompass {install.version} at {install.package} has no {', '.join(missing)}: the xver/cver "
-                f"configs exist only in ODA's fork: clone {FORK_REPO} and `pip install -e` the clone (Python 3.10) in "
-                "that environment, "
-                "or choose other --benchmarks"
+                f"configs exist only in ODA's fork ({FORK_REPO}): `oda-sft setup-eval --fork CLONE --python python3.10 "
+                "--venv DIR` installs it from a clone at the commit ODA pins; or choose other --benchmarks"
             )
         raise UsageError(
             f"OpenCompass {install.version} at {install.package} has no dataset config {', '.join(missing)}: "

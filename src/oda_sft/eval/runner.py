@@ -21,7 +21,7 @@ from typing import Any, Literal
 from oda_sft import tiny_model
 from oda_sft.eras import CURRENT
 from oda_sft.errors import LaunchError, RunStateError, UsageError
-from oda_sft.eval import record, render, summary
+from oda_sft.eval import benchmark_data, record, render, summary
 from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark, EvalPreset
 from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir
 from oda_sft.eval.stats import questions
@@ -85,12 +85,12 @@ def plan(target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark
 
 
 def _suite(preset: EvalPreset, suite: str) -> tuple[Benchmark, ...]:
-    return tuple(b for b in preset.benchmarks if suite == "all" or b.domain == suite)
+    return preset.suite(suite)
 
 
 def check(plan: EvalPlan, install: Install) -> None:
     """What would stop OpenCompass after it started: each a one-line refusal, before anything is written."""
-    check_install(plan.preset, plan.chosen, install)
+    check_install(plan.preset, plan.chosen, install, plan.layout.work_dir)
     preset = plan.preset
     have = visible_gpu_count()
     if preset.num_gpus > have:
@@ -98,9 +98,11 @@ def check(plan: EvalPlan, install: Install) -> None:
                          "visible: run it on a GPU node")  # fmt: skip
 
 
-def check_install(preset: EvalPreset, chosen: tuple[Benchmark, ...], install: Install) -> None:
+def check_install(
+    preset: EvalPreset, chosen: tuple[Benchmark, ...], install: Install, work_dir: Path | None = None
+) -> None:
     """The checks that hold on any node sharing the OpenCompass environment and the Hugging Face cache (a Slurm
-    login node too): the dataset configs, the engines, the judge models."""
+    login node too): the dataset configs, the engines, the judge models, the benchmark data."""
     check_configs(install, [b.configs[preset.name] for b in chosen if not b.custom])
     needs = {"transformers", "torch"} if not preset.accelerator else {preset.accelerator}
     judges = sorted({b.judge(preset.name) for b in chosen} & set(JUDGE_MODELS))
@@ -114,6 +116,7 @@ def check_install(preset: EvalPreset, chosen: tuple[Benchmark, ...], install: In
     if absent:
         raise UsageError(f"judge model {', '.join(absent)} is not in the Hugging Face cache ({hf_cache_dir()}): "
                          f"`huggingface-cli download {absent[0]}` fetches it")  # fmt: skip
+    benchmark_data.check(install.package, preset, chosen, work_dir, install.program)
 
 
 def decide(plan: EvalPlan, force: bool, rerun: str) -> Action:
@@ -168,6 +171,7 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
         try:
             # In its work dir: OpenCompass writes a .cache/ into the directory it runs in.
             layout.work_dir.mkdir(parents=True, exist_ok=True)
+            benchmark_data.link_cwd_data(plan.preset, plan.chosen, layout.work_dir)  # CaLM's ./data/calm
             watch = subproc.Watch(
                 signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say, "OpenCompass", layout.work_dir
             )

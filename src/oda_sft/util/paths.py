@@ -112,6 +112,11 @@ def ensure_user_dataset_dir(path: Path) -> None:
         path.expanduser().mkdir(parents=True, exist_ok=True)
 
 
+def user_opencompass_venv() -> Path:
+    """Where `oda-sft setup-eval` builds OpenCompass outside a checkout: next to the user dataset dir."""
+    return user_dataset_dir().parent / "opencompass-venv"
+
+
 def cache_dir() -> Path:
     """$ODA_SFT_HOME, else $XDG_CACHE_HOME/oda-sft, else ~/.cache/oda-sft."""
     env = os.environ.get("ODA_SFT_HOME")

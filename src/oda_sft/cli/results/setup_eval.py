@@ -1,0 +1,140 @@
+"""`oda-sft setup-eval`: build the OpenCompass environment `oda-sft eval` runs, from any install (a wheel has no
+scripts/): its own venv with the pins shipped in the package (eval/data/opencompass-requirements.txt: OpenCompass
+0.5.4 alone pulls NumPy 2, which its pyarrow then refuses), reaching this venv's torch and transformers through a
+.pth file as scripts/dev.sh does; or, with --fork CLONE, ODA's fork from a clone at the commit ODA pins."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oda_sft.cli.options import optional
+from oda_sft.errors import UsageError
+from oda_sft.util.console import say
+
+PINS = Path(__file__).resolve().parents[2] / "eval" / "data" / "opencompass-requirements.txt"
+RECORD = PINS.with_name("fork_record.json")
+PTH_NAME = "oda_sft_training_venv.pth"
+STAMP = ".oda-sft-setup"  # the sha256 of the pins it was built with (scripts/dev.sh writes the same)
+# The fork's requirements/runtime.txt pins numpy<2 and pandas<2 itself; pyarrow<18 is ours (see PINS).
+FORK_EXTRA = ["pyarrow<18"]
+
+
+def default_venv() -> Path:
+    from oda_sft.util.paths import checkout_root, user_opencompass_venv
+
+    root = checkout_root()
+    return root / ".venv-opencompass" if root is not None else user_opencompass_venv()
+
+
+def _pinned_commit() -> str:
+    commit: str = json.loads(RECORD.read_text(encoding="utf-8"))["fork"]["commit"]
+    return commit
+
+
+def _query(argv: list[str]) -> str | None:
+    from oda_sft.util import subproc
+
+    done = subproc.capture(argv, timeout_s=30)
+    return done.stdout.strip() if done is not None and done.returncode == 0 else None
+
+
+def plan(venv: Path, python: str, fork: Path | None) -> tuple[list[list[str]], list[list[str]], str | None]:
+    """The command that makes the venv, the pip commands, and the .pth line that lends it this venv's
+    site-packages (None: another Python version, whose venv installs its own torch)."""
+    version = _query([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    if version is None:
+        raise UsageError(f"--python {python} does not run: name a Python interpreter")
+    vpy = str(venv / "bin" / "python")
+    make = [[python, "-m", "venv", str(venv)]]
+    pip = [[vpy, "-m", "pip", "install", "--upgrade", "pip"]]
+    pip.append([vpy, "-m", "pip", "install", "-r", str(PINS)] if fork is None else
+               [vpy, "-m", "pip", "install", "-e", str(fork), *FORK_EXTRA])  # fmt: skip
+    # Compiled packages are per Python version: the training venv's torch serves only the same version.
+    pth = sysconfig.get_paths()["purelib"] if version == "{}.{}".format(*sys.version_info[:2]) else None
+    return make, pip, pth
+
+
+def _check_fork(fork: Path) -> None:
+    want = _pinned_commit()
+    head = _query(["git", "-C", str(fork), "rev-parse", "HEAD"])
+    if head is None or not (fork / "setup.py").is_file():
+        clone = f"git clone https://github.com/OpenDataArena/opencompass {fork} && git -C {fork} checkout {want}"
+        raise UsageError(f"--fork {fork} is not a clone of OpenDataArena/opencompass: `{clone}`")
+    if head != want:
+        raise UsageError(f"--fork {fork} is at {head[:12]}, not at {want[:12]}, the commit ODA pins: "
+                         f"`git -C {fork} checkout {want}`")  # fmt: skip
+
+
+def setup_eval(
+    venv: Annotated[
+        Path | None,
+        optional(
+            help="Where to build it [default: the checkout's .venv-opencompass, else "
+            "$XDG_DATA_HOME/oda-sft/opencompass-venv, where `oda-sft eval` looks]."
+        ),
+    ] = None,
+    python: Annotated[
+        str | None, optional(help="The Python to build it with [default: this one; the fork needs 3.10].")
+    ] = None,
+    fork: Annotated[
+        Path | None,
+        optional(help="A clone of OpenDataArena/opencompass at the commit ODA pins: install it instead of PyPI's."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the commands; run nothing.")] = False,
+) -> None:
+    """Build the OpenCompass environment `oda-sft eval` runs, with the pins it needs (docs/eval.md)."""
+    target = (venv or default_venv()).absolute()
+    interpreter = python or sys.executable
+    if fork is not None:
+        fork = fork.absolute()
+        _check_fork(fork)
+    make, pip, pth = plan(target, interpreter, fork)
+    want = hashlib.sha256(PINS.read_bytes()).hexdigest() if fork is None else f"fork {_pinned_commit()}"
+    stamp = target / STAMP
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == want and (target / "bin/opencompass").exists():
+        say(f"{target} is built with these pins already: `oda-sft eval --opencompass {target}` runs it")
+        return
+    if target.exists() and not (target / "pyvenv.cfg").is_file():
+        raise UsageError(f"{target} exists and is not a venv: name another --venv (nothing was changed)")
+    if target.exists():
+        make = []  # a venv already: pip brings it to the pins
+    if dry_run:
+        for argv in make:
+            typer.echo(shlex.join(argv))
+        typer.echo(f"# {PTH_NAME} in its site-packages: {pth}" if pth else "# no .pth: it installs its own torch")
+        for argv in pip:
+            typer.echo(shlex.join(argv))
+        return
+    for argv in make:
+        _run(argv, target)
+    if pth:
+        _write_pth(target, pth)
+    for argv in pip:
+        _run(argv, target)
+    stamp.write_text(want + "\n", encoding="utf-8")
+    say(f"built {target}: `oda-sft eval --opencompass {target}` runs it" + ("" if venv else " (and finds it alone)"))
+
+
+def _run(argv: list[str], target: Path) -> None:
+    from oda_sft.util import subproc
+
+    say(f"running: {shlex.join(argv)}")
+    if subproc.run_inherited(argv) != 0:
+        raise UsageError(f"`{shlex.join(argv)}` failed (its output is above); {target} is incomplete: run "
+                         "`oda-sft setup-eval` again once the cause is fixed")  # fmt: skip
+
+
+def _write_pth(venv: Path, training_purelib: str) -> None:
+    """Before pip runs, so pip counts the training venv's torch and transformers as installed."""
+    purelib = _query([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    if purelib is None:
+        raise UsageError(f"{venv}/bin/python does not run: remove {venv} and run `oda-sft setup-eval` again")
+    (Path(purelib) / PTH_NAME).write_text(training_purelib + "\n", encoding="utf-8")

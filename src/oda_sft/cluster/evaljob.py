@@ -85,7 +85,7 @@ def plan_eval_job(args: EvalArgs, trained_by: str | None = None) -> EvalJob:
                                     "--seed", str(args.seed), "--output-root", str(args.output_root)])  # fmt: skip
             found = target.trained(run_dir, args.model, train)
             preset = found.preset
-    eval_preset = bench.PRESETS[preset.name]
+    eval_preset = bench.for_preset(preset)
     chosen = bench.select(eval_preset, args.suite, list(args.benchmarks) if args.benchmarks else None)
     install = oc.describe(oc.locate(args.opencompass))
     runner.check_install(eval_preset, chosen, install)

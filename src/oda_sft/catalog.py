@@ -1,9 +1,11 @@
 """The catalog: one record per model preset (the 17 long-CoT datasets are in oda_sft.datasets_catalog).
 
 Plain frozen data, so the recipe can be read here without reading code. A preset declares
-everything about itself once: its templates, model shape, DeepSpeed stage and the values
-upstream wrote. The renderer, the memory model, the benchmark, the help texts and the tests
-all read it from here; tests/unit/test_recipe_contract.py checks that they agree.
+everything about itself once: its templates, model shape, DeepSpeed stage, the values upstream
+wrote and the evaluation profile it is evaluated with. The renderer, the memory model, the
+benchmark, the evaluation, the help texts and the tests all read it from here, so adding a preset
+is its record here plus its recipe file in train_config/ (tests/unit/test_presets.py adds one);
+tests/unit/test_recipe_contract.py and tests/unit/test_presets.py check that they agree.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class ModelPreset:
     zero_stage: int  # the DeepSpeed ZeRO stage its templates use
     templates: Mapping[Mode, str]  # mode -> file in train_config/
     upstream: Mapping[Mode, Mapping[str, Any]]  # mode -> the values upstream wrote (see upstream_config)
+    # How it is evaluated: a key of oda_sft.eval.benchmarks.PROFILES (the benchmark configs and generation
+    # settings of one of ODA's eval scripts), shared by the base models of one family.
+    eval_profile: str
     note: str = ""
 
     @property
@@ -79,6 +84,7 @@ _LLAMA = ModelPreset(
     zero_stage=2,
     templates={"standard": "llama_config.yaml", "long": "llama_long_config.yaml"},
     upstream=_LLAMA_UPSTREAM,
+    eval_profile="llama_qwen",
 )
 
 PRESETS: dict[str, ModelPreset] = {
@@ -98,6 +104,7 @@ PRESETS: dict[str, ModelPreset] = {
                 "standard": {**_STANDARD, "learning_rate": 5.0e-6, "warmup_ratio": 0.1, "seed": 42},
                 "long": {**_LONG, "learning_rate": 5.0e-5, "warmup_ratio": 0.1},  # upstream has no seed here
             },
+            eval_profile="llama_qwen",
         ),
         ModelPreset(
             name="qwen3",
@@ -115,6 +122,7 @@ PRESETS: dict[str, ModelPreset] = {
                     "seed": 42,
                 },
             },
+            eval_profile="qwen3",
             note="upstream ships one Qwen3 config (long-CoT, ZeRO-3); it is used for every dataset",
         ),
         replace(  # the llama recipe (its ZeRO stage and upstream values) on a toy model
@@ -125,11 +133,17 @@ PRESETS: dict[str, ModelPreset] = {
             # Built offline by tiny_model.py; the vocabulary is its trained byte-level BPE size.
             shape=ModelShape("tiny", 64, 176, 2, 4, 2, 1024, tie_word_embeddings=False),
             templates={"standard": "tiny_config.yaml", "long": "tiny_long_config.yaml"},
+            eval_profile="tiny",
             note="random-weight Llama-shaped model built offline; the llama recipe at toy scale",
         ),
     )
 }
-PRESET_NAMES = ", ".join(PRESETS)
-PRESET_HELP = (
-    "Preset: " + "; ".join(f"{p.name} ({p.base_model or 'embedded tiny model'})" for p in PRESETS.values()) + "."
-)
+
+
+# Read when asked, not at import: everything said about the presets follows PRESETS.
+def preset_names() -> str:
+    return ", ".join(PRESETS)
+
+
+def preset_help() -> str:
+    return "Preset: " + "; ".join(f"{p.name} ({p.base_model or 'embedded tiny model'})" for p in PRESETS.values()) + "."

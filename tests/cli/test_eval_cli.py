@@ -33,7 +33,7 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-LLAMA_CONFIGS = [b.configs["llama"] for b in PRESETS["llama"].benchmarks]
+LLAMA_CONFIGS = [PRESETS["llama"].config(b) for b in PRESETS["llama"].benchmarks]
 
 
 def _refused(cli: Cli, root: Path, *args: str, code: int = 2) -> str:

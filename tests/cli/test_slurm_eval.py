@@ -20,7 +20,7 @@ from ocstub import RUN, cache_benchmark_data, cache_judges, finished_run, stub_o
 
 slurm_cli = importlib.import_module("oda_sft.cli.slurm")
 ODA_SFT = str(Path(sys.executable).parent / "oda-sft")
-LLAMA_CONFIGS = [b.configs["llama"] for b in PRESETS["llama"].benchmarks]
+LLAMA_CONFIGS = [PRESETS["llama"].config(b) for b in PRESETS["llama"].benchmarks]
 TINY_ENGINES = ("transformers", "torch")
 
 

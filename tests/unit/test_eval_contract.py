@@ -1,5 +1,5 @@
 """ODA's evaluation, as oda-sft renders it, against docs/eval.md's tables (copied from ../shared/EVAL.md and
-checked against OpenDataArena-Tool's eval scripts and run_summary.py): every preset x benchmark."""
+checked against OpenDataArena-Tool's eval scripts and run_summary.py): every eval profile x benchmark."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from oda_sft import catalog
 from oda_sft.eval import render
-from oda_sft.eval.benchmarks import BENCHMARKS, BY_NAME, PRESETS, SummaryRule
+from oda_sft.eval.benchmarks import BENCHMARKS, BY_NAME, PROFILES, SummaryRule
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "eval.md"
 FORK = Path(__file__).resolve().parents[2] / "src" / "oda_sft" / "eval" / "data" / "fork_record.json"
@@ -27,7 +28,9 @@ def _table(name: str) -> list[dict[str, str]]:
 
 
 BENCH_ROWS = {row["name"]: row for row in _table("benchmarks")}
-PRESET_ROWS = {row["preset"]: row for row in _table("presets")}
+PROFILE_ROWS = {row["profile"]: row for row in _table("presets")}
+# The benchmark table's config column of each profile (headed by the presets ODA's scripts are named after).
+COLUMNS = {"llama_qwen": "config (llama, qwen)", "qwen3": "config (qwen3)", "tiny": "config (tiny)"}
 
 
 def test_every_benchmark_has_a_row_and_every_row_a_benchmark() -> None:
@@ -43,12 +46,10 @@ def _cell(value: str | None) -> str:
 def test_benchmark_matches_the_table(name: str) -> None:
     bench, row = BY_NAME[name], BENCH_ROWS[name]
     assert (bench.domain, bench.title) == (row["domain"], row["benchmark"])
-    # llama and qwen run the same config: one column
-    assert bench.configs.get("llama") == bench.configs.get("qwen")
-    assert _cell(bench.configs.get("llama")) == row["config (llama, qwen)"]
-    assert _cell(bench.configs.get("qwen3")) == row["config (qwen3)"]
-    assert _cell(bench.configs.get("tiny")) == row["config (tiny)"]
-    judges = [bench.judge(p) for p in ("llama", "qwen3", "tiny") if p in bench.configs]
+    assert set(bench.configs) <= set(PROFILES)
+    for profile, column in COLUMNS.items():
+        assert _cell(bench.configs.get(profile)) == row[column]
+    judges = [bench.judge(p) for p in COLUMNS if p in bench.configs]
     assert " / ".join(dict.fromkeys(judges)) == row["judge / evaluator"]
 
 
@@ -68,9 +69,20 @@ def _sampling(text: str) -> dict[str, object]:
     return {k.strip(): ast.literal_eval(v.strip()) for k, v in (p.split("=") for p in text.split(","))}
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
-def test_preset_renders_the_table_row(name: str, tmp_path: Path) -> None:
-    preset, row = PRESETS[name], PRESET_ROWS[name]
+def test_every_profile_has_a_row_and_a_config_column() -> None:
+    assert list(PROFILE_ROWS) == list(PROFILES)
+    assert set(COLUMNS) == set(PROFILES)
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_the_presets_a_row_names_use_its_profile(name: str) -> None:
+    named = [p.strip() for p in PROFILE_ROWS[name]["presets"].split(",")]
+    assert all(catalog.PRESETS[p].eval_profile == name for p in named)
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_profile_renders_the_table_row(name: str, tmp_path: Path) -> None:
+    preset, row = PROFILES[name], PROFILE_ROWS[name]
     entry = render.model_entry(preset, "abbr", tmp_path / "model")
     assert repr(entry["type"]) == row["model class"]
     assert entry["max_out_len"] == int(row["max_out_len"])

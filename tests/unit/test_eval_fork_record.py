@@ -36,7 +36,7 @@ def _rows(preset: str) -> dict[str, list[str]]:
     DefaultSummarizer writes them (each dataset's evaluator metrics; a group row when all its subsets ran)."""
     rows: dict[str, list[str]] = {}
     for bench in PRESETS[preset].benchmarks:
-        for ds in CONFIGS[bench.configs[preset]]["datasets"]:
+        for ds in CONFIGS[PRESETS[preset].config(bench)]["datasets"]:
             rows[ds["abbr"]] = ds["metrics"]
     for group in RECORD["summary_groups"]:
         if all(s in rows for s in group["subsets"]):
@@ -51,7 +51,7 @@ def _matches(rule: SummaryRule, abbr: str) -> bool:
 
 def _own_rows(bench: Benchmark, preset: str) -> set[str]:
     """The rows that are this benchmark's: its config's datasets, or the group row the summarizer makes of them."""
-    abbrs = {ds["abbr"] for ds in CONFIGS[bench.configs[preset]]["datasets"]}
+    abbrs = {ds["abbr"] for ds in CONFIGS[PRESETS[preset].config(bench)]["datasets"]}
     groups = {g["name"] for g in RECORD["summary_groups"] if set(g["subsets"]) <= abbrs}
     return abbrs | groups
 
@@ -61,7 +61,8 @@ def test_the_summary_rule_reads_exactly_the_rows_the_config_writes(preset: str, 
     bench, rows = BY_NAME[name], _rows(preset)
     matched = {abbr for abbr in rows if _matches(bench.rule, abbr)}
     assert matched, (
-        f"{bench.rule} matches no row of {bench.configs[preset]} (it writes {sorted(_own_rows(bench, preset))[:4]})"
+        f"{bench.rule} matches no row of {PRESETS[preset].config(bench)} "
+        f"(it writes {sorted(_own_rows(bench, preset))[:4]})"
     )
     assert matched <= _own_rows(bench, preset), f"{bench.rule} also reads {sorted(matched - _own_rows(bench, preset))}"
     if not bench.rule.prefix:
@@ -73,13 +74,13 @@ def test_the_summary_rule_reads_exactly_the_rows_the_config_writes(preset: str, 
 @pytest.mark.parametrize(("preset", "name"), CASES)
 def test_the_recorded_judge_is_the_one_the_config_loads(preset: str, name: str) -> None:
     bench = BY_NAME[name]
-    read = [ds for ds in CONFIGS[bench.configs[preset]]["datasets"] if _matches(bench.rule, ds["abbr"])]
-    read = read or CONFIGS[bench.configs[preset]]["datasets"]  # a group row: its subsets
+    read = [ds for ds in CONFIGS[PRESETS[preset].config(bench)]["datasets"] if _matches(bench.rule, ds["abbr"])]
+    read = read or CONFIGS[PRESETS[preset].config(bench)]["datasets"]  # a group row: its subsets
     evaluators = {ds["evaluator"] for ds in read}
     judges = {ds["judge"] for ds in read}
     assert len(evaluators) == 1 and len(judges) == 1
     (evaluator,), (judge,) = evaluators, judges
-    named = bench.judge(preset)
+    named = PRESETS[preset].judge(bench)
     if evaluator == "GenericLLMEvaluator":
         assert JUDGE_MODELS.get(named) == judge
     elif evaluator in SERVED_JUDGES:

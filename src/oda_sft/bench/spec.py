@@ -24,7 +24,8 @@ EXTRA_SHAPES: dict[str, tuple[ModelShape, str]] = {
         ModelShape("qwen2.5-1.5b", 1536, 8960, 28, 12, 2, 151936, tie_word_embeddings=True, attention_bias=True),
     )
 }
-SHAPES: dict[str, tuple[ModelShape, str]] = {p.shape.name: (p.shape, p.name) for p in PRESETS.values()} | EXTRA_SHAPES
+# A preset trains its own shape with its own recipe (a proxy preset of an extra shape too).
+SHAPES: dict[str, tuple[ModelShape, str]] = EXTRA_SHAPES | {p.shape.name: (p.shape, p.name) for p in PRESETS.values()}
 # Token-length mixes, log-uniform between the bounds (rendered through the `default` template).
 # std: ODA's standard sets are mostly short instructions with a long tail (median about 700 tokens).
 # long: long-CoT traces beyond 4096 tokens, median about 10k, a few near 24k.

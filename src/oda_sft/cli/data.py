@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oda_sft.catalog import PRESET_NAMES, PRESETS
+from oda_sft.catalog import PRESETS, preset_names
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app, optional
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
@@ -226,7 +226,7 @@ class _Bars:
 
 def inspect(
     name: Annotated[str, typer.Argument(help="A dataset registered in dataset_info.json.")],
-    model: Annotated[str, typer.Option("--model", "-m", help=f"Whose tokenizer: {PRESET_NAMES}.")],
+    model: Annotated[str, typer.Option("--model", "-m", help=f"Whose tokenizer: {preset_names()}.")],
     dataset_dir: DatasetDirOpt,
     model_path: Annotated[Path | None, optional(help="Load the tokenizer from this local model directory.")] = None,
     exact: Annotated[

@@ -14,7 +14,7 @@ import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from oda_sft.catalog import PRESET_HELP
+from oda_sft.catalog import preset_help
 from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.eras import HELP as ERA_HELP
@@ -56,7 +56,7 @@ DatasetDirOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help=PRESET_HELP)]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help=preset_help())]
 RecipeOpt = Annotated[RecipeEra, typer.Option("--recipe", help=ERA_HELP)]
 
 

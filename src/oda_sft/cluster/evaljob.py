@@ -89,7 +89,7 @@ def plan_eval_job(args: EvalArgs, trained_by: str | None = None) -> EvalJob:
             preset = found.preset
     if found is not None:
         found = target.in_era(found, args.recipe)
-    eval_preset = bench.PRESETS[preset.name]
+    eval_preset = bench.for_preset(preset)
     chosen = bench.select(eval_preset, args.suite, list(args.benchmarks) if args.benchmarks else None)
     install = oc.describe(oc.locate(args.opencompass))
     runner.check_install(eval_preset, chosen, install)

@@ -87,7 +87,7 @@ def needs(preset: EvalPreset, chosen: tuple[Benchmark, ...]) -> list[Need]:
     """What the chosen benchmarks' configs load, from the fork's record; oda-sft's own data is shipped with it."""
     found: dict[tuple[str, str | None], Need] = {}
     for bench in chosen:
-        entry = _record()["configs"].get(bench.configs[preset.name]) if not bench.custom else None
+        entry = _record()["configs"].get(preset.config(bench)) if not bench.custom else None
         for dataset in (entry or {}).get("datasets", []):
             cls, path = dataset["dataset"], dataset["path"]
             need = Need(bench.name, cls, path, HF_REPOS.get(cls))

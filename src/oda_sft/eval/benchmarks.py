@@ -1,4 +1,9 @@
-"""ODA's evaluation as data: one record per benchmark, one per preset's model settings.
+"""ODA's evaluation as data: one record per benchmark, one per eval profile's model settings.
+
+A profile is how one of ODA's eval scripts evaluates a family of base models (its benchmark configs and its
+generation settings); a preset names its profile in its catalog record (oda_sft/catalog.py `eval_profile`), and
+its evaluation is that profile under the preset's name (`for_preset`), so a new preset of a known family needs
+nothing here.
 
 Read off OpenDataArena-Tool's model_eval/ (eval_script/*.sh, summary_scores/run_summary.py) and its OpenCompass
 fork (OpenDataArena/opencompass at the commit OpenDataArena-Tool pins). tests/unit/test_eval_fork_record.py holds
@@ -9,9 +14,10 @@ each config writes, its evaluator and judge); tests/unit/test_eval_contract.py h
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from oda_sft import catalog
 from oda_sft.errors import UsageError
 from oda_sft.names import suggest
 
@@ -43,16 +49,16 @@ class Benchmark:
     name: str  # oda-sft's name for it (--benchmarks)
     title: str  # as ODA's table names it
     domain: Domain
-    configs: Mapping[str, str]  # preset -> the OpenCompass dataset config it runs; absent: not run
+    configs: Mapping[str, str]  # eval profile -> the OpenCompass dataset config it runs; absent: not run
     evaluator: str  # the evaluator or judge; "" when the config's name says (xver: xVerify, cver: CompassVerifier)
     rule: SummaryRule
     summarised: bool = True  # in run_summary.py (the Qwen3-only math benchmarks are not)
     custom: bool = False  # oda-sft's own data, through OpenCompass's custom-dataset path
 
-    def judge(self, preset: str) -> str:
+    def judge(self, profile: str) -> str:
         if self.evaluator:
             return self.evaluator
-        config = self.configs[preset]
+        config = self.configs[profile]
         if "_xver_" in config:
             return "xVerify-9B-C"
         if "_cver_" in config:
@@ -61,8 +67,9 @@ class Benchmark:
 
 
 def _same(config: str, qwen3: str | None = "=") -> dict[str, str]:
-    """llama and qwen run `config`; qwen3 runs `qwen3` ("=": the same one; None: not run)."""
-    out = {"llama": config, "qwen": config}
+    """ODA's llama and qwen scripts (one profile) run `config`; its qwen3 script runs `qwen3` ("=": the same
+    one; None: not run)."""
+    out = {"llama_qwen": config}
     if qwen3 is not None:
         out["qwen3"] = config if qwen3 == "=" else qwen3
     return out
@@ -181,9 +188,11 @@ BY_NAME: dict[str, Benchmark] = {b.name: b for b in BENCHMARKS}
 
 @dataclass(frozen=True)
 class EvalPreset:
-    """The model config one of ODA's scripts writes, and the opencompass options it runs with."""
+    """The model config one of ODA's scripts writes, and the opencompass options it runs with: a profile (in
+    PROFILES, named by it), or a preset's evaluation (named by the preset, whose name its settings record)."""
 
     name: str
+    profile: str  # the key of Benchmark.configs: which dataset configs it runs
     model_class: str  # an opencompass.models class
     max_out_len: int
     batch_size: int
@@ -200,7 +209,13 @@ class EvalPreset:
 
     @property
     def benchmarks(self) -> tuple[Benchmark, ...]:
-        return tuple(b for b in BENCHMARKS if self.name in b.configs)
+        return tuple(b for b in BENCHMARKS if self.profile in b.configs)
+
+    def config(self, bench: Benchmark) -> str:
+        return bench.configs[self.profile]
+
+    def judge(self, bench: Benchmark) -> str:
+        return bench.judge(self.profile)
 
     def suite(self, suite: str) -> tuple[Benchmark, ...]:
         """The benchmarks of a suite: one domain's, or `all` (but the named-only ones)."""
@@ -212,6 +227,7 @@ class EvalPreset:
 def _vllm(name: str, sampling: dict[str, Any], workers: int, reuse: bool, post: str = "") -> EvalPreset:
     """ODA's scripts: VLLMwithChatTemplate, max_out_len 32768, batch 8, one GPU (tensor_parallel_size 1)."""
     return EvalPreset(
+        name,
         name,
         model_class="VLLMwithChatTemplate",
         max_out_len=32768,
@@ -226,15 +242,16 @@ def _vllm(name: str, sampling: dict[str, Any], workers: int, reuse: bool, post: 
     )
 
 
-PRESETS: dict[str, EvalPreset] = {
-    "llama": _vllm("llama", {"temperature": 0}, workers=8, reuse=False),
-    "qwen": _vllm("qwen", {"temperature": 0}, workers=8, reuse=False),
+PROFILES: dict[str, EvalPreset] = {
+    # ODA's test_llama*.sh and test_qwen*.sh: the same configs and settings.
+    "llama_qwen": _vllm("llama_qwen", {"temperature": 0}, workers=8, reuse=False),
     "qwen3": _vllm(
         "qwen3", {"temperature": 0.6, "top_p": 0.95, "top_k": 20}, 1, reuse=True, post="extract_non_reasoning_content"
     ),
     # The embedded tiny model on the CPU: OpenCompass's HF chat class, no GPU (the local runner asserts
     # enough GPUs), greedy and short; its tokenizer returns token_type_ids, which generate() refuses.
     "tiny": EvalPreset(
+        "tiny",
         "tiny",
         model_class="HuggingFacewithChatTemplate",
         max_out_len=16,
@@ -251,6 +268,17 @@ PRESETS: dict[str, EvalPreset] = {
         named_only=frozenset({"drop"}),
     ),
 }
+
+
+def for_preset(preset: catalog.ModelPreset) -> EvalPreset:
+    """A preset's evaluation: its profile's settings under the preset's name."""
+    if preset.eval_profile not in PROFILES:
+        raise UsageError(f"preset {preset.name!r} names eval profile {preset.eval_profile!r}, which oda_sft/eval/"
+                         f"benchmarks.py does not have: use one of {', '.join(PROFILES)}")  # fmt: skip
+    return replace(PROFILES[preset.eval_profile], name=preset.name)
+
+
+PRESETS: dict[str, EvalPreset] = {name: for_preset(p) for name, p in catalog.PRESETS.items()}
 
 
 def select(preset: EvalPreset, suite: str, names: list[str] | None) -> tuple[Benchmark, ...]:

@@ -63,7 +63,7 @@ def settings_of(
         "preset": preset.name,
         "suite": suite,
         "benchmarks": [b.name for b in chosen],
-        "configs": {b.name: b.configs[preset.name] for b in chosen},
+        "configs": {b.name: preset.config(b) for b in chosen},
         "generation": {
             "model_class": preset.model_class,
             "max_out_len": preset.max_out_len,
@@ -75,7 +75,7 @@ def settings_of(
             "accelerator": preset.accelerator or None,
             "chat_template_sha256": template_digest,
         },
-        "judges": {b.name: b.judge(preset.name) for b in chosen},
+        "judges": {b.name: preset.judge(b) for b in chosen},
     }
 
 
@@ -188,7 +188,7 @@ def command(
         argv += ["--custom-dataset-path", str(path), "--custom-dataset-data-type", "qa",
                  "--custom-dataset-infer-method", "gen"]  # fmt: skip
     else:
-        argv += ["--datasets", *(b.configs[preset.name] for b in chosen)]
+        argv += ["--datasets", *(preset.config(b) for b in chosen)]
     argv += ["-w", str(layout.work_dir), "-r", stamp]
     argv += ["--max-out-len", str(preset.max_out_len), "--hf-type", "chat"]
     argv += ["--max-num-workers", str(preset.max_num_workers)]

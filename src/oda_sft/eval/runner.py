@@ -103,9 +103,9 @@ def check_install(
 ) -> None:
     """The checks that hold on any node sharing the OpenCompass environment and the Hugging Face cache (a Slurm
     login node too): the dataset configs, the engines, the judge models, the benchmark data."""
-    check_configs(install, [b.configs[preset.name] for b in chosen if not b.custom])
+    check_configs(install, [preset.config(b) for b in chosen if not b.custom])
     needs = {"transformers", "torch"} if not preset.accelerator else {preset.accelerator}
-    judges = sorted({b.judge(preset.name) for b in chosen} & set(JUDGE_MODELS))
+    judges = sorted({preset.judge(b) for b in chosen} & set(JUDGE_MODELS))
     if judges and preset.judged:
         needs.add("lmdeploy")  # the fork's judge model configs run on LMDeploy (TurboMind)
     missing = sorted(needs - install.engines)

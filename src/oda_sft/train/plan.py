@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
-from oda_sft.catalog import PRESET_NAMES, PRESETS, ModelPreset
+from oda_sft.catalog import PRESETS, ModelPreset, preset_names
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
@@ -81,7 +81,7 @@ class TrainPlan:
 def resolve_preset(name: str) -> ModelPreset:
     preset = PRESETS.get(name)
     if preset is None:
-        raise UsageError(f"unknown model {name!r}{suggest(name, PRESETS)}: use one of {PRESET_NAMES}")
+        raise UsageError(f"unknown model {name!r}{suggest(name, PRESETS)}: use one of {preset_names()}")
     return preset
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oda_sft.catalog import PRESET_HELP
+from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import OdaSftError, UsageError
@@ -54,7 +54,7 @@ def eval_args(model: str | None, dataset: str | None, seed: int, output_root: Pa
 
 
 def eval_command(
-    model: Annotated[str | None, optional("--model", "-m", help=PRESET_HELP)] = None,
+    model: Annotated[str | None, optional("--model", "-m", help=preset_help())] = None,
     dataset: Annotated[str | None, optional("--dataset", "-d", help="The dataset the run was trained on.")] = None,
     seed: Annotated[int, typer.Option(help="The run's training seed.")] = 42,
     output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
@@ -109,7 +109,7 @@ def eval_command(
                                 "--output-root", str(output_root)])  # fmt: skip
             chosen_target = target.trained(run_dir, model, train)
     chosen_target = target.in_era(chosen_target, recipe)
-    eval_preset = bench.PRESETS[chosen_target.preset.name]
+    eval_preset = bench.for_preset(chosen_target.preset)
     chosen = bench.select(eval_preset, suite, names)
     plan = runner.plan(chosen_target, eval_preset, suite, chosen)
     rerun = rerun_command(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from oda_sft.catalog import PRESET_HELP
+from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.errors import UsageError
 from oda_sft.util.console import say
@@ -20,7 +20,7 @@ CACHE_HELP = (
 
 
 def fetch(
-    model: Annotated[str, typer.Option("--model", "-m", help=PRESET_HELP)],
+    model: Annotated[str, typer.Option("--model", "-m", help=preset_help())],
     suite: Annotated[str, typer.Option(help="general, math, code, reasoning or all (ODA's domains).")] = "all",
     benchmarks: Annotated[str | None, typer.Option(help="Comma-separated benchmark names, instead of --suite.")] = None,
     cache: Annotated[Path | None, optional(help=CACHE_HELP)] = None,
@@ -34,7 +34,7 @@ def fetch(
     from oda_sft.eval import opencompass as oc
     from oda_sft.util import subproc
 
-    preset = bench.PRESETS[target.preset_named(model).name]
+    preset = bench.for_preset(target.preset_named(model))
     names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
     chosen = bench.select(preset, suite, names)
     install = oc.describe(oc.locate(opencompass))

@@ -34,7 +34,7 @@ def _found(*records: dict[str, object]) -> set[tuple[int, str, int]]:
         GSM.upper(),  # re-cased
         GSM.replace(" ", "  \n\t "),  # re-spaced
         f"Answer the following question carefully.\n\nQuestion: {GSM}\nShow your work.",  # wrapped
-        GSM.replace("48", "４８"),  # full-width digits: NFKC makes them 48
+        GSM.replace("48", "\uff14\uff18"),  # full-width digits: NFKC makes them 48
         GSM.replace(",", " ,").replace(".", " ."),  # punctuation moved
     ],
 )
@@ -69,7 +69,7 @@ def test_a_short_item_matches_an_exact_prompt_after_normalising() -> None:
 
 def test_normalise_keeps_operators_and_drops_separators() -> None:
     assert normalise("A+B = (C), d-e!\n").split() == [b"a+b", b"=", b"c", b"d", b"e"]
-    assert normalise("Ünïcode ＡＢＣ").split() == ["ünïcode".encode(), b"abc"]
+    assert normalise("Ünïcode \uff21\uff22\uff23").split() == ["ünïcode".encode(), b"abc"]
 
 
 @pytest.mark.parametrize("layout", ["jsonl", "array", "pretty"])

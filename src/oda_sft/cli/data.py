@@ -12,6 +12,7 @@ import typer
 
 from oda_sft.catalog import PRESET_NAMES, PRESETS
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app, optional
+from oda_sft.cli.overlap.command import contamination
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
 from oda_sft.datasets_catalog.advice import add_command
@@ -317,4 +318,5 @@ def build_app(wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> typer
     data_app = new_app("data", "Add, convert, validate and measure datasets.")
     data_app.command("add")(wrap(add))
     data_app.command("inspect")(wrap(inspect))
+    data_app.command("contamination")(wrap(contamination))
     return data_app

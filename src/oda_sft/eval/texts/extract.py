@@ -98,7 +98,7 @@ def _cached(record: Any, defined: Path, install: Install) -> BenchmarkTexts | No
 
 def _missing_line(answer: dict[str, Any]) -> str:
     looked = answer.get("looked") or []
-    where = " or ".join(str(p) for p in looked)
+    where = " or ".join(dict.fromkeys(str(p) for p in looked))
     url = answer.get("url")
     fetch = (
         f"download {url} and unzip it into ~/.cache/opencompass/data/ (or into $COMPASS_DATA_CACHE/data/); "

@@ -88,3 +88,11 @@ def test_scan_numbers_samples_in_file_order(tmp_path: Path, layout: str) -> None
     assert result.count == 3000
     assert not result.parallel
     assert sorted(s for s, _b, _i in result.matches) == [0, 1234, 2999]
+
+
+def test_words_across_two_items_are_not_an_n_gram_of_either() -> None:
+    index = Index.build({"b": ["one two three four five six seven eight", "nine ten eleven twelve thirteen fourteen"]})
+    _n, found = match_batch(index, 0, [("five six seven eight nine ten eleven twelve", [])])
+    assert found == []
+    _n, found = match_batch(index, 0, [("x one two three four five six seven eight y", [])])
+    assert found == [(0, 0, 0)]

@@ -28,7 +28,7 @@ METHOD = f"word {N}-grams after NFKC, lowercase and open-instruct's separators; 
 METHOD_VERSION = 1  # bump when the method changes: stored results of another version are recomputed
 SEPARATORS = b' ,.?!:;()"-\\'
 _BOUNDARY = b"\x00"  # joins samples in a batch: NUL is a separator, so no text token equals it
-_BITS = 24  # a 16 MiB bitmap of n-gram hashes screens every position before the exact check
+_BITS = 27  # a 16 MiB bitmap of n-gram hashes screens every position before the sorted search
 _MIX = np.int64(0x1E3779B97F4A7C15)
 
 
@@ -96,43 +96,74 @@ def _token_hashes(tokens: Sequence[bytes]) -> npt.NDArray[np.int64]:
 
 @dataclass
 class Index:
-    """Every benchmark's n-grams and short items, built in the process that uses it (hash() of bytes is
-    salted per process)."""
+    """Every benchmark's n-grams as sorted 64-bit hashes with their (benchmark, item), and its short items.
+    Built in the process that uses it: hash() of bytes is salted per process. A hash hit is confirmed
+    against the item's own words, so a collision never counts; memory is 16 bytes per n-gram plus a
+    16 MiB bitmap that screens every position before the sorted search."""
 
     names: list[str]
-    grams: dict[tuple[bytes, ...], list[tuple[int, int]]] = field(default_factory=dict)  # -> (benchmark, item)
+    items: list[Sequence[str]]
+    hashes: npt.NDArray[np.int64]  # sorted
+    owners: npt.NDArray[np.int64]  # benchmark << 32 | item, beside each hash
+    bitmap: npt.NDArray[np.uint8]  # 1 << _BITS bits: set where some n-gram hashes
     short: dict[bytes, list[tuple[int, int]]] = field(default_factory=dict)
-    bitmap: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(1 << _BITS, dtype=np.bool_))
+    _grams: dict[tuple[int, int], set[tuple[bytes, ...]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, benchmarks: Mapping[str, Sequence[str]]) -> Index:
-        index = cls(list(benchmarks))
+        short: dict[bytes, list[tuple[int, int]]] = {}
+        texts: list[bytes] = []
+        owners: list[int] = []
         for b, items in enumerate(benchmarks.values()):
             for i, item in enumerate(items):
-                tokens = words(item)
-                if not tokens:
-                    continue
-                if len(tokens) < N:
-                    index.short.setdefault(b" ".join(tokens), []).append((b, i))
-                    continue
-                for at in range(len(tokens) - N + 1):
-                    owners = index.grams.setdefault(tuple(tokens[at : at + N]), [])
-                    if not owners or owners[-1] != (b, i):
-                        owners.append((b, i))
-        if index.grams:
-            hashes = _gram_hashes_of(list(index.grams))
-            index.bitmap[_buckets(hashes)] = True
-        return index
+                text = normalise(item)
+                count = len(text.split())
+                if count >= N:
+                    texts.append(text)
+                    owners.append(b << 32 | i)
+                elif count:
+                    short.setdefault(b" ".join(text.split()), []).append((b, i))
+        # One pass over every item at once, as over a batch of samples: numpy calls per item would dominate.
+        tokens = (b" " + _BOUNDARY + b" ").join(texts).split()
+        token_hashes = _token_hashes(tokens)
+        grams = _gram_hashes(token_hashes)
+        bounds = np.flatnonzero(token_hashes == hash(_BOUNDARY))
+        whose = np.asarray(owners, dtype=np.int64)[np.searchsorted(bounds, np.arange(len(grams)))]
+        crossing = np.zeros(len(grams), dtype=np.bool_)  # windows that hold a boundary span two items
+        for k in range(N):
+            starts = bounds - k
+            crossing[starts[(starts >= 0) & (starts < len(grams))]] = True
+        grams, whose = grams[~crossing], whose[~crossing]
+        order = np.argsort(grams, kind="stable")
+        bitmap = np.zeros(1 << (_BITS - 3), dtype=np.uint8)
+        buckets = _buckets(grams)
+        np.bitwise_or.at(bitmap, buckets >> 3, (1 << (buckets & 7)).astype(np.uint8))
+        return cls(list(benchmarks), [list(v) for v in benchmarks.values()], grams[order], whose[order], bitmap, short)
 
+    def screen(self, grams: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+        """Positions whose hash is some benchmark n-gram's."""
+        if not len(self.hashes) or not len(grams):
+            return np.empty(0, dtype=np.intp)
+        buckets = _buckets(grams)
+        maybe = np.flatnonzero((self.bitmap[buckets >> 3] >> (buckets & 7).astype(np.uint8)) & 1)
+        at = np.searchsorted(self.hashes, grams[maybe])
+        hit = self.hashes[np.minimum(at, len(self.hashes) - 1)] == grams[maybe]
+        found: npt.NDArray[np.intp] = maybe[hit]
+        return found
 
-def _gram_hashes_of(grams: list[tuple[bytes, ...]]) -> npt.NDArray[np.int64]:
-    flat = _token_hashes([t for g in grams for t in g]).reshape(len(grams), N)
-    out = flat[:, 0].copy()
-    with np.errstate(over="ignore"):
-        for k in range(1, N):
-            out *= _MIX
-            out += flat[:, k]
-    return out
+    def owners_of(self, gram_hash: int, gram: tuple[bytes, ...]) -> list[tuple[int, int]]:
+        """The (benchmark, item) pairs that really hold this n-gram."""
+        left = int(np.searchsorted(self.hashes, gram_hash, side="left"))
+        right = int(np.searchsorted(self.hashes, gram_hash, side="right"))
+        found = []
+        for packed in self.owners[left:right].tolist():
+            key = (packed >> 32, packed & 0xFFFFFFFF)
+            if key not in self._grams:
+                tokens = words(self.items[key[0]][key[1]])
+                self._grams[key] = {tuple(tokens[k : k + N]) for k in range(len(tokens) - N + 1)}
+            if gram in self._grams[key]:
+                found.append(key)
+        return found
 
 
 def _buckets(hashes: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
@@ -152,15 +183,15 @@ def match_batch(index: Index, first: int, samples: Iterable[tuple[str, list[str]
             for prompt in prompts:
                 for b, i in index.short.get(b" ".join(words(prompt)), ()):
                     found.add((first + n, b, i))
-    if index.grams and texts:
+    if len(index.hashes) and texts:
         tokens = (b" " + _BOUNDARY + b" ").join(texts).split()
         hashes = _token_hashes(tokens)
         grams = _gram_hashes(hashes)
-        candidates = np.flatnonzero(index.bitmap[_buckets(grams)])
+        candidates = index.screen(grams)
         if len(candidates):
             bounds = np.flatnonzero(hashes == hash(_BOUNDARY))
             owner = np.searchsorted(bounds, candidates)
             for at, sample in zip(candidates.tolist(), owner.tolist(), strict=True):
-                for b, i in index.grams.get(tuple(tokens[at : at + N]), ()):
+                for b, i in index.owners_of(int(grams[at]), tuple(tokens[at : at + N])):
                     found.add((first + sample, b, i))
     return len(texts), sorted(found)

@@ -81,10 +81,6 @@ def _records(data: bytes) -> Iterator[Any]:
 _STATE: dict[str, Any] = {}
 
 
-def _init(benchmarks: Mapping[str, Sequence[str]], columns: Columns, path: str) -> None:
-    _STATE.update(index=Index.build(benchmarks), columns=columns, path=path)
-
-
 def _scan_range(span: tuple[int, int]) -> tuple[int, list[Match]] | None:
     """(samples, matches numbered from 0 within the range); None when the range is not one record a line."""
     start, end = span
@@ -114,17 +110,18 @@ def scan(
 ) -> Scan:
     size = path.stat().st_size
     count = workers if workers is not None else _workers()
+    index = Index.build(benchmarks)
     if count > 1 and size > chunk:
-        found = _parallel(path, columns, benchmarks, count, chunk, size, progress)
+        found = _parallel(path, columns, index, count, chunk, size, progress)
         if found is not None:
             return found
-    return _serial(path, columns, benchmarks, chunk, size, progress)
+    return _serial(path, columns, index, chunk, size, progress)
 
 
 def _parallel(
     path: Path,
     columns: Columns,
-    benchmarks: Mapping[str, Sequence[str]],
+    index: Index,
     workers: int,
     chunk: int,
     size: int,
@@ -136,30 +133,34 @@ def _parallel(
         return None
     if "fork" not in multiprocessing.get_all_start_methods():
         return None  # spawn would run `python -m oda_sft`'s main again in every worker
-    context = multiprocessing.get_context("fork")  # the workers build their own index: hash() is per process
+    # Forked: the workers share the index built here, and hash()'s per-process salt it was built with.
+    context = multiprocessing.get_context("fork")
     total = 0
     matches: list[Match] = []
-    with context.Pool(workers, initializer=_init, initargs=(dict(benchmarks), columns, str(path))) as pool:
-        for (_start, end), result in zip(ranges, pool.imap(_scan_range, ranges), strict=True):
-            if result is None:
-                return None
-            n, found = result
-            matches += [(total + s, b, i) for s, b, i in found]
-            total += n
-            if progress is not None:
-                progress(end, size)
+    _STATE.update(index=index, columns=columns, path=str(path))
+    try:
+        with context.Pool(workers) as pool:
+            for (_start, end), result in zip(ranges, pool.imap(_scan_range, ranges), strict=True):
+                if result is None:
+                    return None
+                n, found = result
+                matches += [(total + s, b, i) for s, b, i in found]
+                total += n
+                if progress is not None:
+                    progress(end, size)
+    finally:
+        _STATE.clear()
     return Scan(total, matches, parallel=True)
 
 
 def _serial(
     path: Path,
     columns: Columns,
-    benchmarks: Mapping[str, Sequence[str]],
+    index: Index,
     chunk: int,
     size: int,
     progress: Progress | None,
 ) -> Scan:
-    index = Index.build(benchmarks)
     matches: list[Match] = []
     batch: list[tuple[str, list[str]]] = []
     first = 0

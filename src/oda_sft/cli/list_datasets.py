@@ -23,9 +23,22 @@ def dataset_rows(datasets: DatasetDir, every: bool = False) -> list[dict[str, An
 
     with hashing.batch():  # the sha256 cache is written once, whatever the number of datasets
         rows = _rows(datasets)
+        _with_overlap(rows, datasets)
     if every:
         rows = _with_oda(rows, datasets)
     return rows
+
+
+def _with_overlap(rows: list[dict[str, Any]], datasets: DatasetDir) -> None:
+    """`overlap`: {benchmark: samples} where `data contamination` checked the file as it is now."""
+    from oda_sft.data.contamination.store import entry_counts
+
+    for row in rows:
+        counts = (
+            entry_counts(datasets.entry(row["name"]), datasets.data_file(row["name"])) if row["registered"] else None
+        )
+        if counts is not None:
+            row["overlap"] = counts
 
 
 def _with_oda(rows: list[dict[str, Any]], datasets: DatasetDir) -> list[dict[str, Any]]:
@@ -99,9 +112,13 @@ def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
 
 
 def _cell(row: dict[str, Any], key: str) -> str:
-    value = row[key]
+    value = row.get(key)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key == "overlap":
+        from oda_sft.data.contamination.store import describe_counts
+
+        return describe_counts(row.get("overlap")) or "-"
     if key == "oda_rows":
         return f"{value:,}" if isinstance(value, int) else "-"
     return "-" if key == "oda_subset" and not value else str(value)
@@ -111,6 +128,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     headers = ["name", "affiliation", "hf_id", "mode", "source", "registered"]
     if rows and "oda_subset" in rows[0]:
         headers = ["name", "oda_subset", "oda_rows", "long_cot", "mode", "source", "registered"]
+    if any("overlap" in r for r in rows):
+        headers.append("overlap")
     cells = [[_cell(r, h) for h in headers] for r in rows]
     return tables.format_table([h.upper() for h in headers], cells)
 

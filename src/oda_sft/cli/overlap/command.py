@@ -93,7 +93,7 @@ def contamination(
 
 
 def _as_json(name: str, dataset: ResolvedDataset, count: int, rows: list[Overlap], texts: Any) -> dict[str, Any]:
-    from oda_sft.data.contamination.method import METHOD
+    from oda_sft.data.contamination.spec import METHOD
 
     return {
         "name": name,
@@ -117,7 +117,7 @@ def _as_json(name: str, dataset: ResolvedDataset, count: int, rows: list[Overlap
 
 
 def _table(name: str, dataset: ResolvedDataset, count: int, rows: list[Overlap], texts: Any) -> str:
-    from oda_sft.data.contamination.method import METHOD
+    from oda_sft.data.contamination.spec import METHOD
 
     lines = [f"dataset  {name}: {count:,} samples in {dataset.file} (sha256 {str(dataset.sha256)[:12]})",
              f"method   {METHOD}", ""]  # fmt: skip

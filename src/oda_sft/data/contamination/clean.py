@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from oda_sft.data.contamination.method import METHOD, METHOD_VERSION
+from oda_sft.data.contamination.spec import METHOD, METHOD_VERSION
 from oda_sft.data.formats.alpaca import Columns
 from oda_sft.data.formats.jsonstream import JsonStream
 from oda_sft.data.registry import info_file

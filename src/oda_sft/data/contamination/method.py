@@ -21,11 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from oda_sft.data.contamination.spec import N
 from oda_sft.data.formats.alpaca import Columns
 
-N = 8
-METHOD = f"word {N}-grams after NFKC, lowercase and open-instruct's separators; exact match below {N} words"
-METHOD_VERSION = 1  # bump when the method changes: stored results of another version are recomputed
 SEPARATORS = b' ,.?!:;()"-\\'
 _BOUNDARY = b"\x00"  # joins samples in a batch: NUL is a separator, so no text token equals it
 _BITS = 27  # a 16 MiB bitmap of n-gram hashes screens every position before the sorted search

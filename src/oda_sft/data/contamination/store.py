@@ -9,14 +9,17 @@ and `rank` read it from here (`overlap_counts`), without scanning anything.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from oda_sft.data.contamination.method import METHOD, METHOD_VERSION, N
-from oda_sft.data.registry import info_file
+from oda_sft.data.contamination.spec import METHOD, METHOD_VERSION, N
+from oda_sft.data.registry import hashing, info_file
 from oda_sft.data.registry.dataset_dir import META_KEY, ResolvedDataset
-from oda_sft.data.registry.info_file import RegistryFile
+from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.errors import DatasetError
 from oda_sft.util.clock import utc_now
 
@@ -96,3 +99,40 @@ def save(dataset: ResolvedDataset, count: int, results: Mapping[str, Overlap]) -
         meta[KEY] = {"sha256": dataset.sha256, "method": METHOD_VERSION, "n": N, "description": METHOD,
                      "count": count, "checked_at": utc_now(), "benchmarks": benchmarks}  # fmt: skip
         registry.write_text(info_file.with_meta(registry.path, text, dataset.name, META_KEY, meta))
+
+
+def _current_sha(file: Path | None) -> str | None:
+    """The file's sha256 for a listing: the remembered one when its stamp holds, else hashed (small files)."""
+    if file is None:
+        return None
+    try:
+        st = os.stat(file)
+    except OSError:
+        return None
+    found = hashing.listed(file, st)
+    if found is None:
+        identity = hashing.identify(file, missing_ok=True)
+        found = identity.sha256 if identity else None
+    return found
+
+
+def entry_counts(entry: Any, file: Path | None) -> dict[str, int] | None:
+    """For `list-datasets` and `data inspect`: the stored counts when they are of the file as it is now."""
+    if not isinstance(entry, dict) or not isinstance(entry.get(META_KEY), dict) or KEY not in entry[META_KEY]:
+        return None
+    return overlap_counts(entry[META_KEY], _current_sha(file))
+
+
+def trained_counts(dataset: Mapping[str, Any]) -> dict[str, int] | None:
+    """For `rank`: the counts stored for the content a run trained on (its manifest's dataset record:
+    dir, name and sha256), when that dataset was checked; None when not, or when it is gone."""
+    directory, name, sha = dataset.get("dir"), dataset.get("name"), dataset.get("sha256")
+    if not (isinstance(directory, str) and isinstance(name, str) and isinstance(sha, str)):
+        return None
+    try:
+        info = json.loads((Path(directory) / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    entry = info.get(name) if isinstance(info, dict) else None
+    meta = entry.get(META_KEY) if isinstance(entry, dict) else None
+    return overlap_counts(meta, sha) if isinstance(meta, dict) else None

@@ -71,16 +71,40 @@ def test_arithmetic_overlap_end_to_end(
     assert entry["oda_sft"]["records"] == 198
 
 
-def test_missing_benchmark_data_is_one_line_naming_what_to_fetch(
-    cli: Cli, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_benchmark_config_read_by_its_own_loader_from_the_data_cache(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """DROP's config is the same in PyPI's OpenCompass and ODA's fork; with no data cached, nothing is
-    downloaded and one line says where OpenCompass looks and what to fetch."""
-    monkeypatch.setenv("COMPASS_DATA_CACHE", str(tmp_path / "empty"))
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/opencompass either
-    done = cli("data", "contamination", "oda_demo", "--dataset-dir", str(data_dir), "--benchmarks", "drop",
-               "--opencompass", str(_opencompass()))  # fmt: skip
-    assert done.code != 0
-    lines = [line for line in done.err.splitlines() if line.startswith("error")]
-    assert len(lines) == 1 and "download http" in lines[0] and "drop_simple_eval" in lines[0], done.err
-    assert not (tmp_path / "empty").exists() and not (tmp_path / ".cache" / "opencompass").exists()
+    """DROP (drop_gen_a2697c: the same file in PyPI's OpenCompass and ODA's fork), through mmengine's config and
+    DropOpenAIDataset, from $COMPASS_DATA_CACHE. Without its data: nothing is downloaded, and one line says where
+    OpenCompass looks and what to fetch. With it: its prompts, quoted in a training prompt, are found."""
+    monkeypatch.setenv("ODA_SFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/opencompass
+    cache = tmp_path / "oc-cache"
+    monkeypatch.setenv("COMPASS_DATA_CACHE", str(cache))
+    ddir = tmp_path / "data"
+    ddir.mkdir()
+    _write(
+        ddir / "d.json", {9: "Read this: hoping to rebound from their loss to the Patriots, the Raiders stayed home"}
+    )
+    assert cli("data", "add", "d", str(ddir / "d.json"), "--dataset-dir", str(ddir)).code == 0
+    check = ["data", "contamination", "d", "--dataset-dir", str(ddir), "--benchmarks", "drop",
+             "--opencompass", str(_opencompass()), "--json"]  # fmt: skip
+
+    missing = cli(*check)
+    assert missing.code != 0
+    lines = [line for line in missing.err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "download http" in lines[0] and "drop_simple_eval" in lines[0], missing.err
+    assert not cache.exists() and not (tmp_path / ".cache" / "opencompass").exists()
+
+    (cache / "data" / "drop_simple_eval").mkdir(parents=True)
+    passages = [
+        "Hoping to rebound from their loss to the Patriots, the Raiders stayed at home for a Week 16 duel with the "
+        "Houston Texans. How many field goals did Kris Brown kick?",
+        "The city had a population of 45,000 in 1900 and grew through the following decades. How many lived there?",
+    ]
+    with (cache / "data" / "drop_simple_eval" / "dev.jsonl").open("w") as f:
+        f.writelines(json.dumps({"context": p, "ref_text": "2"}) + "\n" for p in passages)
+    done = cli(*check)
+    assert done.code == 0, done.err
+    [row] = json.loads(done.out)["benchmarks"]
+    assert (row["name"], row["items"], row["samples"]) == ("drop", 2, [9])

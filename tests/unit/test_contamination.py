@@ -96,3 +96,19 @@ def test_words_across_two_items_are_not_an_n_gram_of_either() -> None:
     assert found == []
     _n, found = match_batch(index, 0, [("x one two three four five six seven eight y", [])])
     assert found == [(0, 0, 0)]
+
+
+def test_a_stored_result_holds_for_its_file_and_method_only() -> None:
+    from oda_sft.data.contamination.spec import METHOD_VERSION
+    from oda_sft.data.contamination.store import describe_counts, overlap_counts
+
+    result = {"sha256": "b" * 64, "items": 3, "samples": [1, 4], "matches": [[1, 0], [4, 2]]}
+    meta = {"contamination": {"sha256": "a", "method": METHOD_VERSION, "benchmarks": {"gsm8k": result}}}
+    assert overlap_counts(meta, "a") == {"gsm8k": 2}
+    assert overlap_counts(meta, "other content") is None
+    assert overlap_counts({"contamination": {**meta["contamination"], "method": METHOD_VERSION + 1}}, "a") is None
+    assert (describe_counts(None), describe_counts({"gsm8k": 0}), describe_counts({"b": 1, "a": 2})) == (
+        "",
+        "none",
+        "a 2, b 1",
+    )

@@ -55,8 +55,12 @@ def contamination(
     chosen = bench.select(preset, suite, names)
     dataset = DatasetDir.load(dataset_dir).resolve(name)
     if not dataset.registered:
-        raise DatasetError(f"dataset {name!r} is not registered in {dataset.info_path}: register it with `oda-sft "
-                           "data add`")  # fmt: skip
+        from oda_sft.datasets_catalog.advice import add_command
+
+        raise DatasetError(
+            f"dataset {name!r} is not registered in {dataset.info_path}: register it with "
+            f"`{add_command(name, dataset_dir)}`"
+        )
     path = analysis.data_file(dataset)
     install = oc.describe(oc.locate(opencompass))
     texts = extract.load(preset, chosen, install, say)

@@ -41,8 +41,9 @@ LAYERS = (
 # only need to import one another one way (test_parts_of_a_package_import_one_way).
 ROOMS = {
     # files: what a path is, before reading; formats: records and their files; sources: where records
-    # come from; measure: their token lengths; registry: the dataset dir, and everything that adds to it.
-    "oda_sft.data": ("files", "formats", "sources", "measure", "registry", "tokenized_cache"),
+    # come from; measure: their token lengths; registry: the dataset dir, and everything that adds to it;
+    # contamination: a registered file against benchmark questions, its result kept in the entry.
+    "oda_sft.data": ("files", "formats", "sources", "measure", "registry", "contamination", "tokenized_cache"),
 }
 MAX_MODULE_LINES = 400
 MAX_PACKAGE_MODULES = 12

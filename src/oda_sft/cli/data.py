@@ -12,6 +12,7 @@ import typer
 
 from oda_sft.catalog import PRESETS, preset_names
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app, optional
+from oda_sft.cli.overlap.command import contamination
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
 from oda_sft.datasets_catalog.advice import add_command
@@ -275,13 +276,18 @@ def inspect(
         say(f"{name} ships inside oda-sft and is read only: the result is not stored")
     elif cache:
         analysis.store(dataset, report)
+    from oda_sft.data.contamination.store import entry_counts
+
+    overlap = entry_counts(dataset.entry, dataset.file)  # `data contamination`'s result, when it checked this file
     if as_json:
-        typer.echo(json.dumps({"name": name, **report.as_json()}, indent=2, ensure_ascii=False))
+        checked = {"overlap": overlap} if overlap is not None else {}
+        typer.echo(json.dumps({"name": name, **report.as_json(), **checked}, indent=2, ensure_ascii=False))
         return
-    typer.echo(format_report(name, counter.ref.label, report))
+    typer.echo(format_report(name, counter.ref.label, report, overlap))
 
 
-def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
+def format_report(name: str, tokenizer_label: str, r: LengthReport, overlap: dict[str, int] | None = None) -> str:
+    from oda_sft.data.contamination.store import describe_counts
     from oda_sft.data.measure.lengths import LONG_CUTOFF
 
     t = r.rule.threshold
@@ -313,6 +319,10 @@ def format_report(name: str, tokenizer_label: str, r: LengthReport) -> str:
     rows.append(("decision", f"{r.mode}: {r.reason}"))
     for note in r.notes:
         rows.append(("note", note))
+    if overlap is not None:
+        rows.append(
+            ("overlap", f"{describe_counts(overlap)} (overlapping samples by benchmark, from data contamination)")
+        )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
@@ -322,4 +332,5 @@ def build_app(wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> typer
     data_app = new_app("data", "Add, convert, validate and measure datasets.")
     data_app.command("add")(wrap(add))
     data_app.command("inspect")(wrap(inspect))
+    data_app.command("contamination")(wrap(contamination))
     return data_app

@@ -23,9 +23,22 @@ def dataset_rows(datasets: DatasetDir, every: bool = False) -> list[dict[str, An
 
     with hashing.batch():  # the sha256 cache is written once, whatever the number of datasets
         rows = _rows(datasets)
+        _with_overlap(rows, datasets)
     if every:
         rows = _with_oda(rows, datasets)
     return rows
+
+
+def _with_overlap(rows: list[dict[str, Any]], datasets: DatasetDir) -> None:
+    """`overlap`: {benchmark: samples} where `data contamination` checked the file as it is now."""
+    from oda_sft.data.contamination.store import entry_counts
+
+    for row in rows:
+        counts = (
+            entry_counts(datasets.entry(row["name"]), datasets.data_file(row["name"])) if row["registered"] else None
+        )
+        if counts is not None:
+            row["overlap"] = counts
 
 
 def _with_oda(rows: list[dict[str, Any]], datasets: DatasetDir) -> list[dict[str, Any]]:
@@ -109,19 +122,23 @@ def _rows(datasets: DatasetDir) -> list[dict[str, Any]]:
 
 
 def _cell(row: dict[str, Any], key: str) -> str:
-    value = row[key]
+    value = row.get(key)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key == "overlap":
+        from oda_sft.data.contamination.store import describe_counts
+
+        return describe_counts(row.get("overlap")) or "-"
     if key == "oda_rows":
         return f"{value:,}" if isinstance(value, int) else "-"
     if key.startswith("oda_published:"):
-        got = value.get(key.split(":", 1)[1])
+        got = value.get(key.split(":", 1)[1]) if isinstance(value, dict) else None
         return f"{got['overall']:.2f} (#{got['rank']}/{got['of']})" if got else "-"
     return "-" if key == "oda_subset" and not value else str(value)
 
 
 def _value(row: dict[str, Any], key: str) -> Any:
-    return row["oda_published"] if key.startswith("oda_published:") else row[key]
+    return row["oda_published"] if key.startswith("oda_published:") else row.get(key)
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -131,6 +148,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         headers = ["name", "oda_subset", "oda_rows", "long_cot", "mode", "source", "registered"]
         titles = [h.upper() for h in headers] + ["ODA LLAMA", "ODA QWEN"]  # published overall (rank/of)
         headers += ["oda_published:llama", "oda_published:qwen"]
+    if any("overlap" in r for r in rows):
+        headers.append("overlap")
+        titles.append("OVERLAP")
     cells = [[_cell({h: _value(r, h)}, h) for h in headers] for r in rows]
     table = tables.format_table(titles, cells)
     if "oda_published:llama" in headers:

@@ -94,16 +94,39 @@ def _md_note(note: Note, advise: Advise) -> str:
     return f"{text}: `{command}`" if not longest else f"{text}: {'`' * (longest + 1)} {command} {'`' * (longest + 1)}"
 
 
+def overlap(row: Row) -> dict[str, int] | None:
+    """`data contamination`'s counts for the very content the row's runs trained on, when it was checked."""
+    from oda_sft.data.contamination.store import trained_counts
+    from oda_sft.runs.manifest import MANIFEST_NAME, read
+
+    for run in row.runs:
+        dataset = (read(run.run_dir / MANIFEST_NAME) or {}).get("dataset")
+        counts = trained_counts(dataset) if isinstance(dataset, dict) else None
+        if counts is not None:
+            return counts
+    return None
+
+
+def _checked(group: Group) -> dict[str, dict[str, int] | None]:
+    return {row.label: overlap(row) for row in group.rows}
+
+
 def _headers(group: Group, by: str) -> tuple[list[str], list[str]]:
     metrics = [*group.domains, OVERALL]
     heads = ["RANK", "DATASET", "SEEDS", *(m.upper() for m in metrics)]
     if group.base is not None:
         heads.append(f"GAIN ({by.upper()})")
-    return [*heads, "VS NEXT"], metrics
+    heads.append("VS NEXT")
+    if any(c is not None for c in _checked(group).values()):
+        heads.append("OVERLAP")  # benchmark: overlapping samples, where `data contamination` checked the data
+    return heads, metrics
 
 
 def _rows(group: Group, by: str) -> list[list[str]]:
-    _, metrics = _headers(group, by)
+    from oda_sft.data.contamination.store import describe_counts
+
+    heads, metrics = _headers(group, by)
+    checked = _checked(group) if "OVERLAP" in heads else {}
     out = []
     ranked = 0
     for row in group.rows:
@@ -113,10 +136,10 @@ def _rows(group: Group, by: str) -> list[list[str]]:
         line = [rank, label, seeds_text(row), *(cell(row.stat(m), len(row.runs)) for m in metrics)]
         if group.base is not None:
             line.append(_num(row.gain.get(by), signed=True))
-        out.append([*line, verdict(row)])
+        out.append([*line, verdict(row), *([describe_counts(checked[row.label]) or "-"] if checked else [])])
     if group.base is not None:
         line = ["-", group.base.label, "-", *(cell(group.base.stat(m), 1) for m in metrics), "", ""]
-        out.append(line)
+        out.append([*line, *([""] if checked else [])])
     return out
 
 
@@ -168,6 +191,7 @@ def _row_dict(row: Row, rank: int | None) -> dict[str, Any]:
         "vs_next_by_metric": {m: comparison(c) for m, c in row.vs_next.items()},
         "per_question": row.per_question,
         "cut_answers": row.cut,
+        "overlap": overlap(row),  # {benchmark: samples} from `data contamination`; None: not checked
     }
 
 

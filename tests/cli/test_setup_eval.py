@@ -22,8 +22,10 @@ setup_eval = importlib.import_module("oda_sft.cli.results.setup_eval")
 def test_the_pins_ship_in_the_package() -> None:
     pins = setup_eval.PINS
     assert pins.is_relative_to(REPO / "src" / "oda_sft")
-    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["oda_sft.eval"]
-    assert any(fnmatch.fnmatch(pins.relative_to(REPO / "src/oda_sft/eval").as_posix(), g) for g in globs)
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "oda_sft.eval.data"
+    ]
+    assert any(fnmatch.fnmatch(pins.relative_to(REPO / "src/oda_sft/eval/data").as_posix(), g) for g in globs)
     wanted = [ln.strip() for ln in pins.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert wanted == ["opencompass==0.5.4", "numpy<2", "pyarrow<18"]
 

@@ -13,17 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from test_resume_epochs import TIMEOUT_S, _env, interrupt
+from test_resume_epochs import TIMEOUT_S, interrupt
 
 from oda_sft.runs.outdir import checkpoint_is_complete
 
 from conftest import REPO
+from realproc import offline_env
 
 RUN = Path("tiny/full/sft-mine/seed-42")
 
 
 def oda(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=_env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "oda_sft", *args], cwd=cwd, env=offline_env(), capture_output=True,
                           text=True, timeout=TIMEOUT_S)  # fmt: skip
 
 
@@ -77,7 +78,9 @@ def test_a_resume_without_a_readable_manifest_never_trains_on_other_data(data_di
         if written is not None:
             (run / "oda_sft_run.json").write_bytes(written)
         before = _tree(tmp_path)
-        refused = subprocess.run(train, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+        refused = subprocess.run(
+            train, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S
+        )
         assert refused.returncode == 3, (harm, refused.stderr[-3000:])
         error = _one_error(refused.stderr)
         assert f"checkpoint-10 was trained on other content of dataset mine (sha256 {on_f1[:12]})" in error, harm
@@ -91,7 +94,7 @@ def test_a_resume_without_a_readable_manifest_never_trains_on_other_data(data_di
     put_back = oda(*[str(f1) if a == "SOURCE" else a for a in register_again[1:]], cwd=tmp_path)
     assert put_back.returncode == 0 and _registered_sha(data_dir) == on_f1, put_back.stderr
     # ... and the same command resumes from checkpoint-10 on it. The half manifest is kept aside, named corrupt.
-    resumed = subprocess.run(train, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    resumed = subprocess.run(train, cwd=tmp_path, env=offline_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "continues from checkpoint-10" in resumed.stderr
     assert "oda_sft_run.json is corrupt (not valid JSON: cut short or overwritten): moved it to " in resumed.stderr

@@ -30,6 +30,7 @@ LAYERS = (
     "runs",
     "train",
     "eval",
+    "publish",
     "cost",
     "cluster",
     "bench",

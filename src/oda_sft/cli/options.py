@@ -16,6 +16,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from oda_sft.catalog import PRESET_HELP
 from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
+from oda_sft.runs.tracker import Tracker
 from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
 from oda_sft.util.paths import default_dataset_dir
 
@@ -116,6 +117,13 @@ def _run_options(
     profile: Annotated[
         Profile, typer.Option(help="default: the recipe exactly. fast: same math, faster (docs/performance.md).")
     ] = "default",
+    report_to: Annotated[
+        Tracker | None,
+        optional(
+            help="Log to this experiment tracker, an optional extra (pip install 'oda-sft[wandb]') "
+            "[default: the trainer's]."
+        ),
+    ] = None,
     allow_no_gpu: Annotated[
         bool,
         typer.Option(
@@ -136,6 +144,7 @@ def _run_options(
         profile=profile,
         resumable=resumable,
         save_steps=save_steps,
+        report_to=report_to,
     )
     return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu)
 

@@ -31,6 +31,7 @@ class RunFacts:
     output_dir: Path
     nnodes: int
     rerun: str  # the whole command that starts this run again
+    tracker: dict[str, Any] | None = None  # runs/tracker.py record: the tracker the trainer logs to
 
 
 def run_record(facts: RunFacts) -> dict[str, Any]:
@@ -55,4 +56,5 @@ def run_record(facts: RunFacts) -> dict[str, Any]:
         "output_dir": str(facts.output_dir),
         "nnodes": facts.nnodes,
         "rerun": facts.rerun,
+        "tracker": facts.tracker,
     }

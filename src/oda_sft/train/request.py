@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from oda_sft.errors import UsageError
+from oda_sft.runs.tracker import Tracker
 
 RequestedMode = Literal["auto", "standard", "long"]
 Profile = Literal["default", "fast"]
@@ -73,3 +74,4 @@ class TrainRequest:
     profile: Profile = "default"
     resumable: bool = False
     save_steps: int | None = None
+    report_to: Tracker | None = None  # None: the trainer's own default

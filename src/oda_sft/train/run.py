@@ -27,7 +27,7 @@ from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, RunStateError, UsageError
-from oda_sft.runs import lock, manifest, space
+from oda_sft.runs import lock, manifest, space, tracker
 from oda_sft.runs.outdir import (
     OutputState,
     inspect_output_dir,
@@ -227,6 +227,7 @@ def _launch(
                     output_dir=out,
                     nnodes=options.nnodes,
                     rerun=rerun.command(),
+                    tracker=tracker.record(config),
                 )
                 record = manifest.start(
                     manifest_path,

@@ -41,6 +41,9 @@ def test_a_missing_tracker_is_one_line_before_anything_starts(
     sweep = cli("sweep", "-m", "tiny", "--datasets", "oda_demo", "--dataset-dir", str(data_dir),
                 "--output-root", str(tmp_path / "saves"), "--report-to", name)  # fmt: skip
     assert sweep.code == 2 and f"--report-to {name} needs the {name} package" in sweep.err, sweep.err
+    slurm = cli("slurm", "-N", "1", "--gpus-per-node", "0", "--", "train", "-m", "tiny", "-d", "oda_demo",
+                "--report-to", name)  # fmt: skip
+    assert slurm.code == 2 and f"--report-to {name} needs the {name} package" in slurm.err, slurm.err
 
 
 def test_the_tracker_and_its_run_name_are_in_the_config(cli: Cli, tmp_path: Path, data_dir: Path) -> None:

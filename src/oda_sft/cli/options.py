@@ -16,8 +16,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from oda_sft.catalog import PRESET_HELP
 from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
-from oda_sft.runs.tracker import Tracker
-from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
+from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, Tracker, TrainRequest
 from oda_sft.util.paths import default_dataset_dir
 
 LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"

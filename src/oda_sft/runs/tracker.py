@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from oda_sft.errors import UsageError
 
-Tracker = Literal["none", "tensorboard", "wandb", "mlflow", "swanlab"]
 # The module transformers 4.57.1 looks for (integrations/integration_utils.py: is_*_available, and its
 # INTEGRATION_TO_CALLBACK, which holds all four names); tensorboardX will do for tensorboard.
 _MODULES: dict[str, tuple[str, ...]] = {

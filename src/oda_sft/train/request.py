@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Literal
 
 from oda_sft.errors import UsageError
-from oda_sft.runs.tracker import Tracker
 
 RequestedMode = Literal["auto", "standard", "long"]
 Profile = Literal["default", "fast"]
+Tracker = Literal["none", "tensorboard", "wandb", "mlflow", "swanlab"]  # --report-to (runs/tracker.py)
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 

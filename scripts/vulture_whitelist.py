@@ -46,4 +46,6 @@ _.log_message
 _.close_connection
 _.do_GET
 _.do_HEAD
+_.do_POST
+_.do_PUT
 _.daemon_threads

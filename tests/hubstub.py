@@ -9,6 +9,17 @@ without the `datasets/` part, from `Hub.models`), so the real client code runs:
   GET  /datasets/{repo}/resolve/{rev}/{path}   the bytes, honouring `Range: bytes=N-` (http_get's resume)
 As on the Hub, a file is stored with LFS unless it is a .md or .gitattributes file (or in `Repo.in_git`);
 an LFS file's ETag is its sha256, a git file's is its blob id (sha1 of "blob <size>\\0" + bytes).
+
+And the routes of an upload (HfApi.create_repo, then create_commit; huggingface_hub 0.36 hf_api.py,
+_commit_api.py, lfs.py), for a model repo, so `oda-sft push` runs the real client:
+  POST /api/repos/create                       a new repo ({"name", "organization", "private"}); 409 if it exists
+  POST /api/validate-yaml                      the README's front matter: 400 when it is not a YAML mapping
+  POST /api/models/{repo}/preupload/{rev}      each file's uploadMode: lfs or regular, by the rule above
+  POST /{repo}.git/info/lfs/objects/batch      the LFS batch API: "basic" transfer (never xet), an upload
+                                               action (PUT /lfs-objects/{oid}) for each object not stored yet
+  PUT  /lfs-objects/{oid}                      the bytes of one LFS object: 400 unless their sha256 is oid
+  POST /api/models/{repo}/commit/{rev}         the NDJSON commit: header, then file (base64) and lfsFile lines
+Every request's Authorization header is kept in `Hub.authorizations`.
 Errors carry the X-Error-Code header huggingface_hub maps to its exceptions. A file listed in `cut_once`
 is cut off halfway through its first GET (the connection is closed), to test a resumed download; a file in
 `corrupt` is served with one byte changed (same size) while its hashes are advertised for the true bytes.
@@ -16,6 +27,7 @@ is cut off halfway through its first GET (the connection is closed), to test a r
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -25,6 +37,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import yaml
 
 
 @dataclass
@@ -56,6 +70,11 @@ class Hub:
     gated: set[str] = field(default_factory=set)  # repo ids whose files need accepted terms (403 GatedRepo)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range header)
     url: str = ""
+    lfs_objects: dict[str, bytes] = field(default_factory=dict)  # sha256 -> bytes, uploaded before a commit
+    private: set[str] = field(default_factory=set)  # repos created private
+    commits: list[dict[str, Any]] = field(default_factory=list)  # each commit's header line, as posted
+    authorizations: list[str] = field(default_factory=list)
+    forbidden: set[str] = field(default_factory=set)  # repos the token may not write to (403 on create and commit)
 
 
 def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
@@ -81,6 +100,9 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
         def _route(self) -> None:
             path = unquote(urlsplit(self.path).path)
             hub.requests.append((self.command, path, self.headers.get("Range", "")))
+            hub.authorizations.append(self.headers.get("Authorization", ""))
+            if self.command in ("POST", "PUT"):
+                return _upload_route(hub, self, path, self._body())
             repos = hub.models if not path.startswith(("/api/datasets/", "/datasets/")) else hub.repos
             if path.startswith(("/api/datasets/", "/api/models/")) and "/revision/" in path:
                 repo_id, revision = path.split("/", 3)[3].split("/revision/", 1)
@@ -148,10 +170,91 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(206 if start else 200, data[start:], headers)
 
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                parts = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(parts)
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def json_reply(self, status: int, data: Any) -> None:
+            self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
+
         do_GET = _route
         do_HEAD = _route
+        do_POST = _route
+        do_PUT = _route
 
     return Handler
+
+
+def _upload_route(hub: Hub, handler: Any, path: str, body: bytes) -> None:
+    """The routes of an upload (see the module's docstring); `handler` answers."""
+    if path == "/api/repos/create":
+        asked = json.loads(body)
+        repo_id = f"{asked.get('organization') or 'stub-user'}/{asked['name']}"
+        if repo_id in hub.forbidden:
+            return handler._error(403, "Forbidden", "You don't have the rights to create a model under this namespace")
+        if repo_id in hub.models:  # the Hub's 409 names the repo's URL too (create_repo(exist_ok=True) reads it)
+            message = "You already created this model repo"
+            body = json.dumps({"error": message, "url": f"{hub.url}/{repo_id}"}).encode()
+            return handler._send(409, body, {"X-Error-Code": "RepoExists", "X-Error-Message": message})
+        hub.models[repo_id] = Repo(hashlib.sha1(repo_id.encode()).hexdigest(), {".gitattributes": b""})
+        if asked.get("private"):
+            hub.private.add(repo_id)
+        return handler.json_reply(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
+    if path == "/api/validate-yaml":
+        content = json.loads(body)["content"]
+        front = content.split("---\n")[1] if content.startswith("---\n") else ""
+        if not isinstance(yaml.safe_load(front), dict):
+            return handler.json_reply(400, {"errors": [{"message": "no metadata"}], "warnings": []})
+        return handler.json_reply(200, {"errors": [], "warnings": []})
+    if path.startswith("/lfs-objects/"):
+        oid = path.rsplit("/", 1)[1]
+        if hashlib.sha256(body).hexdigest() != oid:
+            return handler._error(400, "BadRequest", "the uploaded bytes do not have this sha256")
+        hub.lfs_objects[oid] = body
+        return handler._send(200)
+    if path.endswith(".git/info/lfs/objects/batch"):
+        asked = json.loads(body)
+        objects = [
+            {**o, "authenticated": True}
+            if o["oid"] in hub.lfs_objects
+            else {**o, "authenticated": True, "actions": {"upload": {"href": f"{hub.url}/lfs-objects/{o['oid']}"}}}
+            for o in asked["objects"]
+        ]
+        return handler.json_reply(200, {"transfer": "basic", "objects": objects})
+    if not path.startswith("/api/models/"):
+        return handler._error(404, "EntryNotFound", f"no route {path}")
+    repo_id, action = path.removeprefix("/api/models/").rsplit("/", 2)[0], path.rsplit("/", 2)[1]
+    repo = hub.models.get(repo_id)
+    if repo is None:
+        return handler._error(404, "RepoNotFound", f"Repository {repo_id} not found")
+    if action == "preupload":
+        files = json.loads(body)["files"]
+        modes = [{"path": f["path"], "uploadMode": "lfs" if repo.lfs(f["path"]) else "regular",
+                  "shouldIgnore": False} for f in files]  # fmt: skip
+        return handler.json_reply(200, {"files": modes})
+    if action != "commit":
+        return handler._error(404, "EntryNotFound", f"no route {path}")
+    if repo_id in hub.forbidden:
+        return handler._error(403, "Forbidden", "You don't have the rights to push to this repo")
+    lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+    for line in lines[1:]:
+        value = line["value"]
+        if line["key"] == "file":
+            repo.files[value["path"]] = base64.b64decode(value["content"])
+        elif line["key"] == "lfsFile":
+            if value["oid"] not in hub.lfs_objects:
+                return handler._error(400, "BadRequest", f"LFS object {value['oid']} was never uploaded")
+            repo.files[value["path"]] = hub.lfs_objects[value["oid"]]
+    hub.commits.append(lines[0]["value"])
+    repo.sha = hashlib.sha1(repo.sha.encode() + body).hexdigest()
+    url = f"{hub.url}/{repo_id}/commit/{repo.sha}"
+    return handler.json_reply(200, {"commitUrl": url, "commitOid": repo.sha, "pullRequestUrl": None})
 
 
 def _sibling(path: str, data: bytes, lfs: bool) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pytest
 from oda_sft.eval.template import default_template
 
 from conftest import REPO, snapshot
+from hubstub import Hub, serve
 from realproc import kill_tree, manifest, marked, oda_sft, start, system_missing, tail
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
@@ -191,3 +192,29 @@ def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: 
     (record,) = manifest(run)["evals"]
     assert record["status"] == "finished" and Path(record["summary_csv"]).parent == attempt / "summary"
     assert set(record["scores"]) == {"arithmetic"}
+
+
+def test_a_trained_and_evaluated_run_is_pushed_with_its_card(trained: Path) -> None:
+    """`oda-sft push` of the really trained run, as a process of its own, to the stand-in Hub: the card holds
+    the real eval's score, its reproduce command works as printed (as a dry run), the files land whole, and
+    the token is in no file and no output."""
+    oc, run, token = str(_opencompass()), trained / RUN, "hf_integrationTokenNeverWritten42"
+    assert oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=trained).returncode == 0  # skipped if done
+    score = manifest(run)["evals"][0]["scores"]["arithmetic"]
+    dry = oda_sft("push", str(run), "--repo-id", "me/tiny-demo", "--dry-run", cwd=trained)
+    assert dry.returncode == 0, dry.stderr
+    card = (run / "model_card.md").read_text()
+    assert f"| arithmetic | {score:.2f} |" in card and "| domain: math |" in card
+    train_line = next(line for line in card.splitlines() if line.startswith("oda-sft train "))
+    again = oda_sft(*train_line.split()[1:], "--dry-run", cwd=trained / "saves")
+    assert again.returncode == 0, again.stderr[-2000:]
+    with serve(Hub()) as hub:
+        done = oda_sft("push", str(run), "--repo-id", "me/tiny-demo", cwd=trained, HF_ENDPOINT=hub.url,
+                       HF_TOKEN=token, HF_HUB_OFFLINE="0")  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        files = hub.models["me/tiny-demo"].files
+    assert files["model.safetensors"] == (run / "model.safetensors").read_bytes()
+    assert files["README.md"] == (run / "model_card.md").read_bytes()
+    assert {"tokenizer.json", "config.json", "chat_template.jinja"} <= set(files)
+    assert token not in done.stdout + done.stderr + dry.stdout + dry.stderr
+    assert not [name for name, data in snapshot(trained).items() if token.encode() in data]

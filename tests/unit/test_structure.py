@@ -31,6 +31,7 @@ LAYERS = (
     "runs",
     "train",
     "eval",
+    "publish",
     "cost",
     "cluster",
     "bench",

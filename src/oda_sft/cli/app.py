@@ -21,6 +21,7 @@ from oda_sft.cli.options import new_app
 from oda_sft.cli.preflight import preflight
 from oda_sft.cli.results.eval import eval_command
 from oda_sft.cli.results.eval_data import fetch as fetch_eval_data
+from oda_sft.cli.results.push import push
 from oda_sft.cli.results.rank import plot as plot_rank
 from oda_sft.cli.results.rank import rank
 from oda_sft.cli.results.runs import list_runs, plot_runs
@@ -68,6 +69,7 @@ app.command("slurm")(_errors_to_exit_codes(slurm))
 app.command("preflight")(_errors_to_exit_codes(preflight))
 app.command("bench")(_errors_to_exit_codes(bench))
 app.command("estimate")(_errors_to_exit_codes(estimate))
+app.command("push")(_errors_to_exit_codes(push))
 
 runs_app = new_app("runs", "The runs under an output root.", no_args_is_help=False, invoke_without_command=True)
 runs_app.callback()(_errors_to_exit_codes(list_runs))

@@ -18,7 +18,7 @@ from oda_sft.catalog import preset_help
 from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.eras import HELP as ERA_HELP
-from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, TrainRequest
+from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, Tracker, TrainRequest
 from oda_sft.util.paths import default_dataset_dir
 
 LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
@@ -120,6 +120,13 @@ def _run_options(
         Profile, typer.Option(help="default: the recipe exactly. fast: same math, faster (docs/performance.md).")
     ] = "default",
     recipe: RecipeOpt = CURRENT,
+    report_to: Annotated[
+        Tracker | None,
+        optional(
+            help="Log to this experiment tracker, an optional extra (pip install 'oda-sft[wandb]') "
+            "[default: the trainer's]."
+        ),
+    ] = None,
     allow_no_gpu: Annotated[
         bool,
         typer.Option(
@@ -141,6 +148,7 @@ def _run_options(
         resumable=resumable,
         save_steps=save_steps,
         recipe=recipe,
+        report_to=report_to,
     )
     return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu)
 

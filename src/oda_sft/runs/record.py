@@ -33,6 +33,7 @@ class RunFacts:
     nnodes: int
     rerun: str  # the whole command that starts this run again
     recipe_era: RecipeEra = CURRENT  # whose tokens it trained on (oda_sft/eras.py)
+    tracker: dict[str, Any] | None = None  # runs/tracker.py record: the tracker the trainer logs to
 
 
 def run_record(facts: RunFacts) -> dict[str, Any]:
@@ -58,4 +59,5 @@ def run_record(facts: RunFacts) -> dict[str, Any]:
         "nnodes": facts.nnodes,
         "rerun": facts.rerun,
         MANIFEST_KEY: facts.recipe_era,
+        "tracker": facts.tracker,
     }

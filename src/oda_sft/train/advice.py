@@ -64,6 +64,8 @@ class Rerun:
             args.append("--resumable")
         if r.save_steps is not None:
             args += ["--save-steps", str(r.save_steps)]
+        if r.report_to is not None:
+            args += ["--report-to", r.report_to]
         if not self.tokenized_cache:
             args.append("--no-tokenized-cache")
         if self.allow_no_gpu:

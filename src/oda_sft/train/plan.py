@@ -29,6 +29,7 @@ from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.eras import UNSUPPORTED_2025
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.names import check_name, suggest
+from oda_sft.runs import tracker
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
 from oda_sft.train.mode import ModeDecision, decide_mode
 from oda_sft.train.overrides import template_tokens
@@ -100,6 +101,10 @@ def check_request(request: TrainRequest) -> tuple[ModelPreset, dict[str, Any]]:
     request.launch.validate()
     if request.save_steps is not None and (not request.resumable or request.save_steps < 1):
         raise UsageError("--save-steps N needs --resumable and N >= 1: e.g. --resumable --save-steps 500")
+    if request.report_to is not None:
+        if "report_to" in overrides:
+            raise UsageError("--report-to and the override report_to= both name a tracker: keep --report-to")
+        tracker.require(request.report_to)
     if request.model_path is not None and not request.model_path.expanduser().exists():
         raise UsageError(f"--model-path {request.model_path} does not exist: give a local model directory")
     return preset, overrides
@@ -203,6 +208,10 @@ def _render(plan: TrainPlan) -> tuple[dict[str, Any], list[str]]:
     )
     config = profiled.config
     notes.extend(profiled.notes)
+    if request.report_to is not None:
+        name = tracker.run_name(preset.name, request.dataset, request.seed)
+        config.update(tracker.settings(request.report_to, name, Path(config["output_dir"])))
+        notes.append(f"tracker: {request.report_to}, run {name}")
     if request.resumable:
         config = make_resumable(config, request.save_steps)
         notes.append(

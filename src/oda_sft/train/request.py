@@ -13,6 +13,7 @@ from oda_sft.errors import UsageError
 
 RequestedMode = Literal["auto", "standard", "long"]
 Profile = Literal["default", "fast"]
+Tracker = Literal["none", "tensorboard", "wandb", "mlflow", "swanlab"]  # --report-to (runs/tracker.py)
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 
@@ -75,3 +76,4 @@ class TrainRequest:
     resumable: bool = False
     save_steps: int | None = None
     recipe: RecipeEra = CURRENT  # which LLaMA-Factory's tokens the run reproduces (oda_sft/eras.py)
+    report_to: Tracker | None = None  # None: the trainer's own default

@@ -27,7 +27,7 @@ from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, RunStateError, UsageError
-from oda_sft.runs import lock, manifest, space, stamp
+from oda_sft.runs import lock, manifest, space, stamp, tracker
 from oda_sft.runs.outdir import (
     OutputState,
     inspect_output_dir,
@@ -244,6 +244,7 @@ def _launch(
                     nnodes=options.nnodes,
                     rerun=rerun.command(),
                     recipe_era=plan.request.recipe,
+                    tracker=tracker.record(config),
                 )
                 record = manifest.start(
                     manifest_path,

@@ -1,1 +1,3 @@
-"""Commands about runs and their results: `runs`, `eval` and `rank`. A subpackage: cli/ holds 12 modules at most."""
+"""Commands about runs and their results: `runs`, `eval`, `rank` and `push`.
+
+A subpackage: cli/ holds 12 modules at most."""

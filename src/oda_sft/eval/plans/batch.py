@@ -16,8 +16,9 @@ from pathlib import Path
 from oda_sft.errors import OdaSftError, UsageError, one_line
 from oda_sft.eval import benchmarks as bench
 from oda_sft.eval import opencompass as oc
-from oda_sft.eval import record, runner
+from oda_sft.eval import record, runner, target
 from oda_sft.eval.plans.plan import EvalArgs, Pick, Planned, picks, plan_eval
+from oda_sft.names import check_name
 from oda_sft.runs import manifest
 from oda_sft.runs.listing import walk
 from oda_sft.runs.outdir import set_aside_from
@@ -104,9 +105,12 @@ def plan_many(args: EvalArgs) -> tuple[list[Planned | Row], list[str]]:
         runs, notes = find_runs(args)
         chosen = [Pick(run=run_dir) for run_dir, _ in runs]
         presets = {preset for _, preset in runs if preset in bench.PRESETS}
-    else:
+    else:  # what is wrong for every run (the preset, a name) stops all of them, as for a sweep
+        assert args.model is not None
+        presets = {target.preset_named(args.model).name}
+        for name in args.datasets:
+            check_name("dataset", name)
         chosen = picks(args)
-        presets = {args.model} if args.model in bench.PRESETS else set()
     for name in sorted(presets):
         bench.select(bench.PRESETS[name], args.suite, args.names)
     items: list[Planned | Row] = []
@@ -121,7 +125,7 @@ def plan_many(args: EvalArgs) -> tuple[list[Planned | Row], list[str]]:
             if args.every:  # not a finished run, or not one eval can read: --all takes finished runs only
                 notes.append(f"left out: {one_line(str(exc))}")
                 continue
-            items.append(Row(label(_pick_dir(args, pick)), "error", note=one_line(str(exc))))
+            items.append(Row(_pick_dir(args, pick), "error", note=one_line(str(exc))))
             continue
         items.append(planned)
     if done:
@@ -129,10 +133,12 @@ def plan_many(args: EvalArgs) -> tuple[list[Planned | Row], list[str]]:
     return items, notes
 
 
-def _pick_dir(args: EvalArgs, pick: Pick) -> Path:
+def _pick_dir(args: EvalArgs, pick: Pick) -> str:
+    """The run a pick names, for the table (its name is checked already: the preset and dataset are valid)."""
     if pick.run is not None:
-        return pick.run
-    return args.output_root / str(pick.model) / f"sft-{pick.dataset}" / f"seed-{pick.seed}"
+        return label(pick.run)
+    assert pick.model is not None and pick.dataset is not None
+    return label(target.run_for(target.preset_named(pick.model), args.output_root, pick.dataset, pick.seed))
 
 
 def preview(planned: Planned, args: EvalArgs, say: Say, echo: Say) -> None:

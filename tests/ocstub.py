@@ -78,3 +78,42 @@ def cache_benchmark_data(cache: Path, hf_datasets: Path) -> dict[str, str]:
                 if not place.exists():
                     place.write_text("") if place.suffix else place.mkdir()
     return env
+
+
+# A stand-in `opencompass` that scores (tests/cli/test_eval_keeps_work.py, tests/cli/test_eval_many.py): it chooses
+# its folder under -w as OpenCompass 0.5.4 does (cli/main.py:297-316: -r STAMP, a bare -r the newest entry by name,
+# else a new stamp), logs it with its argv to $STUB_ARGV, makes tmp/ where it runs (its runner's scratch folder),
+# then writes a summary with $STUB_SCORE for the tiny model in that folder. $STUB_EXIT (`TEXT=CODE`) makes it exit
+# CODE first when TEXT is in its -w folder (130: as OpenCompass ends after Ctrl-C).
+SCORING_PROGRAM = """#!{python}
+import json, os, sys, time
+argv = sys.argv[1:]
+work_dir = argv[argv.index("-w") + 1]
+stamp = time.strftime("%Y%m%d_%H%M%S")
+if "-r" in argv:
+    given = argv[argv.index("-r") + 1:argv.index("-r") + 2]
+    if given and not given[0].startswith("-"):
+        stamp = given[0]
+    elif os.path.isdir(work_dir) and os.listdir(work_dir):
+        stamp = sorted(os.listdir(work_dir))[-1]
+with open(os.environ["STUB_ARGV"], "a") as log:
+    log.write(json.dumps({{"argv": argv, "cwd": os.getcwd(), "stamp": stamp}}) + "\\n")
+os.makedirs("tmp", exist_ok=True)
+if os.environ.get("STUB_SLEEP"):
+    time.sleep(float(os.environ["STUB_SLEEP"]))
+text, _, code = os.environ.get("STUB_EXIT", "").partition("=")
+if text and text in work_dir:
+    sys.exit(int(code))
+work = os.path.join(work_dir, stamp)
+os.makedirs(os.path.join(work, "summary"), exist_ok=True)
+with open(os.path.join(work, "summary", "summary_" + time.strftime("%Y%m%d_%H%M%S") + ".csv"), "w") as f:
+    row = "oda_sft_arithmetic,x,accuracy,gen," + os.environ["STUB_SCORE"]
+    f.write("dataset,version,metric,mode,tiny-sft\\n" + row + "\\n")
+"""
+
+
+def scoring_opencompass(root: Path) -> Path:
+    """The `opencompass` program of a stand-in environment for the tiny model that scores (SCORING_PROGRAM)."""
+    program = stub_opencompass(root, [], ("transformers", "torch")) / "bin" / "opencompass"
+    program.write_text(SCORING_PROGRAM.format(python=sys.executable))
+    return program

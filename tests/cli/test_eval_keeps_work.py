@@ -22,33 +22,7 @@ import pytest
 from oda_sft.runs import lock
 
 from conftest import Cli, snapshot, write_torch_file
-from ocstub import EMPTY_SAFETENSORS, finished_run, stub_opencompass
-
-# Chooses its folder under -w as OpenCompass 0.5.4 does (cli/main.py:297-316: -r STAMP, a bare -r the newest
-# entry by name, else a new stamp), logs it with its argv to $STUB_ARGV, makes tmp/ where it runs (its runner's
-# scratch folder), then writes a summary with $STUB_SCORE for the tiny model in that folder.
-_PROGRAM = """#!{python}
-import json, os, sys, time
-argv = sys.argv[1:]
-work_dir = argv[argv.index("-w") + 1]
-stamp = time.strftime("%Y%m%d_%H%M%S")
-if "-r" in argv:
-    given = argv[argv.index("-r") + 1:argv.index("-r") + 2]
-    if given and not given[0].startswith("-"):
-        stamp = given[0]
-    elif os.path.isdir(work_dir) and os.listdir(work_dir):
-        stamp = sorted(os.listdir(work_dir))[-1]
-with open(os.environ["STUB_ARGV"], "a") as log:
-    log.write(json.dumps({{"argv": argv, "cwd": os.getcwd(), "stamp": stamp}}) + "\\n")
-os.makedirs("tmp", exist_ok=True)
-if os.environ.get("STUB_SLEEP"):
-    time.sleep(float(os.environ["STUB_SLEEP"]))
-work = os.path.join(work_dir, stamp)
-os.makedirs(os.path.join(work, "summary"), exist_ok=True)
-with open(os.path.join(work, "summary", "summary_" + time.strftime("%Y%m%d_%H%M%S") + ".csv"), "w") as f:
-    row = "oda_sft_arithmetic,x,accuracy,gen," + os.environ["STUB_SCORE"]
-    f.write("dataset,version,metric,mode,tiny-sft\\n" + row + "\\n")
-"""
+from ocstub import EMPTY_SAFETENSORS, finished_run, scoring_opencompass
 
 
 @pytest.fixture
@@ -61,10 +35,7 @@ def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _oc(where: Path) -> Path:
-    oc = stub_opencompass(where / "oc", [], ("transformers", "torch"))
-    program = oc / "bin" / "opencompass"
-    program.write_text(_PROGRAM.format(python=sys.executable))
-    return program
+    return scoring_opencompass(where / "oc")
 
 
 def _calls(where: Path) -> list[dict[str, object]]:
@@ -214,9 +185,14 @@ def test_the_weights_refusal_names_the_runs_own_command_with_force(cli: Cli, whe
     data["rerun"] = "oda-sft train --model tiny --dataset d1 --seed 42 -- template=default"
     (run / "oda_sft_run.json").write_text(json.dumps(data))
     (run / "model.safetensors").unlink()
-    r = cli("eval", "--run", str(run), "--opencompass", str(_oc(where)), "--dry-run")
+    program = _oc(where)
+    r = cli("eval", "--run", str(run), "--opencompass", str(program))
     assert r.code == 3
     assert "`oda-sft train --model tiny --dataset d1 --seed 42 --force -- template=default`" in r.err
+    # a dry run shows the eval, and the same line as what a real one would stop at (issue 23, item 7)
+    r = cli("eval", "--run", str(run), "--opencompass", str(program), "--dry-run")
+    assert r.code == 0 and "# command: " in r.out, r.err
+    assert "warning: a real eval would stop: " in r.err and "--force -- template=default`" in r.err
 
 
 @pytest.mark.parametrize("base", [False, True])

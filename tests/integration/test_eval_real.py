@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import sys
@@ -218,3 +220,55 @@ def test_a_trained_and_evaluated_run_is_pushed_with_its_card(trained: Path) -> N
     assert {"tokenizer.json", "config.json", "chat_template.jinja"} <= set(files)
     assert token not in done.stdout + done.stderr + dry.stdout + dry.stderr
     assert not [name for name, data in snapshot(trained).items() if token.encode() in data]
+
+
+def test_many_runs_are_evaluated_at_once_stopped_and_gone_on_with(trained: Path, tmp_path: Path) -> None:
+    """Issue 23, items 7 and 8: a dry run before a run is trained names the train command, which works as printed;
+    `eval --all` evaluates both runs in one process; SIGINT while the second is evaluated leaves the first recorded
+    finished and the second interrupted (a table says so); the same command goes on with the second only."""
+    oc = str(_opencompass())
+    root = tmp_path / "many"
+    first = root / RUN
+    shutil.copytree(trained / RUN, first, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
+    copied = manifest(first)
+    copied.pop("evals", None)
+    copied.pop("evals_replaced", None)
+    (first / "oda_sft_run.json").write_text(json.dumps(copied))
+    data = {"ODA_SFT_DATASET_DIR": str(REPO / "data")}  # where the printed train command finds oda_demo
+
+    preview = oda_sft("eval", "-m", "tiny", "--datasets", "oda_demo", "--seeds", "42,43", "--opencompass", oc,
+                      "--dry-run", cwd=root, **data)  # fmt: skip
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    (train,) = re.findall(r"\(`(oda-sft train [^`]+)` trains it\)", preview.stdout)
+    assert train == "oda-sft train --model tiny --dataset oda_demo --seed 43 --output-root saves"
+    done = oda_sft(*shlex.split(train)[1:], cwd=root, **data)  # the advice, as printed
+    assert done.returncode == 0, done.stderr[-3000:]
+    second = root / "saves/tiny/full/sft-oda_demo/seed-43"
+
+    marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
+    log = tmp_path / "all.log"
+    proc = start([sys.executable, "-m", "oda_sft", "eval", "--all", "--opencompass", oc], env, log, cwd=root)
+    try:
+        deadline = time.monotonic() + 600
+        while "launch OpenICLInfer" not in log.read_text(errors="replace").partition("[2/2]")[2]:
+            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130, tail(log)
+    finally:
+        kill_tree(proc)
+    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
+    assert [r["status"] for r in manifest(first)["evals"]] == ["finished"]
+    assert [r["status"] for r in manifest(second)["evals"]] == ["interrupted"]
+    rows = {line.split()[0]: line.split()[1] for line in log.read_text().splitlines() if line.startswith("saves/")}
+    assert rows == {str(RUN): "finished", "saves/tiny/full/sft-oda_demo/seed-43": "interrupted"}, tail(log)
+
+    again = oda_sft("eval", "--all", "--opencompass", oc, cwd=root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "left out 1 run(s) already evaluated with these settings" in again.stderr
+    assert "resuming the eval" in again.stderr
+    assert [line.split()[:2] for line in again.stdout.splitlines() if line.startswith("saves/")] == [
+        ["saves/tiny/full/sft-oda_demo/seed-43", "finished"]
+    ]
+    assert [r["status"] for r in manifest(second)["evals"]] == ["finished"]

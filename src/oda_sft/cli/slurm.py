@@ -35,6 +35,7 @@ from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
 
 if TYPE_CHECKING:
+    from oda_sft.cluster.evaljob import EvalJob
     from oda_sft.train.plan import TrainPlan
 
 ALLOC = "Allocation (sbatch)"
@@ -179,40 +180,54 @@ def _plan_followup(
     plan: TrainPlan, suite: str, benchmarks: str | None, opencompass: Path | None
 ) -> tuple[Path, str, str, int, list[str]]:
     """The eval job that follows one trained run: parsed by eval's own parser and planned on this node."""
-    from oda_sft.cluster.evaljob import plan_eval_job
+    from oda_sft.cluster.evaljob import plan_eval_jobs
 
     argv = ["--run", str(plan.output_dir.absolute())]
     argv += ["--benchmarks", benchmarks] if benchmarks else ["--suite", suite] if suite != "all" else []
     argv += ["--opencompass", str(opencompass)] if opencompass is not None else []
-    job = plan_eval_job(parse_eval(argv), trained_by=plan.preset.name)
-    if opencompass is None:  # the OpenCompass checked here is the one the node runs
-        argv += ["--opencompass", str(job.opencompass)]
-    return job.run_dir, job.preset, plan.request.dataset, job.gpus, argv
+    (job,) = plan_eval_jobs(parse_eval(argv), trained_by=plan.preset.name)
+    return job.run_dir, job.preset, plan.request.dataset, job.gpus, list(job.argv)
 
 
 def _eval_job(
     argv: list[str], options: SlurmOptions, nodes: int | None, gpus_per_node: int | None, output: Path | None,
     submit: bool,
 ) -> None:  # fmt: skip
-    """`oda-sft slurm -- eval ...`: one eval job, planned here as eval plans it (all but the GPU count)."""
-    from oda_sft.cluster.evaljob import plan_eval_job, render_eval_script
+    """`oda-sft slurm -- eval ...`: eval jobs, planned here as eval plans them (all but the GPU count): one job,
+    or one per run for several (--datasets x --seeds, --all)."""
+    from oda_sft.cluster.evaljob import plan_eval_jobs, render_eval_script
 
     if nodes not in (None, 1):
         raise UsageError(f"--nodes {nodes}: an eval runs on one node (one GPU per model): leave out --nodes")
     options.validate()
     args = parse_eval(argv)
-    job = plan_eval_job(args)
-    gpus = job.gpus if gpus_per_node is None else gpus_per_node
-    if gpus < job.gpus:
-        raise UsageError(f"--gpus-per-node {gpus}: the {job.preset} evaluation needs {job.gpus} GPU(s) on its node: "
-                         "leave out --gpus-per-node")  # fmt: skip
+    if args.many and output is not None:
+        raise UsageError("-o writes one script, and several runs make one eval job each: leave out -o (each script "
+                         "is written beside its run's logs)")  # fmt: skip
+    jobs = plan_eval_jobs(args)
+    for job in jobs:
+        gpus = job.gpus if gpus_per_node is None else gpus_per_node
+        if gpus < job.gpus:
+            raise UsageError(f"--gpus-per-node {gpus}: the {job.preset} evaluation needs {job.gpus} GPU(s) on its "
+                             "node: leave out --gpus-per-node")  # fmt: skip
+
+    def spec(job: EvalJob, node_argv: list[str], name: str) -> JobSpec:
+        gpus = job.gpus if gpus_per_node is None else gpus_per_node
+        return JobSpec(options=replace(options, gpus_per_node=gpus), oda_sft=oda_sft_executable(),
+                       subcommand=EVAL_SUB, args=tuple(node_argv), workdir=Path.cwd(), log_root=job.run_dir / LOGS_DIR,
+                       job_name=name, command=_command())  # fmt: skip
+
+    if args.many:
+        scripts = [(job.run_dir, render_eval_script(spec(job, list(job.argv), options.job_name or
+                    default_job_name(EVAL_SUB, job.preset, job.dataset)))) for job in jobs]  # fmt: skip
+        _chain(None, Path(), "", scripts, None, submit)
+        return
+    (job,) = jobs
     node_argv = [*argv, *(["--opencompass", str(job.opencompass)] if args.opencompass is None else [])]
+    name = options.job_name or default_job_name(EVAL_SUB, job.preset, args.datasets[0] if args.datasets else None)
     log_root = job.run_dir / LOGS_DIR
-    name = options.job_name or default_job_name(EVAL_SUB, job.preset, args.dataset)
-    spec = JobSpec(options=replace(options, gpus_per_node=gpus), oda_sft=oda_sft_executable(), subcommand=EVAL_SUB,
-                   args=tuple(node_argv),
-                   workdir=Path.cwd(), log_root=log_root, job_name=name, command=_command())  # fmt: skip
-    _emit(render_eval_script(spec), output, submit, log_root, name, f"its log will be {log_root}/<job id>/eval.log")
+    _emit(render_eval_script(spec(job, node_argv, name)), output, submit, log_root, name,
+          f"its log will be {log_root}/<job id>/eval.log")  # fmt: skip
 
 
 def _emit(script: str, output: Path | None, submit: bool, log_root: Path, name: str, logs: str) -> None:
@@ -236,31 +251,43 @@ def _emit(script: str, output: Path | None, submit: bool, log_root: Path, name: 
         raise LaunchError(f"sbatch exited with status {status}; the script is kept at {target}")
 
 
-def _chain(script: str, log_root: Path, name: str, evals: list[tuple[Path, str]], after: str, submit: bool) -> None:
-    """The training job and one eval job per run, each eval job waiting for the training job (`after`)."""
+def _chain(script: str | None, log_root: Path, name: str, evals: list[tuple[Path, str]], after: str | None,
+           submit: bool) -> None:  # fmt: skip
+    """The training job (`script`; None: none) and one eval job per run, each eval job waiting for the training job
+    (`after`) when there is one."""
     from oda_sft.cluster.evaljob import dependent_argv
 
     sbatch = _sbatch() if submit else None
-    target = _new_script_path(log_root, name)
-    atomic_write_text(target, script)
+    target = None
+    if script is not None:
+        target = _new_script_path(log_root, name)
+        atomic_write_text(target, script)
     eval_targets = []
     for run_dir, text in evals:
         eval_target = _new_script_path(run_dir / LOGS_DIR, f"oda-sft-eval-{run_dir.parent.name}-{run_dir.name}")
         atomic_write_text(eval_target, text)
         eval_targets.append(eval_target)
-    say(f"scripts written: training {target}; eval {', '.join(map(str, eval_targets))}")
+    say(f"scripts written: {f'training {target}; ' if target else ''}eval {', '.join(map(str, eval_targets))}")
     if sbatch is None:
         command = shell_join(["oda-sft", "slurm", "--submit", *_command()[1:]]) if _called_as_slurm() else None
-        say(f"to submit them (each eval job with --dependency={after}:<training job id>, holding no GPU while it "
-            f"waits){f': `{command}`' if command else ', run this command again with --submit'}")  # fmt: skip
+        waits = f" (each eval job with --dependency={after}:<training job id>, holding no GPU while it waits)"
+        say(f"to submit them{waits if after else ''}"
+            f"{f': `{command}`' if command else ', run this command again with --submit'}")  # fmt: skip
         return
-    train_id = _submit(build_sbatch_argv(sbatch, target), target)
-    typer.echo(train_id)
-    say(f"training job {train_id}: node logs in {log_root}/{train_id}/")
+    train_id = None
+    if target is not None:
+        train_id = _submit(build_sbatch_argv(sbatch, target), target)
+        typer.echo(train_id)
+        say(f"training job {train_id}: node logs in {log_root}/{train_id}/")
     for eval_target in eval_targets:
-        eval_id = _submit(dependent_argv(sbatch, eval_target, after, train_id), eval_target)
+        if train_id is not None and after is not None:
+            eval_id = _submit(dependent_argv(sbatch, eval_target, after, train_id), eval_target)
+        else:
+            eval_id = _submit(build_sbatch_argv(sbatch, eval_target), eval_target)
         typer.echo(eval_id)
-        say(f"eval job {eval_id} ({eval_target.parent.parent.name}), after {after}:{train_id}")
+        waits = f", after {after}:{train_id}" if train_id is not None else ""
+        say(f"eval job {eval_id} ({eval_target.parent.parent.name}){waits}; its log will be "
+            f"{eval_target.parent}/{eval_id}/eval.log")  # fmt: skip
 
 
 def _submit(argv: list[str], target: Path) -> str:

@@ -25,8 +25,8 @@ from oda_sft.cluster.slurm import EVAL, SUBCOMMANDS
 from oda_sft.errors import UsageError
 from oda_sft.train.request import TrainRequest
 
-if TYPE_CHECKING:  # the eval job's module is imported when a job is made, not by --help
-    from oda_sft.cluster.evaljob import EvalArgs
+if TYPE_CHECKING:  # the eval planning is imported when an eval is parsed, not by --help
+    from oda_sft.eval.plans.plan import EvalArgs
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,16 @@ eval's own refusals: everything but the GPU count, which only the node can see.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from oda_sft import __version__
 from oda_sft.cluster.slurm import JobSpec, gpus_text, guide_ref, sbatch_header, shell_join, shell_word, srun_lines
-from oda_sft.eras import RecipeEra
 from oda_sft.errors import LaunchError, UsageError
+
+if TYPE_CHECKING:
+    from oda_sft.eval.plans.plan import EvalArgs
 
 # A training job ends 0 only when its run finished, so its eval waits for that (afterok). A sweep exits 1 when
 # any of its runs failed, which would leave every eval of the sweep waiting forever: its evals wait for the job
@@ -29,78 +31,52 @@ _JOB_ID = re.compile(r"(\d+)(;\S*)?")  # sbatch --parsable: "<id>" or "<id>;<clu
 
 
 @dataclass(frozen=True)
-class EvalArgs:
-    """What `oda-sft eval` was asked, as its own parser read it: captured by `oda-sft slurm`, not run."""
-
-    model: str | None
-    dataset: str | None
-    seed: int
-    output_root: Path
-    run: Path | None
-    base: bool
-    suite: str
-    benchmarks: tuple[str, ...] | None
-    opencompass: Path | None
-    force: bool
-    dry_run: bool
-    recipe: RecipeEra | None = None  # --recipe: a run is evaluated in its own era; a base model in this one
-
-
-@dataclass(frozen=True)
 class EvalJob:
     run_dir: Path  # absolute: the eval's records and files go there, the job's logs under its slurm-logs/
     preset: str
     gpus: int  # what the preset's eval needs on its node (0: the CPU)
     opencompass: Path  # the program the checks found: the job runs that one
+    dataset: str | None  # the run's (its dir's sft-NAME), for the job's name
+    argv: tuple[str, ...]  # eval's arguments naming this one eval, with that OpenCompass
 
 
-def plan_eval_job(args: EvalArgs, trained_by: str | None = None) -> EvalJob:
-    """Plan the eval as `oda-sft eval` would, before the script is written. `trained_by` names the preset of the
-    training job this eval job will wait for: its run need not be finished (nor exist) yet."""
-    from oda_sft.eval import benchmarks as bench
+def plan_eval_jobs(args: EvalArgs, trained_by: str | None = None) -> list[EvalJob]:
+    """Plan the evals as `oda-sft eval` plans them (plan_eval), before the scripts are written: one job per run
+    (--datasets x --seeds, --all: each its own job, its own node, log and time limit). `trained_by` names the
+    preset of the training job these wait for: their runs need not be finished (nor exist) yet."""
     from oda_sft.eval import opencompass as oc
-    from oda_sft.eval import runner, target
-    from oda_sft.names import check_name
+    from oda_sft.eval import runner
+    from oda_sft.eval.plans.batch import NOTHING, plan_many
+    from oda_sft.eval.plans.plan import Planned, eval_argv, picks, plan_eval
+    from oda_sft.util.console import say
 
     if args.dry_run:
         raise UsageError(
             "--dry-run after `-- eval` would evaluate nothing on the cluster: run `oda-sft eval --dry-run` here"
         )
-    found: target.Target | None = None
-    if args.base:
-        assert args.model is not None
-        found = target.base(target.preset_named(args.model), args.output_root, dry_run=True)  # tiny: built there
-        run_dir, preset = found.run_dir, found.preset
+    if args.every:
+        items, notes = plan_many(args)
+        for note in notes:
+            say(note)
+        planned = [i for i in items if isinstance(i, Planned)]
+        if not planned:
+            raise UsageError(NOTHING.format(root=args.output_root))
     else:
-        if args.run is not None:
-            run_dir = args.run
-        else:
-            assert args.model is not None and args.dataset is not None
-            dataset = check_name("dataset", args.dataset)
-            run_dir = target.run_for(target.preset_named(args.model), args.output_root, dataset, args.seed)
-        if trained_by is not None:
-            preset = target.preset_named(trained_by)
-        else:
-            train = None
-            if args.run is None:
-                train = shlex.join(["oda-sft", "train", "--model", str(args.model), "--dataset", str(args.dataset),
-                                    "--seed", str(args.seed), "--output-root", str(args.output_root)])  # fmt: skip
-            found = target.trained(run_dir, args.model, train)
-            preset = found.preset
-    if found is not None:
-        found = target.in_era(found, args.recipe)
-    eval_preset = bench.for_preset(preset)
-    chosen = bench.select(eval_preset, args.suite, list(args.benchmarks) if args.benchmarks else None)
+        planned = [plan_eval(args, pick, trained_by, here=False) for pick in picks(args)]
     install = oc.describe(oc.locate(args.opencompass))
-    runner.check_install(eval_preset, chosen, install)
-    if found is not None and found.model_dir is not None:
-        plan = runner.plan(found, eval_preset, args.suite, chosen)
-        rerun = shlex.join(["oda-sft", "eval", "--run", str(found.run_dir)])
-        if runner.decide(plan, args.force, rerun) == "skip":
-            from oda_sft.util.console import say
-
-            say(f"note: {found.run_dir} was already evaluated with these settings ({plan.id}): the job will skip it")
-    return EvalJob(run_dir.absolute(), preset.name, eval_preset.num_gpus, install.program)
+    jobs = []
+    for one in planned:
+        plan = one.eval
+        runner.check_install(plan.preset, plan.chosen, install)
+        if plan.target.model_dir is not None and runner.decide(plan, args.force, one.rerun) == "skip":
+            say(f"note: {one.run_dir} was already evaluated with these settings ({plan.id}): the job will skip it")
+        found = plan.target
+        argv = eval_argv(found.run_dir, found.base, found.preset.name, args.output_root, args.suite, args.names,
+                         args.opencompass or install.program, found.era)  # fmt: skip
+        dataset = found.run_dir.parent.name.removeprefix("sft-") if not found.base else None
+        jobs.append(EvalJob(found.run_dir.absolute(), found.preset.name, plan.preset.num_gpus, install.program,
+                            dataset, (*argv, *(["--force"] if args.force else []))))  # fmt: skip
+    return jobs
 
 
 def render_eval_script(spec: JobSpec) -> str:

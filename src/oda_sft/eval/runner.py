@@ -72,8 +72,13 @@ class EvalPlan:
         return made[-1] if made else render.new_stamp()
 
 
-def plan(target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...]) -> EvalPlan:
-    if target.model_dir is not None:
+def plan(
+    target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...], template: str | None = None
+) -> EvalPlan:
+    """`template`: the chat template, when the caller knows it better (a preview of a run not trained yet)."""
+    if template is not None:
+        pass
+    elif target.model_dir is not None:
         template = template_for(target.model_dir, trained=not target.base, era=target.era)
     elif target.era != CURRENT:
         template = ODA_2025

@@ -98,9 +98,14 @@ def _with_force(rerun: object) -> str | None:
     return shlex.join(argv)
 
 
+def base_dir(preset: ModelPreset, output_root: Path) -> Path:
+    """Where a preset's base model is evaluated: <output_root>/<preset dir>/base/."""
+    return (output_root / preset.save_name / BASE_DIR).absolute()
+
+
 def base(preset: ModelPreset, output_root: Path, dry_run: bool = False) -> Target:
-    """The untuned base model, evaluated into <output_root>/<preset dir>/base/."""
-    run_dir = (output_root / preset.save_name / BASE_DIR).absolute()
+    """The untuned base model, evaluated into base_dir."""
+    run_dir = base_dir(preset, output_root)
     if preset.embedded:
         if dry_run and not tiny_model.is_built():
             return Target(run_dir, None, preset, base=True)

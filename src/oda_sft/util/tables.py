@@ -45,7 +45,7 @@ def plot_text(text: str) -> str:
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     headers = [one_line(h) for h in headers]
     rows = [[one_line(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,53 +9,54 @@ import typer
 
 from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
-from oda_sft.eras import CURRENT, RecipeEra
-from oda_sft.errors import OdaSftError, UsageError
+from oda_sft.eras import RecipeEra
+from oda_sft.errors import UsageError
 from oda_sft.util.console import say
 
-if TYPE_CHECKING:  # the eval job's module is imported when asked for, not by --help
-    from oda_sft.cluster.evaljob import EvalArgs
+if TYPE_CHECKING:  # the planning is imported when an eval is asked for, not by --help
+    from oda_sft.eval.plans.plan import EvalArgs
+
+DEFAULT_SEED = "42"
 
 SUITE_HELP = "general, math, code, reasoning or all (ODA's domains)."
 
 
-def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
-           opencompass: Path | None, era: RecipeEra = CURRENT) -> str:  # fmt: skip
-    """The command that evaluates the same thing again, as printed advice (it works as printed)."""
-    argv = ["oda-sft", "eval"]
-    argv += ["--model", model, "--base", "--output-root", str(output_root)] if base else ["--run", str(run_dir)]
-    if base and era != CURRENT:  # a run is evaluated in its own era, read from its manifest
-        argv += ["--recipe", era]
-    if names:
-        argv += ["--benchmarks", ",".join(names)]
-    elif suite != "all":
-        argv += ["--suite", suite]
-    if opencompass is not None:
-        argv += ["--opencompass", str(opencompass)]
-    return shlex.join(argv)
+def eval_args(model: str | None, dataset: str | None, seed: str, output_root: Path, run: Path | None, base: bool,
+              every: bool, suite: str, benchmarks: str | None, opencompass: Path | None, force: bool, dry_run: bool,
+              recipe: RecipeEra | None) -> EvalArgs:  # fmt: skip
+    """What `eval` was asked, after its first refusals: the one place its arguments are read (`oda-sft slurm --
+    eval ...` reads them here too, from eval's own parser)."""
+    from oda_sft.eval.plans.plan import EvalArgs
+    from oda_sft.train.sweep import parse_list, parse_seeds
 
-
-def eval_args(model: str | None, dataset: str | None, seed: int, output_root: Path, run: Path | None, base: bool,
-              suite: str, benchmarks: str | None, opencompass: Path | None, force: bool,
-              dry_run: bool, recipe: RecipeEra | None = None) -> EvalArgs:  # fmt: skip
-    """What `eval` was asked, after its first refusals (`oda-sft slurm -- eval ...` plans it with these too)."""
-    from oda_sft.cluster.evaljob import EvalArgs
-
-    if run is not None and (dataset is not None or base):
-        raise UsageError("--run names the run itself: leave out --dataset and --base")
-    if run is None and model is None:
-        raise UsageError("name the run: --model M --dataset D [--seed S], or --run DIR, or --model M --base")
-    if run is None and not base and dataset is None:
+    datasets = tuple(parse_list(dataset, "datasets")) if dataset is not None else ()
+    seeds = tuple(parse_seeds(seed))
+    named = [flag for flag, given in (("--run", run), ("--base", base), ("--all", every)) if given]
+    if len(named) > 1:
+        raise UsageError(f"{named[0]} and {named[1]} each name what to evaluate: give one of them")
+    if named and datasets:
+        raise UsageError(f"{named[0]} names what to evaluate itself: leave out --dataset")
+    if run is None and model is None and not every:
+        raise UsageError("name the run: --model M --dataset D [--seed S], or --run DIR, or --model M --base, "
+                         "or --all (every finished run under --output-root)")  # fmt: skip
+    if not named and not datasets:
         raise UsageError(f"--model {model} needs --dataset D (the run to evaluate), or --base for the base model")
+    if seed != DEFAULT_SEED and not datasets:
+        raise UsageError(f"--seed picks a run with --dataset: {named[0]} names what to evaluate itself")
     names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
-    return EvalArgs(model, dataset, seed, output_root, run, base, suite, tuple(names) if names else None,
+    return EvalArgs(model, datasets, seeds, output_root, run, base, every, suite, tuple(names) if names else None,
                     opencompass, force, dry_run, recipe)  # fmt: skip
 
 
 def eval_command(
     model: Annotated[str | None, optional("--model", "-m", help=preset_help())] = None,
-    dataset: Annotated[str | None, optional("--dataset", "-d", help="The dataset the run was trained on.")] = None,
-    seed: Annotated[int, typer.Option(help="The run's training seed.")] = 42,
+    dataset: Annotated[
+        str | None,
+        optional("--dataset", "--datasets", "-d", help="The dataset the run was trained on; several: a,b (a sweep's)."),
+    ] = None,
+    seed: Annotated[str, typer.Option("--seed", "--seeds", help="The run's training seed; several: 1,2.")] = (
+        DEFAULT_SEED
+    ),
     output_root: Annotated[Path, typer.Option(help="Root of the <model>/full/sft-DATASET/seed-SEED tree.")] = Path(
         "saves"
     ),
@@ -65,6 +65,14 @@ def eval_command(
     ] = None,
     base: Annotated[
         bool, typer.Option("--base", help="Evaluate the preset's untuned base model (<root>/<model>/base/).")
+    ] = False,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every finished run under --output-root (with --model: that preset's) not yet evaluated with "
+            "these settings.",
+        ),
     ] = False,
     suite: Annotated[str, typer.Option(help=SUITE_HELP)] = "all",
     benchmarks: Annotated[
@@ -80,72 +88,20 @@ def eval_command(
     force: Annotated[
         bool, typer.Option(help="Evaluate again, or with other settings (earlier evals are kept, never deleted).")
     ] = False,
-    dry_run: Annotated[bool, typer.Option(help="Show the model config and the command; write nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="Show the model config, the benchmarks, the command and what is missing; write nothing."),
+    ] = False,
     recipe: Annotated[
         RecipeEra | None,
         optional("--recipe", help="Recipe era [default: the run's own, from its manifest; 2026 for --base]."),
     ] = None,
 ) -> None:
-    """Evaluate a finished run with ODA's OpenCompass benchmarks (docs/eval.md)."""
-    from oda_sft.eval import benchmarks as bench
-    from oda_sft.eval import opencompass as oc
-    from oda_sft.eval import runner, target
-    from oda_sft.names import check_name
+    """Evaluate finished runs with ODA's OpenCompass benchmarks (docs/eval.md)."""
+    from oda_sft.eval.plans.batch import evaluate
 
-    asked = eval_args(model, dataset, seed, output_root, run, base, suite, benchmarks, opencompass, force, dry_run,
-                      recipe)  # fmt: skip
-    names = list(asked.benchmarks) if asked.benchmarks else None
-    if run is not None:
-        chosen_target = target.trained(run, model)
-    else:
-        assert model is not None
-        preset = target.preset_named(model)
-        if base:
-            chosen_target = target.base(preset, output_root, dry_run=dry_run)
-        else:
-            assert dataset is not None
-            run_dir = target.run_for(preset, output_root, check_name("dataset", dataset), seed)
-            train = shlex.join(["oda-sft", "train", "--model", model, "--dataset", dataset, "--seed", str(seed),
-                                "--output-root", str(output_root)])  # fmt: skip
-            chosen_target = target.trained(run_dir, model, train)
-    chosen_target = target.in_era(chosen_target, recipe)
-    eval_preset = bench.for_preset(chosen_target.preset)
-    chosen = bench.select(eval_preset, suite, names)
-    plan = runner.plan(chosen_target, eval_preset, suite, chosen)
-    rerun = rerun_command(
-        chosen_target.run_dir,
-        base,
-        chosen_target.preset.name,
-        output_root,
-        suite,
-        names,
-        opencompass,
-        chosen_target.era,
-    )
-    if dry_run:
-        try:
-            install: oc.Install | None = oc.describe(oc.locate(opencompass))
-        except OdaSftError as exc:
-            install = None
-            say(f"warning: a real eval would stop: {exc}")
-        program = install.program if install is not None else Path("opencompass")
-        typer.echo(plan.config_text().rstrip())
-        typer.echo(f"\n# model config file: {plan.layout.model_config(plan.id)}")
-        typer.echo(f"# settings {plan.id}: {', '.join(b.name for b in chosen)}")
-        try:
-            action: runner.Action = runner.decide(plan, force, rerun)
-        except OdaSftError as exc:
-            action = "start"
-            say(f"warning: a real eval would stop: {exc}")
-        typer.echo(f"# command: {shlex.join(plan.command(program, plan.stamp(action)))}")
-        if install is not None:
-            try:
-                runner.check(plan, install)
-            except OdaSftError as exc:
-                say(f"warning: a real eval would stop: {exc}")
-        return
-    install = oc.describe(oc.locate(opencompass))
-    runner.check(plan, install)
-    code = runner.run(plan, install, force, rerun, say)
+    asked = eval_args(model, dataset, seed, output_root, run, base, every, suite, benchmarks, opencompass, force,
+                      dry_run, recipe)  # fmt: skip
+    code = evaluate(asked, say, typer.echo)
     if code:
         raise typer.Exit(code)

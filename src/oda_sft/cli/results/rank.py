@@ -48,7 +48,7 @@ def _board(roots: list[Path] | None, model: str | None, by: str, confidence: flo
 
 def _advise(fix: Fix) -> str:
     """The eval that fills a gap, written as `oda-sft eval` itself writes its rerun (it works as printed)."""
-    from oda_sft.cli.results.eval import rerun_command
+    from oda_sft.eval.plans.plan import rerun_command
 
     names = list(fix.benchmarks) or None
     command = rerun_command(fix.run_dir, fix.base, fix.preset, fix.output_root, fix.suite, names, None)

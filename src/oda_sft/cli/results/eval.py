@@ -21,7 +21,7 @@ SUITE_HELP = "general, math, code, reasoning or all (ODA's domains)."
 
 
 def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
-           opencompass: Path | None, era: RecipeEra = CURRENT) -> str:  # fmt: skip
+           opencompass: Path | None, era: RecipeEra = CURRENT, judge_urls: tuple[str, ...] = ()) -> str:  # fmt: skip
     """The command that evaluates the same thing again, as printed advice (it works as printed)."""
     argv = ["oda-sft", "eval"]
     argv += ["--model", model, "--base", "--output-root", str(output_root)] if base else ["--run", str(run_dir)]
@@ -33,6 +33,8 @@ def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suit
         argv += ["--suite", suite]
     if opencompass is not None:
         argv += ["--opencompass", str(opencompass)]
+    for url in judge_urls:
+        argv += ["--judge-url", url]
     return shlex.join(argv)
 
 
@@ -85,6 +87,14 @@ def eval_command(
         RecipeEra | None,
         optional("--recipe", help="Recipe era [default: the run's own, from its manifest; 2026 for --base]."),
     ] = None,
+    judge_url: Annotated[
+        list[str] | None,
+        optional(
+            "--judge-url",
+            help="Omni-MATH's Omni-Judge server, http://HOST:PORT (repeat for several) [default: served on this "
+            "node's GPU after inference].",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a finished run with ODA's OpenCompass benchmarks (docs/eval.md)."""
     from oda_sft.eval import benchmarks as bench
@@ -111,7 +121,7 @@ def eval_command(
     chosen_target = target.in_era(chosen_target, recipe)
     eval_preset = bench.PRESETS[chosen_target.preset.name]
     chosen = bench.select(eval_preset, suite, names)
-    plan = runner.plan(chosen_target, eval_preset, suite, chosen)
+    plan = runner.plan(chosen_target, eval_preset, suite, chosen, tuple(judge_url or ()))
     rerun = rerun_command(
         chosen_target.run_dir,
         base,
@@ -121,6 +131,7 @@ def eval_command(
         names,
         opencompass,
         chosen_target.era,
+        plan.judge_urls,
     )
     if dry_run:
         try:
@@ -138,6 +149,8 @@ def eval_command(
             action = "start"
             say(f"warning: a real eval would stop: {exc}")
         typer.echo(f"# command: {shlex.join(plan.command(program, plan.stamp(action)))}")
+        if plan.judge_note():
+            typer.echo(f"# {plan.judge_note()}")
         if install is not None:
             try:
                 runner.check(plan, install)

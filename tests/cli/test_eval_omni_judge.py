@@ -183,6 +183,14 @@ def test_the_served_judge_is_awaited_and_leaves_nothing_behind(tmp_path: Path, m
     assert marked(mark) == set()
 
 
+def test_the_forks_config_leaves_the_url_to_oda_sft() -> None:
+    """fork_record.json (generated from the fork's configs): Omni-MATH's evaluator takes `url`, left empty."""
+    record = json.loads((REPO / "src" / "oda_sft" / "eval" / "data" / "fork_record.json").read_text())
+    (dataset,) = record["configs"][PRESETS["llama"].benchmarks[4].configs["llama"]]["datasets"]
+    assert PRESETS["llama"].benchmarks[4].name == omni.BENCHMARK and dataset["abbr"] == "OmniMath"
+    assert dataset["evaluator"] == "OmniMathEvaluator" and dataset["judge_url"] == [""]
+
+
 @pytest.mark.integration  # the real OpenCompass's imports: tens of seconds
 def test_the_written_config_sets_the_evaluators_url(tmp_path: Path) -> None:
     """The real OpenCompass finds oda-sft's config by name and its mmengine loads it: OmniMathEvaluator, url set."""

@@ -219,3 +219,16 @@ def test_the_written_config_sets_the_evaluators_url(tmp_path: Path) -> None:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"keys": ["omni_math_datasets"], "type": "OmniMathEvaluator", "abbr": "OmniMath",
                     "url": ["http://10.0.0.1:8000", "http://10.0.0.2:8000"]}  # fmt: skip
+
+
+def test_an_eval_job_passes_the_judge_url_on(cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`oda-sft slurm -- eval --judge-url URL`: checked on the login node as eval checks it, run on the node as given
+    (the server is probed there: a login node may not reach it)."""
+    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")
+    root = str(_oc(where))
+    args = ["-m", "llama", "-d", "d1", "--benchmarks", "omni_math", "--opencompass", root, "--judge-url"]
+    r = cli("slurm", "--", "eval", *args, "http://judge.example:8000")
+    assert r.code == 0, r.err
+    assert r.out.rstrip("\n").endswith(" ".join([*args, "http://judge.example:8000"]))
+    bad = cli("slurm", "--", "eval", *args, "judge.example:8000")
+    assert bad.code == 2 and "not the http://HOST:PORT address" in bad.err and bad.out == ""

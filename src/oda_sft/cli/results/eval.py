@@ -39,10 +39,15 @@ def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suit
 
 
 def eval_args(model: str | None, dataset: str | None, seed: int, output_root: Path, run: Path | None, base: bool,
-              suite: str, benchmarks: str | None, opencompass: Path | None, force: bool,
-              dry_run: bool, recipe: RecipeEra | None = None) -> EvalArgs:  # fmt: skip
-    """What `eval` was asked, after its first refusals (`oda-sft slurm -- eval ...` plans it with these too)."""
+              suite: str, benchmarks: str | None, opencompass: Path | None, force: bool, dry_run: bool,
+              recipe: RecipeEra | None = None, judge_url: list[str] | None = None) -> EvalArgs:  # fmt: skip
+    """What `eval` was asked, after its first refusals (`oda-sft slurm -- eval ...` plans it with these too; its
+    job passes the arguments on as given, --judge-url among them)."""
     from oda_sft.cluster.evaljob import EvalArgs
+    from oda_sft.eval.judges.omni import check_url
+
+    for url in judge_url or ():
+        check_url(url)
 
     if run is not None and (dataset is not None or base):
         raise UsageError("--run names the run itself: leave out --dataset and --base")

@@ -40,7 +40,7 @@ _fresh_cache  # tests/unit/test_data_hashing.py
 _own_cache  # tests/unit/test_tokenized_cache.py
 llama_tokenizer  # tests/cli/test_estimate_cli.py
 
-# http.server calls a request handler's methods and reads its settings by name (tests/hubstub.py).
+# http.server calls a request handler's methods and reads its settings by name (tests/hubstub.py, tests/judgestub.py).
 _.protocol_version
 _.log_message
 _.close_connection

@@ -41,6 +41,8 @@ def stub_opencompass(root: Path, configs: list[str], engines: tuple[str, ...] = 
         (site / engine / "__init__.py").write_text("")
     _exe(root / "bin" / "python", f'#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} "$@"\n')
     _exe(root / "bin" / "opencompass", "#!/bin/sh\nexit 99\n")
+    if "lmdeploy" in engines:  # its program, which serves Omni-MATH's judge (eval/judges/serve.py)
+        _exe(root / "bin" / "lmdeploy", "#!/bin/sh\nexit 99\n")
     return root
 
 

@@ -72,7 +72,7 @@ def plan_eval_jobs(args: EvalArgs, trained_by: str | None = None) -> list[EvalJo
             say(f"note: {one.run_dir} was already evaluated with these settings ({plan.id}): the job will skip it")
         found = plan.target
         argv = eval_argv(found.run_dir, found.base, found.preset.name, args.output_root, args.suite, args.names,
-                         args.opencompass or install.program, found.era)  # fmt: skip
+                         args.opencompass or install.program, found.era, args.judge_urls)  # fmt: skip
         dataset = found.run_dir.parent.name.removeprefix("sft-") if not found.base else None
         jobs.append(EvalJob(found.run_dir.absolute(), found.preset.name, plan.preset.num_gpus, install.program,
                             dataset, (*argv, *(["--force"] if args.force else []))))  # fmt: skip

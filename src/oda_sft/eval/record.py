@@ -3,7 +3,8 @@
   {"id", "settings", "opencompass": {"version", "path", "fork"}, "status", "started_at", "ended_at",
    "scores": {benchmark: 0-100}, "domains": {domain: mean}, "overall", "work_dir",
    "stamp": OpenCompass's folder under work_dir that this attempt works in (a resume reuses it),
-   "host", "pid": the oda-sft process running it (named to whoever is refused while it runs)}
+   "host", "pid": the oda-sft process running it (named to whoever is refused while it runs),
+   "omni_judge" (with Omni-MATH): {"model", "urls": the --judge-url servers, "served_by": "user" or "oda-sft"}}
 
 A record that --force replaced moves to evals_replaced with its paths pointing where its files went
 (`moved_to`: the eval dir it was moved to; null when its files were already gone).

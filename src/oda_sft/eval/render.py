@@ -11,6 +11,7 @@ import hashlib
 import json
 import pprint
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -172,11 +173,18 @@ def _symbols(value: Any) -> set[str]:
 
 
 def command(
-    program: Path, preset: EvalPreset, chosen: tuple[Benchmark, ...], layout: Layout, eval_id: str, stamp: str
+    program: Path,
+    preset: EvalPreset,
+    chosen: tuple[Benchmark, ...],
+    layout: Layout,
+    eval_id: str,
+    stamp: str,
+    renamed: Mapping[str, str] | None = None,
 ) -> list[str]:
     """ODA's command line, pointed at the eval's own config dir and work dir (never OpenCompass's package), in
     the attempt's own folder <work dir>/<stamp> (`-r STAMP`: a new one starts there, a resumed one reuses its
-    predictions and results; ODA's qwen3 script's bare `-r` would pick the newest folder by name)."""
+    predictions and results; ODA's qwen3 script's bare `-r` would pick the newest folder by name). `renamed`:
+    benchmark -> the dataset config oda-sft wrote for it in the config dir (Omni-MATH's, with its judge's URL)."""
     if not STAMP.fullmatch(stamp):
         raise ConfigError(f"{stamp!r} is not an OpenCompass work folder name (YYYYmmdd_HHMMSS)")
     argv = [str(program), "--models", f"{CONFIG_STEM}_{eval_id}", "--config-dir", str(layout.config_dir)]
@@ -188,7 +196,7 @@ def command(
         argv += ["--custom-dataset-path", str(path), "--custom-dataset-data-type", "qa",
                  "--custom-dataset-infer-method", "gen"]  # fmt: skip
     else:
-        argv += ["--datasets", *(preset.config(b) for b in chosen)]
+        argv += ["--datasets", *((renamed or {}).get(b.name, preset.config(b)) for b in chosen)]
     argv += ["-w", str(layout.work_dir), "-r", stamp]
     argv += ["--max-out-len", str(preset.max_out_len), "--hf-type", "chat"]
     argv += ["--max-num-workers", str(preset.max_num_workers)]

@@ -23,6 +23,7 @@ from oda_sft.eras import CURRENT
 from oda_sft.errors import LaunchError, RunStateError, UsageError
 from oda_sft.eval import benchmark_data, record, render, summary
 from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark, EvalPreset
+from oda_sft.eval.judges import omni, serve
 from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir
 from oda_sft.eval.stats import questions
 from oda_sft.eval.target import Target
@@ -47,6 +48,7 @@ class EvalPlan:
     template: str
     settings: dict[str, Any]
     id: str
+    judge_urls: tuple[str, ...] = ()  # Omni-MATH's judge servers (--judge-url); none: served here after inference
 
     @property
     def layout(self) -> render.Layout:
@@ -59,7 +61,27 @@ class EvalPlan:
         return render.model_config_text(self.model_entry(), self.id)
 
     def command(self, program: Path, stamp: str) -> list[str]:
-        return render.command(program, self.preset, self.chosen, self.layout, self.id, stamp)
+        renamed = {omni.BENCHMARK: omni.config_name(self.id)} if omni.judged(self.chosen) else None
+        return render.command(program, self.preset, self.chosen, self.layout, self.id, stamp, renamed)
+
+    def judge(self, install: Install) -> serve.Judge | None:
+        """Omni-MATH's judge in this eval (None without Omni-MATH); the judge's endpoint is not a setting."""
+        if not omni.judged(self.chosen):
+            return None
+        fork_config = next(self.preset.config(b) for b in self.chosen if b.name == omni.BENCHMARK)
+        model = cached_snapshot(omni.MODEL_ID)
+        return serve.Judge(self.judge_urls, omni.config_path(self.layout.config_dir, self.id), self.id,
+                           omni.fork_module(install, fork_config), model or Path(omni.MODEL_ID),
+                           omni.lmdeploy_program(install), self.layout.eval_dir / "omni_judge_server.log")  # fmt: skip
+
+    def judge_note(self) -> str:
+        """How Omni-MATH is judged in this eval, for --dry-run ("" without it)."""
+        if not omni.judged(self.chosen):
+            return ""
+        if self.judge_urls:
+            return f"Omni-MATH's judge: {omni.MODEL_ID} at {', '.join(self.judge_urls)}"
+        return (f"Omni-MATH's judge: {omni.MODEL_ID}, served on this node once inference is done (the command "
+                "runs with `-m infer`, then `-m eval`)")  # fmt: skip
 
     def stamp(self, action: Action) -> str:
         """The OpenCompass folder this attempt works in: a resumed eval's own (as recorded; for a record older
@@ -73,9 +95,15 @@ class EvalPlan:
 
 
 def plan(
-    target: Target, preset: EvalPreset, suite: str, chosen: tuple[Benchmark, ...], template: str | None = None
+    target: Target,
+    preset: EvalPreset,
+    suite: str,
+    chosen: tuple[Benchmark, ...],
+    template: str | None = None,
+    judge_urls: tuple[str, ...] = (),
 ) -> EvalPlan:
-    """`template`: the chat template, when the caller knows it better (a preview of a run not trained yet)."""
+    """`template`: the chat template, when the caller knows it better (a preview of a run not trained yet);
+    `judge_urls`: the Omni-Judge servers --judge-url named (eval/judges/omni.py)."""
     if template is not None:
         pass
     elif target.model_dir is not None:
@@ -86,7 +114,10 @@ def plan(
         template = default_template(tiny_model.SPECIAL_TOKENS["eos_token"])
     recorded_suite = suite if [b.name for b in chosen] == [b.name for b in _suite(preset, suite)] else "custom"
     settings = render.settings_of(preset, recorded_suite, chosen, template_digest(template), target.era)
-    return EvalPlan(target, preset, recorded_suite, chosen, template, settings, render.settings_id(settings))
+    urls = tuple(omni.check_url(u) for u in judge_urls)
+    if urls and not omni.judged(chosen):
+        raise UsageError("--judge-url is Omni-MATH's judge, and omni_math is not among these benchmarks: leave it out")
+    return EvalPlan(target, preset, recorded_suite, chosen, template, settings, render.settings_id(settings), urls)
 
 
 def _suite(preset: EvalPreset, suite: str) -> tuple[Benchmark, ...]:
@@ -101,6 +132,8 @@ def check(plan: EvalPlan, install: Install) -> None:
     if preset.num_gpus > have:
         raise UsageError(f"the {preset.name} evaluation runs on {preset.num_gpus} GPU(s) and this node has {have} "
                          "visible: run it on a GPU node")  # fmt: skip
+    if omni.judged(plan.chosen):
+        omni.check(plan.judge_urls, have, omni.lmdeploy_program(install))
 
 
 def check_install(
@@ -155,6 +188,7 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             return 0
         layout = plan.layout
         stamp = plan.stamp(action)
+        judge = plan.judge(install)  # before anything is written: it may refuse
         with signals.critical():
             moved = None
             if action == "replace" and layout.eval_dir.exists():
@@ -165,7 +199,10 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             assert plan.target.model_dir is not None
             write_model_view(plan.target.model_dir, layout.model_view, plan.template)
             atomic_write_text(layout.model_config(plan.id), plan.config_text())
+            if judge is not None:
+                judge.write(judge.urls)
             rec = record.new_record(plan.id, plan.settings, install.record(), layout.work_dir, stamp)
+            rec.update(omni.record_fields(plan.judge_urls) if judge is not None else {})
             record.put(run_dir, rec, replace_old=action == "replace", moved=(layout.eval_dir, moved))
         argv = plan.command(install.program, stamp)
         if action == "resume":
@@ -180,7 +217,7 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             watch = subproc.Watch(
                 signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say, "OpenCompass", layout.work_dir
             )
-            status = subproc.run_streaming(argv, {}, watch)
+            status = serve.run_opencompass(argv, watch, judge, signalled, say)
         except OSError as exc:
             _end(run_dir, rec, "failed")
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}: check --opencompass") from None

@@ -1,5 +1,6 @@
 """The one module that starts subprocesses: the trainer (streamed, signals forwarded, under a
-supervisor that outlives nothing), short queries, and logged bench runs. Argument lists only, never a shell.
+supervisor that outlives nothing), a server beside it (under the same supervisor), short queries, and logged
+bench runs. Argument lists only, never a shell.
 
 Tests replace functions here, at the seam, rather than patching subprocess globally.
 """
@@ -110,6 +111,58 @@ def run_streaming(argv: list[str], env_changes: Mapping[str, str], watch: Watch 
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 128 - status if status < 0 else status
+
+
+class Background:
+    """A program running beside oda-sft (a judge server) under the supervisor (util/supervise.py): its
+    output goes to a log, and nothing of it outlives oda-sft. Closing the pipe end only oda-sft holds tells
+    the supervisor to stop the program's whole tree (SIGTERM, then SIGKILL); so does oda-sft's death."""
+
+    def __init__(self, process: subprocess.Popen[bytes], watch_write: int) -> None:
+        self.process = process
+        self._watch_write: int | None = watch_write
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """Stop the program and all it started; the supervisor's exit status, once the tree is gone."""
+        if self._watch_write is not None:
+            os.close(self._watch_write)
+            self._watch_write = None
+        try:
+            status = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.process)  # the supervisor itself is stuck: its group goes at once
+            status = self.process.wait()
+        return 128 - status if status < 0 else status
+
+
+def start_background(argv: list[str], env_changes: Mapping[str, str], log_path: Path) -> Background:
+    """Start argv under the supervisor, in a session of its own (a terminal's Ctrl-C is oda-sft's to act
+    on), stdout and stderr appended to log_path. Raises OSError when argv[0] or the supervisor cannot start."""
+    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    if program is None or not (os.path.isfile(program) and os.access(program, os.X_OK)):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    watch_read, watch_write = os.pipe()
+    try:
+        with log_path.open("ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-I", str(SUPERVISOR), str(watch_read), "--", *argv],
+                env={**os.environ, **env_changes},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                pass_fds=(watch_read,),
+            )
+    except BaseException:
+        os.close(watch_write)
+        raise
+    finally:
+        os.close(watch_read)
+    return Background(child, watch_write)
 
 
 def run_inherited(argv: list[str]) -> int:

@@ -23,11 +23,15 @@ SUITE_HELP = "general, math, code, reasoning or all (ODA's domains)."
 
 def eval_args(model: str | None, dataset: str | None, seed: str, output_root: Path, run: Path | None, base: bool,
               every: bool, suite: str, benchmarks: str | None, opencompass: Path | None, force: bool, dry_run: bool,
-              recipe: RecipeEra | None) -> EvalArgs:  # fmt: skip
+              recipe: RecipeEra | None, judge_url: list[str] | None = None) -> EvalArgs:  # fmt: skip
     """What `eval` was asked, after its first refusals: the one place its arguments are read (`oda-sft slurm --
     eval ...` reads them here too, from eval's own parser)."""
+    from oda_sft.eval.judges.omni import check_url
     from oda_sft.eval.plans.plan import EvalArgs
     from oda_sft.train.sweep import parse_list, parse_seeds
+
+    for url in judge_url or ():
+        check_url(url)
 
     datasets = tuple(parse_list(dataset, "datasets")) if dataset is not None else ()
     seeds = tuple(parse_seeds(seed))
@@ -45,7 +49,7 @@ def eval_args(model: str | None, dataset: str | None, seed: str, output_root: Pa
         raise UsageError(f"--seed picks a run with --dataset: {named[0]} names what to evaluate itself")
     names = [n.strip() for n in benchmarks.split(",") if n.strip()] if benchmarks else None
     return EvalArgs(model, datasets, seeds, output_root, run, base, every, suite, tuple(names) if names else None,
-                    opencompass, force, dry_run, recipe)  # fmt: skip
+                    opencompass, force, dry_run, recipe, tuple(judge_url or ()))  # fmt: skip
 
 
 def eval_command(
@@ -96,12 +100,20 @@ def eval_command(
         RecipeEra | None,
         optional("--recipe", help="Recipe era [default: the run's own, from its manifest; 2026 for --base]."),
     ] = None,
+    judge_url: Annotated[
+        list[str] | None,
+        optional(
+            "--judge-url",
+            help="Omni-MATH's Omni-Judge server, http://HOST:PORT (repeat for several) [default: served on this "
+            "node's GPU after inference].",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate finished runs with ODA's OpenCompass benchmarks (docs/eval.md)."""
     from oda_sft.eval.plans.batch import evaluate
 
     asked = eval_args(model, dataset, seed, output_root, run, base, every, suite, benchmarks, opencompass, force,
-                      dry_run, recipe)  # fmt: skip
+                      dry_run, recipe, judge_url)  # fmt: skip
     code = evaluate(asked, say, typer.echo)
     if code:
         raise typer.Exit(code)

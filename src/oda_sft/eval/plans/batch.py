@@ -154,6 +154,8 @@ def preview(planned: Planned, args: EvalArgs, say: Say, echo: Say) -> None:
     provisional = " (provisional: the chat template is the run's own, read once it is trained)"
     echo(f"# settings {plan.id}{provisional if planned.provisional else ''}: {', '.join(b.name for b in plan.chosen)}")
     echo(f"# command: {shlex.join(plan.command(program, plan.stamp(_action(planned, args, say))))}")
+    if plan.judge_note():
+        echo(f"# {plan.judge_note()}")
     if install is not None:
         try:
             runner.check(plan, install)

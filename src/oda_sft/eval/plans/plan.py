@@ -43,6 +43,7 @@ class EvalArgs:
     force: bool
     dry_run: bool
     recipe: RecipeEra | None
+    judge_urls: tuple[str, ...] = ()  # --judge-url: Omni-MATH's Omni-Judge servers (eval/judges/omni.py)
 
     @property
     def names(self) -> list[str] | None:
@@ -97,9 +98,9 @@ def plan_eval(args: EvalArgs, pick: Pick | None = None, trained_by: str | None =
     eval_preset = bench.for_preset(found.preset)
     chosen = bench.select(eval_preset, args.suite, args.names)
     template, provisional = _template(found)
-    plan = runner.plan(found, eval_preset, args.suite, chosen, template)
+    plan = runner.plan(found, eval_preset, args.suite, chosen, template, args.judge_urls)
     rerun = rerun_command(found.run_dir, found.base, found.preset.name, args.output_root, args.suite, args.names,
-                          args.opencompass, found.era)  # fmt: skip
+                          args.opencompass, found.era, plan.judge_urls)  # fmt: skip
     return Planned(plan, rerun, tuple(missing), provisional)
 
 
@@ -164,7 +165,8 @@ def train_command(model: str, dataset: str, seed: int, output_root: Path, recipe
 
 
 def eval_argv(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
-              opencompass: Path | None, era: RecipeEra = CURRENT) -> list[str]:  # fmt: skip
+              opencompass: Path | None, era: RecipeEra = CURRENT,
+              judge_urls: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
     """eval's arguments naming one eval: a run by its dir, or a preset's base model, and the benchmarks."""
     argv = ["--model", model, "--base", "--output-root", str(output_root)] if base else ["--run", str(run_dir)]
     if base and era != CURRENT:  # a run is evaluated in its own era, read from its manifest
@@ -175,11 +177,14 @@ def eval_argv(run_dir: Path, base: bool, model: str, output_root: Path, suite: s
         argv += ["--suite", suite]
     if opencompass is not None:
         argv += ["--opencompass", str(opencompass)]
+    for url in judge_urls:
+        argv += ["--judge-url", url]
     return argv
 
 
 def rerun_command(run_dir: Path, base: bool, model: str, output_root: Path, suite: str, names: list[str] | None,
-                  opencompass: Path | None, era: RecipeEra = CURRENT) -> str:  # fmt: skip
+                  opencompass: Path | None, era: RecipeEra = CURRENT,
+                  judge_urls: tuple[str, ...] = ()) -> str:  # fmt: skip
     """The command that evaluates the same thing again, as printed advice (it works as printed)."""
     return shlex.join(["oda-sft", "eval", *eval_argv(run_dir, base, model, output_root, suite, names, opencompass,
-                                                     era)])  # fmt: skip
+                                                     era, judge_urls)])  # fmt: skip

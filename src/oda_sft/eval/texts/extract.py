@@ -62,7 +62,7 @@ def _source(preset: EvalPreset, bench: Benchmark, install: Install) -> tuple[dic
     if bench.custom:
         path = CUSTOM_DATA[bench.name]
         return {"name": bench.name, "config": None, "custom": str(path)}, path
-    config = bench.configs[preset.name]
+    config = preset.config(bench)
     found = find_config(install.package, config)
     if not found:
         raise UsageError(

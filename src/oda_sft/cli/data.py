@@ -109,7 +109,7 @@ def add(
         request = FetchRequest(
             oda.registered_name(name), dataset_dir, revision, local, force, oda=oda_subset, keep=keep
         )
-        prepared = fetch.prepare(request, say)
+        prepared = fetch.prepare(request)
         typer.echo(fetch.summary(prepared))
         if oda_subset:  # the number a run of it is to reproduce, before anything is written or trained
             from oda_sft.eval.oda_site.published import standing_line
@@ -119,7 +119,7 @@ def add(
             if dry_run and not prepared.unchanged:
                 typer.echo("dry run: nothing written")
             return
-        _report(fetch.register(prepared, say), dataset_dir)
+        _report(fetch.register(prepared), dataset_dir)
         return
     if source is None:
         raise UsageError(
@@ -141,7 +141,7 @@ def add(
         force=force,
         shown=shown,
     )
-    _report(add_dataset(request_, say=say), dataset_dir)
+    _report(add_dataset(request_), dataset_dir)
 
 
 def _catalog_source(

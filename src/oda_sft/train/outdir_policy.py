@@ -7,7 +7,6 @@ commands built from the run's own request (train/advice.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from oda_sft.runs.outdir import (
 from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan
 from oda_sft.train.profile import FAST_KEYS, recipe_equivalent
+from oda_sft.util.console import say
 from oda_sft.util.paths import data_command
 
 # Keys that may differ between attempts of one run without changing what it trains: oda-sft's
@@ -245,7 +245,7 @@ def _manifest_proof_missing(plan: TrainPlan) -> str | None:
     return None
 
 
-def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Callable[[str], None]) -> str | None:
+def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...]) -> str | None:
     """The checkpoint LLaMA-Factory will resume from, after moving checkpoints cut short while saving
     out of its way (it would pick the newest, broken one). Nothing is deleted."""
     names = list(checkpoints)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +38,7 @@ from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan, settle_mode
 from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals, subproc
-from oda_sft.util.console import say as _say
+from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
 from oda_sft.util.paths import data_command
 
@@ -112,24 +111,23 @@ def launch_config_path(plan: TrainPlan) -> Path:
     return plan.config_path if rank == 0 else plan.output_dir / f"oda_sft_config.node-{rank}.yaml"
 
 
-def prepare_launch(plan: TrainPlan, allow_no_gpu: bool = False, say: Callable[[str], None] = _say) -> TrainPlan:
+def prepare_launch(plan: TrainPlan, allow_no_gpu: bool = False) -> TrainPlan:
     """Check, once, that the run can start (dataset, launcher, devices), then measure its data when
     --mode auto needs that: nothing is measured or written for a run that cannot start."""
     check_launchable(plan)
     check_devices(plan, allow_no_gpu)
-    return replace(settle_mode(plan, say), checked=True)
+    return replace(settle_mode(plan), checked=True)
 
 
 def start_run(
     plan: TrainPlan,
     force: bool = False,
-    say: Callable[[str], None] = _say,
     tokenized_cache_on: bool = True,
     allow_no_gpu: bool = False,
 ) -> RunResult:
     """Run the plan. Returns how it ended; the trainer's exit status is in exit_code."""
     if not plan.checked:
-        plan = prepare_launch(plan, allow_no_gpu, say)
+        plan = prepare_launch(plan, allow_no_gpu)
     rerun = Rerun(plan.request, tokenized_cache_on, allow_no_gpu)
     options = plan.request.launch
     if force and options.nnodes > 1:
@@ -143,15 +141,15 @@ def start_run(
     if outdir_policy.decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
         space.check(plan.config, plan.preset.shape.params, out, len(inspect_output_dir(out).checkpoints))
 
-    with lock.acquire(out, options.node_rank, say=say) as run_lock:
+    with lock.acquire(out, options.node_rank) as run_lock:
         state = inspect_output_dir(out)  # again, now that no other oda-sft can change it
         action = outdir_policy.decide_action(plan, state, force, rerun)
         if action == "skip":
-            return _skip(plan, state, rerun, say)
-        return _launch(plan, state, action, rerun, run_lock, say, tokenized_cache_on)
+            return _skip(plan, state, rerun)
+        return _launch(plan, state, action, rerun, run_lock, tokenized_cache_on)
 
 
-def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun, say: Callable[[str], None]) -> RunResult:
+def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun) -> RunResult:
     with signals.critical():
         repaired = manifest.settle_finished(plan.output_dir)
     if repaired:
@@ -172,14 +170,13 @@ def _launch(
     action: outdir_policy.Action,
     rerun: Rerun,
     run_lock: lock.RunLock,
-    say: Callable[[str], None],
     tokenized_cache_on: bool,
 ) -> RunResult:
     out = plan.output_dir
     options = plan.request.launch
     resumed_from = None
     if action == "resume":
-        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints, say)
+        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints)
         if resumed_from:
             say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
     if action == "replace":
@@ -224,7 +221,7 @@ def _launch(
     try:
         with signals.critical():  # the config and its manifest are written together, or neither
             atomic_write_text(config_path, dump_yaml(config))
-            note = _set_aside_unusable_manifest(plan, resumed_from, say) if writes_manifest else None
+            note = _set_aside_unusable_manifest(plan, resumed_from) if writes_manifest else None
             if writes_manifest:
                 nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
                 facts = RunFacts(
@@ -256,7 +253,7 @@ def _launch(
                     note=note,
                 )
         say(f"config kept at {config_path}")
-        watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say)
+        watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor)
         status = launcher.run(argv, trainer_env, watch)
     except signals.Interrupted as exc:  # stopped before the trainer started: it never will
         if record:
@@ -278,10 +275,10 @@ def _launch(
             else:
                 manifest.finish(manifest_path, record, "failed", 127)
         raise
-    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
+    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun)
 
 
-def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None, say: Callable[[str], None]) -> str | None:
+def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None) -> str | None:
     """A manifest that is corrupt or another run's is moved aside (kept, not overwritten) before this attempt
     starts a record of its own; returns the note its first attempt keeps."""
     problem = outdir_policy.unusable_manifest(plan)
@@ -301,7 +298,6 @@ def _finish(
     cache: tokenized_cache.CacheEntry | None,
     writes_manifest: bool,
     rerun: Rerun,
-    say: Callable[[str], None],
 ) -> RunResult:
     out = plan.output_dir
     manifest_path = out / manifest.MANIFEST_NAME

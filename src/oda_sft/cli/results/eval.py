@@ -146,6 +146,6 @@ def eval_command(
         return
     install = oc.describe(oc.locate(opencompass))
     runner.check(plan, install)
-    code = runner.run(plan, install, force, rerun, say)
+    code = runner.run(plan, install, force, rerun)
     if code:
         raise typer.Exit(code)

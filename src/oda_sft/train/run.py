@@ -174,15 +174,7 @@ def _launch(
 ) -> RunResult:
     out = plan.output_dir
     options = plan.request.launch
-    resumed_from = None
-    if action == "resume":
-        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints)
-        if resumed_from:
-            say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
-    if action == "replace":
-        with signals.critical():
-            moved = set_aside(out)
-        say(f"--force: moved the earlier run to {moved}")
+    resumed_from = _make_room(plan, state, action)
     # Held from here on as well as the lock file, so a live run is found even if that file is deleted.
     run_lock.hold_dir()
 
@@ -191,21 +183,7 @@ def _launch(
         tiny_model.ensure_model()
 
     config = dict(plan.config)
-    dataset = plan.dataset
-    cache = None
-    if tokenized_cache_on and options.nnodes > 1:
-        # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
-        say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
-    elif tokenized_cache_on and dataset.identity is not None:
-        off = tokenized_cache.off_reason(config)
-        if off is not None:
-            say(off)
-        else:
-            cache = tokenized_cache.prepare(config, dataset)
-            config["tokenized_path"] = str(cache.tokenized_path)
-            hit = "hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"
-            say(f"tokenized cache {cache.key}: {hit}")
-
+    cache = _use_tokenized_cache(plan, config, tokenized_cache_on)
     config_path = launch_config_path(plan)
     patches = launcher.patches_for(plan.request.resumable, plan.request.recipe)
     argv, env = launcher.build_command(
@@ -215,43 +193,15 @@ def _launch(
     manifest_path = out / manifest.MANIFEST_NAME
     trainer_env = dict(env)  # what the trainer gets; `env` is what is shown and recorded
     if "checkpoint_stamp" in patches:  # each checkpoint-N then records what it was trained on (runs/stamp.py)
+        dataset = plan.dataset
         trainer_env[stamp.ENV] = stamp.encode(dataset.name, dataset.sha256, dataset.revision, config)
     record: dict[str, Any] = {}
     signalled: list[int] = []
     try:
         with signals.critical():  # the config and its manifest are written together, or neither
             atomic_write_text(config_path, dump_yaml(config))
-            note = _set_aside_unusable_manifest(plan, resumed_from) if writes_manifest else None
             if writes_manifest:
-                nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
-                facts = RunFacts(
-                    preset=plan.preset.name,
-                    model_path=str(config["model_name_or_path"]),
-                    dataset=dataset,
-                    mode=plan.decision.mode,
-                    mode_source=plan.decision.source,
-                    mode_reason=plan.decision.reason,
-                    seed=plan.request.seed,
-                    profile=plan.request.profile,
-                    resumable=plan.request.resumable,
-                    patches=tuple(patches),
-                    config_path=plan.config_path,
-                    tokenized_cache={"key": cache.key, "hit": cache.hit} if cache else None,
-                    output_dir=out,
-                    nnodes=options.nnodes,
-                    rerun=rerun.command(),
-                    recipe_era=plan.request.recipe,
-                )
-                record = manifest.start(
-                    manifest_path,
-                    run=run_record(facts),
-                    launch_argv=argv,
-                    launch_env=launcher.shown_env(env),
-                    gpu_count=plan.gpu_count,
-                    world_size=options.nnodes * nproc,
-                    resumed_from=resumed_from,
-                    note=note,
-                )
+                record = _start_record(plan, config, patches, cache, rerun, argv, env, resumed_from)
         say(f"config kept at {config_path}")
         watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor)
         status = launcher.run(argv, trainer_env, watch)
@@ -263,31 +213,100 @@ def _launch(
         raise
     except BaseException:
         if record:  # never leave a run that did not start marked as running
-            asked = signals.received()
-            if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
-                manifest.finish(
-                    manifest_path,
-                    record,
-                    "interrupted",
-                    signals.exit_code(asked),
-                    note="stopped before the trainer started",
-                )
-            else:
-                manifest.finish(manifest_path, record, "failed", 127)
+            _record_no_start(manifest_path, record)
         raise
     return _finish(plan, record, status, signalled, cache, writes_manifest, rerun)
 
 
-def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None) -> str | None:
-    """A manifest that is corrupt or another run's is moved aside (kept, not overwritten) before this attempt
-    starts a record of its own; returns the note its first attempt keeps."""
-    problem = outdir_policy.unusable_manifest(plan)
-    if problem is None:
-        gone = resumed_from and not os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
-        return f"{manifest.MANIFEST_NAME} was missing: the attempts before this one are not recorded" if gone else None
-    moved = set_aside(plan.output_dir / manifest.MANIFEST_NAME, "unusable")
-    say(f"{problem}: moved it to {moved.name}; this attempt starts a new record")
-    return f"the earlier {manifest.MANIFEST_NAME} was unusable ({problem}); kept as {moved.name}"
+def _make_room(plan: TrainPlan, state: OutputState, action: outdir_policy.Action) -> str | None:
+    """Resume (a checkpoint cut short moved aside) or replace (the earlier run moved aside); returns the
+    checkpoint LLaMA-Factory resumes from."""
+    resumed_from = None
+    if action == "resume":
+        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints)
+        if resumed_from:
+            say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
+    if action == "replace":
+        with signals.critical():
+            moved = set_aside(plan.output_dir)
+        say(f"--force: moved the earlier run to {moved}")
+    return resumed_from
+
+
+def _use_tokenized_cache(
+    plan: TrainPlan, config: dict[str, Any], tokenized_cache_on: bool
+) -> tokenized_cache.CacheEntry | None:
+    """The run's tokenized cache entry, its path set in config; None when the cache is off for it."""
+    dataset = plan.dataset
+    cache = None
+    if tokenized_cache_on and plan.request.launch.nnodes > 1:
+        # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
+        say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
+    elif tokenized_cache_on and dataset.identity is not None:
+        off = tokenized_cache.off_reason(config)
+        if off is not None:
+            say(off)
+        else:
+            cache = tokenized_cache.prepare(config, dataset)
+            config["tokenized_path"] = str(cache.tokenized_path)
+            hit = "hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"
+            say(f"tokenized cache {cache.key}: {hit}")
+    return cache
+
+
+def _start_record(
+    plan: TrainPlan,
+    config: dict[str, Any],
+    patches: tuple[str, ...],
+    cache: tokenized_cache.CacheEntry | None,
+    rerun: Rerun,
+    argv: list[str],
+    env: dict[str, str],
+    resumed_from: str | None,
+) -> dict[str, Any]:
+    """Write the manifest of this attempt (node rank 0 only), an unusable earlier one moved aside first."""
+    options = plan.request.launch
+    note = outdir_policy.set_aside_unusable_manifest(plan, resumed_from)
+    nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
+    facts = RunFacts(
+        preset=plan.preset.name,
+        model_path=str(config["model_name_or_path"]),
+        dataset=plan.dataset,
+        mode=plan.decision.mode,
+        mode_source=plan.decision.source,
+        mode_reason=plan.decision.reason,
+        seed=plan.request.seed,
+        profile=plan.request.profile,
+        resumable=plan.request.resumable,
+        patches=tuple(patches),
+        config_path=plan.config_path,
+        tokenized_cache={"key": cache.key, "hit": cache.hit} if cache else None,
+        output_dir=plan.output_dir,
+        nnodes=options.nnodes,
+        rerun=rerun.command(),
+        recipe_era=plan.request.recipe,
+    )
+    return manifest.start(
+        plan.output_dir / manifest.MANIFEST_NAME,
+        run=run_record(facts),
+        launch_argv=argv,
+        launch_env=launcher.shown_env(env),
+        gpu_count=plan.gpu_count,
+        world_size=options.nnodes * nproc,
+        resumed_from=resumed_from,
+        note=note,
+    )
+
+
+def _record_no_start(manifest_path: Path, record: dict[str, Any]) -> None:
+    """The trainer never started (an error before it did): the record says interrupted or failed, never running."""
+    asked = signals.received()
+    if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
+        manifest.finish(
+            manifest_path, record, "interrupted", signals.exit_code(asked), note="stopped before the trainer started"
+        )
+    else:
+        manifest.finish(manifest_path, record, "failed", 127)
 
 
 def _finish(

@@ -248,7 +248,7 @@ def test_inspect_caches_and_train_auto_uses_it_only_while_the_file_is_unchanged(
     monkeypatch.setattr(plan_module, "render", lambda spec: rendered.append(spec.mode) or render(spec))
     planned = plan_train(TrainRequest(model="tiny", dataset="lc", dataset_dir=data_dir, output_root=tmp_path))
     assert planned.decision.needs_measurement  # planning alone never measures
-    plan = settle_mode(planned, say=lambda _m: None)
+    plan = settle_mode(planned)
     assert (plan.decision.source, plan.decision.mode, plan.config["cutoff_len"]) == ("measured", "long", 32768)
     assert plan.notes == plan.notes and rendered == ["long"]  # rendered once, in the mode it trains in
     assert "fresh analysis with the tiny tokenizer: at least " in plan.decision.reason

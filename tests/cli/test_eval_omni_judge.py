@@ -161,25 +161,24 @@ def test_a_node_that_cannot_serve_the_judge_says_so(cli: Cli, where: Path) -> No
 def test_the_served_judge_is_awaited_and_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mark = uuid.uuid4().hex
     monkeypatch.setenv("ODA_SFT_TEST_MARK", mark)
-    said: list[str] = []
 
     def stand_in(port: int) -> list[str]:  # oda-sft's LMDeploy command line, run by the stand-in
         return [sys.executable, *omni.server_argv(str(JUDGESTUB), "model-dir", port, host="127.0.0.1")]
 
-    with serve.serving(stand_in, tmp_path / "judge.log", said.append, timeout_s=30) as url:
+    with serve.serving(stand_in, tmp_path / "judge.log", timeout_s=30) as url:
         assert omni.probe(url) is None and marked(mark)  # ready, and running
     assert marked(mark) == set()
     # A server that exits at once, or never answers: one line naming its log, and nothing left behind.
     exits = [sys.executable, "-c", "raise SystemExit(3)"]
     with (
         pytest.raises(LaunchError, match=r"exited \(status 3\) before it answered: its output is in"),
-        serve.serving(lambda _port: exits, tmp_path / "x.log", said.append, 30),
+        serve.serving(lambda _port: exits, tmp_path / "x.log", 30),
     ):
         pass
     silent = [sys.executable, "-c", "import time; time.sleep(60)"]
     with (
         pytest.raises(LaunchError, match=r"did not answer in 1 s"),
-        serve.serving(lambda _port: silent, tmp_path / "y.log", said.append, 1),
+        serve.serving(lambda _port: silent, tmp_path / "y.log", 1),
     ):
         pass
     assert marked(mark) == set()

@@ -70,13 +70,12 @@ def test_resuming_with_a_different_config_is_refused(data_dir: Path, tmp_path: P
     assert snapshot(tmp_path / "saves") == before
 
 
-def test_finished_run_is_skipped(data_dir: Path, tmp_path: Path) -> None:
+def test_finished_run_is_skipped(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan = _plan(data_dir, tmp_path / "saves")
     plan.output_dir.mkdir(parents=True)
     (plan.output_dir / "all_results.json").write_text("{}")
-    said: list[str] = []
-    assert start_run(plan, say=said.append).outcome == "skipped"
-    assert said and said[0].startswith("skipped:")
+    assert start_run(plan).outcome == "skipped"
+    assert capsys.readouterr().err.startswith("oda-sft: skipped:")
 
 
 def test_a_rerun_of_a_finished_run_with_another_config_says_what_differs(data_dir: Path, tmp_path: Path) -> None:
@@ -86,12 +85,12 @@ def test_a_rerun_of_a_finished_run_with_another_config_says_what_differs(data_di
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(dict(plan.config, cutoff_len=32768)))
     before = snapshot(tmp_path / "saves")
     with pytest.raises(RunStateError, match=r"holds a finished run .*\(differs in: cutoff_len\): .*`.* --force`"):
-        start_run(plan, say=lambda _m: None)
+        start_run(plan)
     assert snapshot(tmp_path / "saves") == before
     # What only changes speed, not the math, is the same run: still skipped.
     fast_only = dict(plan.config, disable_gradient_checkpointing=True, tokenized_path="/elsewhere")
     (plan.output_dir / "oda_sft_config.yaml").write_text(yaml.safe_dump(fast_only))
-    assert start_run(plan, say=lambda _m: None).outcome == "skipped"
+    assert start_run(plan).outcome == "skipped"
 
 
 def test_a_checkpoint_is_complete_only_when_every_file_was_written_to_the_end(tmp_path: Path) -> None:

@@ -32,18 +32,19 @@ def _full_checkpoint(path: Path) -> None:
     (path / "trainer_state.json").write_text("{}")
 
 
-def test_a_checkpoint_cut_short_is_moved_aside_and_the_previous_one_resumes(data_dir: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_cut_short_is_moved_aside_and_the_previous_one_resumes(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = _plan(data_dir, tmp_path, resumable=True, save_steps=2)
     out = plan.output_dir
     _full_checkpoint(out / "checkpoint-4")
     (out / "checkpoint-6").mkdir()
     (out / "checkpoint-6" / "model.safetensors").write_text("half")  # killed before trainer_state.json
     (out / "oda_sft_config.yaml").write_text(yaml.safe_dump(plan.config))
-    said: list[str] = []
-    assert outdir_policy.set_aside_incomplete(plan, ("checkpoint-4", "checkpoint-6"), said.append) == "checkpoint-4"
+    assert outdir_policy.set_aside_incomplete(plan, ("checkpoint-4", "checkpoint-6")) == "checkpoint-4"
     moved = [p.name for p in out.iterdir() if p.name.startswith("incomplete.checkpoint-6.")]
     assert len(moved) == 1 and (out / moved[0] / "model.safetensors").read_text() == "half"
-    assert not (out / "checkpoint-6").exists() and "cut short" in said[0]
+    assert not (out / "checkpoint-6").exists() and "cut short" in capsys.readouterr().err
 
 
 def test_a_missing_launcher_writes_nothing(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,7 @@ from oda_sft.util.paths import data_command, doc_ref, ensure_user_dataset_dir
 if TYPE_CHECKING:
     from oda_sft.data.measure.lengths import LengthReport
     from oda_sft.data.registry.add import AddResult
+    from oda_sft.data.registry.fetch import FetchRequest
 
 RULE = "Decision rule"
 
@@ -87,50 +88,23 @@ def add(
     A catalog dataset needs no SOURCE: `oda-sft data add OpenR1-Math-220k` fetches it and converts it as the
     catalog declares (docs/data.md); `oda-sft data add oda:SUBSET` fetches a subset of ODA's normalised release
     and registers it as oda-SUBSET."""
-    from oda_sft.data.registry import fetch
     from oda_sft.data.registry.add import AddRequest, add_dataset
     from oda_sft.data.registry.fetch import FetchRequest
     from oda_sft.data.sources import oda
     from oda_sft.data.sources.local import SourceSpec
 
-    if origin not in ("upstream", "oda"):
-        raise UsageError(f"--from {origin!r} is not a source: use --from upstream (the default) or --from oda")
-    oda_subset = oda.subset_for(name, origin == "oda")
-    if keep_scores and not oda_subset:
-        raise UsageError("--keep-scores applies to ODA's release: add `--from oda`, or name an `oda:SUBSET`")
-    if oda_subset and (source is not None or split or subset or file or mapping or skip_invalid):
-        raise UsageError(
-            f"{name} is fetched from ODA's release and converted as it is (docs/data.md), so SOURCE, --split, "
-            "--subset, --file, --map and --skip-invalid do not apply: drop them"
-        )
+    oda_subset = _oda_subset(
+        name, origin, keep_scores, bool(source is not None or split or subset or file or mapping or skip_invalid)
+    )
     local = None if oda_subset else _catalog_source(name, source, split, subset, file, mapping, skip_invalid)
     if oda_subset or local is not None or (source is None and name in DATASETS):
         keep = SCORE_COLUMNS if keep_scores else ()
         request = FetchRequest(
             oda.registered_name(name), dataset_dir, revision, local, force, oda=oda_subset, keep=keep
         )
-        prepared = fetch.prepare(request, say)
-        typer.echo(fetch.summary(prepared))
-        if oda_subset:  # the number a run of it is to reproduce, before anything is written or trained
-            from oda_sft.eval.oda_site.published import standing_line
-
-            typer.echo(standing_line(oda.registered_name(name)))
-        if dry_run or prepared.unchanged:
-            if dry_run and not prepared.unchanged:
-                typer.echo("dry run: nothing written")
-            return
-        _report(fetch.register(prepared, say), dataset_dir)
+        _fetch(request, dry_run)
         return
-    if source is None:
-        raise UsageError(
-            f"{name} is not a catalog dataset, so it needs a SOURCE: "
-            f"`{add_command(name, dataset_dir)}` (a .json/.jsonl file, a dataset directory or a "
-            "Hugging Face id); `oda-sft list-datasets` shows the catalog"
-        )
-    if revision is not None or dry_run:
-        raise UsageError(
-            "--revision and --dry-run apply to catalog datasets added by name (`oda-sft data add NAME`): drop them"
-        )
+    source = _plain_source(name, dataset_dir, source, revision, dry_run)
     ensure_user_dataset_dir(dataset_dir)
     request_ = AddRequest(
         name=name,
@@ -141,7 +115,56 @@ def add(
         force=force,
         shown=shown,
     )
-    _report(add_dataset(request_, say=say), dataset_dir)
+    _report(add_dataset(request_), dataset_dir)
+
+
+def _oda_subset(name: str, origin: str, keep_scores: bool, local_options: bool) -> str:
+    """The subset of ODA's release `data add` fetches ("" for upstream); refuses what does not apply to it."""
+    from oda_sft.data.sources import oda
+
+    if origin not in ("upstream", "oda"):
+        raise UsageError(f"--from {origin!r} is not a source: use --from upstream (the default) or --from oda")
+    oda_subset = oda.subset_for(name, origin == "oda")
+    if keep_scores and not oda_subset:
+        raise UsageError("--keep-scores applies to ODA's release: add `--from oda`, or name an `oda:SUBSET`")
+    if oda_subset and local_options:
+        raise UsageError(
+            f"{name} is fetched from ODA's release and converted as it is (docs/data.md), so SOURCE, --split, "
+            "--subset, --file, --map and --skip-invalid do not apply: drop them"
+        )
+    return oda_subset
+
+
+def _fetch(request: FetchRequest, dry_run: bool) -> None:
+    """A catalog dataset or a subset of ODA's release: fetched and converted, shown, then registered."""
+    from oda_sft.data.registry import fetch
+
+    prepared = fetch.prepare(request)
+    typer.echo(fetch.summary(prepared))
+    if request.oda:  # the number a run of it is to reproduce, before anything is written or trained
+        from oda_sft.eval.oda_site.published import standing_line
+
+        typer.echo(standing_line(request.name))
+    if dry_run or prepared.unchanged:
+        if dry_run and not prepared.unchanged:
+            typer.echo("dry run: nothing written")
+        return
+    _report(fetch.register(prepared), request.dataset_dir)
+
+
+def _plain_source(name: str, dataset_dir: Path, source: str | None, revision: str | None, dry_run: bool) -> str:
+    """A dataset outside the catalog: it needs a SOURCE, and takes no catalog options."""
+    if source is None:
+        raise UsageError(
+            f"{name} is not a catalog dataset, so it needs a SOURCE: "
+            f"`{add_command(name, dataset_dir)}` (a .json/.jsonl file, a dataset directory or a "
+            "Hugging Face id); `oda-sft list-datasets` shows the catalog"
+        )
+    if revision is not None or dry_run:
+        raise UsageError(
+            "--revision and --dry-run apply to catalog datasets added by name (`oda-sft data add NAME`): drop them"
+        )
+    return source
 
 
 def _catalog_source(

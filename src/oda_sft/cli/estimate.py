@@ -11,7 +11,6 @@ import typer
 from oda_sft.cards import CARD_NAMES
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, ModelOpt, optional
 from oda_sft.train.request import RequestedMode, TrainRequest
-from oda_sft.util.console import say
 
 # The work is imported inside the command: `--help` and the other commands stay light.
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def estimate(
     check_gpus(gpus)
     request = TrainRequest(model=model, dataset=dataset, mode=mode, model_path=model_path, dataset_dir=dataset_dir)
     plan = settle_mode(plan_train(request))
-    stats = token_stats(plan, measure_if_needed=True, say=say)
+    stats = token_stats(plan, measure_if_needed=True)
     assert stats is not None  # measure_if_needed
     result = estimate_plan(plan, stats, gpus, chosen, throughput.load())
     if as_json:

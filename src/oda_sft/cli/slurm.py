@@ -7,7 +7,7 @@ import itertools
 import os
 import shutil
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +16,7 @@ import typer
 
 from oda_sft.cli.options import optional, spec_from
 from oda_sft.cli.results.eval import SUITE_HELP
-from oda_sft.cli.workload import parse_eval, parse_workload
+from oda_sft.cli.workload import Workload, parse_eval, parse_workload
 from oda_sft.cluster.slurm import (
     DEFAULT_TERM_BEFORE,
     JobSpec,
@@ -104,9 +104,6 @@ def slurm(
     submit: Annotated[bool, typer.Option(help="Submit with sbatch and print the job id.")] = False,
 ) -> None:
     """Render an sbatch script that runs train (or sweep) on every node of a Slurm job, or eval on one node."""
-    from oda_sft.cluster.evaljob import DEPENDENCY, render_eval_script  # only when a script is made
-    from oda_sft.cluster.plan import plan_job, resume_note
-
     options = spec_from(
         SlurmOptions,
         ctx,
@@ -126,15 +123,29 @@ def slurm(
         return
     if nodes is None or gpus_per_node is None:
         raise UsageError("a training job needs --nodes N and --gpus-per-node G (0: the CPU, tiny model only)")
+    followup = _Followup(eval_suite, eval_benchmarks, eval_opencompass, eval_time) if evaluate else None
+    _training_job(workload, options, followup, output, submit)
+
+
+@dataclass(frozen=True)
+class _Followup:
+    """--eval and its settings: one eval job per trained run, started when the training job ends."""
+
+    suite: str
+    benchmarks: str | None
+    opencompass: Path | None
+    time: str | None
+
+
+def _training_job(
+    workload: list[str] | None, options: SlurmOptions, followup: _Followup | None, output: Path | None, submit: bool
+) -> None:
+    """`oda-sft slurm -- train|sweep ...`: one job that runs it on every node; with --eval, eval jobs after it."""
+    from oda_sft.cluster.evaljob import DEPENDENCY  # only when a script is made
+    from oda_sft.cluster.plan import plan_job, resume_note
+
     options.validate()  # before the workload: a bad --nodes is reported even with bad train arguments
-    # An eval job: one node, the GPUs its preset needs, its own time limit; not sized like a training node.
-    eval_options = replace(options, nodes=1, time=eval_time, exclusive=False, job_name=None, cpus_per_task=None,
-                           mem=None)  # fmt: skip
-    if evaluate:
-        eval_options.validate()
-        if output is not None:
-            raise UsageError("-o writes one script, and --eval makes one per job: leave out -o (each script is "
-                             "written beside its run's logs)")  # fmt: skip
+    eval_options = _eval_node(options, followup.time, output) if followup else None
     work = parse_workload(workload, "oda-sft slurm")
     check_user_args(work.args)
     # Every run the job would start is planned here, and an unmeasured dataset is measured here, once:
@@ -143,14 +154,46 @@ def slurm(
     for plan in plans:
         for note in plan.notes:
             say(note)
-    evals = [_plan_followup(plan, eval_suite, eval_benchmarks, eval_opencompass) for plan in plans] if evaluate else []
+    evals = [_plan_followup(plan, followup) for plan in plans] if followup else []
+    spec = _training_spec(work, plans, options)
+    script = render_script(spec)
+    eval_scripts = _eval_scripts(spec, eval_options, evals) if eval_options else []
+    if plans and not spec.resumable:
+        say(resume_note(plans, work.subcommand))
+    if followup:
+        _chain(script, spec.log_root, spec.job_name, eval_scripts, DEPENDENCY[work.subcommand], submit)
+        return
+    _emit(
+        script,
+        output,
+        submit,
+        spec.log_root,
+        spec.job_name,
+        f"node logs will be in {spec.log_root}/<job id>/node-<N>.log",
+    )
+
+
+def _eval_node(options: SlurmOptions, time: str | None, output: Path | None) -> SlurmOptions:
+    """An eval job's allocation: one node, the GPUs its preset needs, its own time limit; not sized like a
+    training node."""
+    eval_options = replace(options, nodes=1, time=time, exclusive=False, job_name=None, cpus_per_task=None,
+                           mem=None)  # fmt: skip
+    eval_options.validate()
+    if output is not None:
+        raise UsageError("-o writes one script, and --eval makes one per job: leave out -o (each script is "
+                         "written beside its run's logs)")  # fmt: skip
+    return eval_options
+
+
+def _training_spec(work: Workload, plans: list[TrainPlan], options: SlurmOptions) -> JobSpec:
+    """The training job: its logs beside the run (train) or under the output root (sweep), and its name."""
     if work.subcommand == "train":
         log_root = plans[0].output_dir / LOGS_DIR
-        name = job_name or default_job_name("train", plans[0].request.model, plans[0].request.dataset)
+        name = options.job_name or default_job_name("train", plans[0].request.model, plans[0].request.dataset)
     else:
         log_root = work.run.request.output_root.expanduser().resolve() / LOGS_DIR
-        name = job_name or default_job_name(work.subcommand, None, None)
-    spec = JobSpec(
+        name = options.job_name or default_job_name(work.subcommand, None, None)
+    return JobSpec(
         options=options,
         oda_sft=oda_sft_executable(),
         subcommand=work.subcommand,
@@ -161,26 +204,27 @@ def slurm(
         command=_command(),
         resumable=work.run.request.resumable,
     )
-    script = render_script(spec)
-    eval_scripts = [
+
+
+def _eval_scripts(
+    spec: JobSpec, eval_options: SlurmOptions, evals: list[tuple[Path, str, str, int, list[str]]]
+) -> list[tuple[Path, str]]:
+    """One eval job's script per trained run (`_plan_followup`), rendered from the training job's spec."""
+    from oda_sft.cluster.evaljob import render_eval_script
+
+    return [
         (run_dir, render_eval_script(replace(spec, options=replace(eval_options, gpus_per_node=gpus),
                                              subcommand=EVAL_SUB, args=tuple(argv), log_root=run_dir / LOGS_DIR,
                                              job_name=default_job_name(EVAL_SUB, preset, dataset))))
         for run_dir, preset, dataset, gpus, argv in evals
     ]  # fmt: skip
-    if plans and not spec.resumable:
-        say(resume_note(plans, work.subcommand))
-    if evaluate:
-        _chain(script, log_root, name, eval_scripts, DEPENDENCY[work.subcommand], submit)
-        return
-    _emit(script, output, submit, log_root, name, f"node logs will be in {log_root}/<job id>/node-<N>.log")
 
 
-def _plan_followup(
-    plan: TrainPlan, suite: str, benchmarks: str | None, opencompass: Path | None
-) -> tuple[Path, str, str, int, list[str]]:
+def _plan_followup(plan: TrainPlan, followup: _Followup) -> tuple[Path, str, str, int, list[str]]:
     """The eval job that follows one trained run: parsed by eval's own parser and planned on this node."""
     from oda_sft.cluster.evaljob import plan_eval_jobs
+
+    suite, benchmarks, opencompass = followup.suite, followup.benchmarks, followup.opencompass
 
     argv = ["--run", str(plan.output_dir.absolute())]
     argv += ["--benchmarks", benchmarks] if benchmarks else ["--suite", suite] if suite != "all" else []

@@ -43,7 +43,7 @@ def sweep(
 
     names, seed_list = parse_list(datasets, "datasets"), parse_seeds(seeds)
     if run.fetch:
-        fetch_missing(names, run.request.dataset_dir, say, dry_run=run.dry_run)
+        fetch_missing(names, run.request.dataset_dir, dry_run=run.dry_run)
     if not run.dry_run:  # before any dataset is measured: nothing is written for runs that cannot start
         check_devices_for(resolve_preset(run.request.model), visible_gpu_count(), run.allow_no_gpu)
     grid = plan_grid(run.request, names, seed_list, measure=not run.dry_run)
@@ -60,9 +60,7 @@ def sweep(
             say(f"{len(failing)} of {len(planned)} runs would not start (see OUTPUT / REASON)")
             raise typer.Exit(1)
         return
-    cells = run_grid(
-        grid, force=run.force, tokenized_cache_on=run.tokenized_cache, say=say, allow_no_gpu=run.allow_no_gpu
-    )
+    cells = run_grid(grid, force=run.force, tokenized_cache_on=run.tokenized_cache, allow_no_gpu=run.allow_no_gpu)
     typer.echo(format_summary(cells))
     if any(c.outcome == "interrupted" for c in cells):
         raise typer.Exit(next(c.exit_code or 130 for c in cells if c.outcome == "interrupted"))

@@ -76,7 +76,7 @@ def train(
 
     request = train_request(dataset, run, seed)
     if run.fetch:
-        fetch_missing([dataset], request.dataset_dir, say, dry_run=run.dry_run)
+        fetch_missing([dataset], request.dataset_dir, dry_run=run.dry_run)
     plan = plan_train(request)
     if not run.dry_run:
         plan = prepare_launch(plan, run.allow_no_gpu)  # its notes then name the mode it trains in

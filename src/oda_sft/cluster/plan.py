@@ -10,7 +10,6 @@ from oda_sft.train.plan import TrainPlan, plan_train, settle_mode
 from oda_sft.train.render import RESUMABLE_KEEP, make_resumable
 from oda_sft.train.request import TrainRequest
 from oda_sft.train.run import check_launchable
-from oda_sft.util.console import say
 
 
 def plan_job(requests: list[TrainRequest], fetch: bool = False) -> list[TrainPlan]:
@@ -21,7 +20,7 @@ def plan_job(requests: list[TrainRequest], fetch: bool = False) -> list[TrainPla
     so when the script is rendered the data is tokenized here, once, and every node's preflight and run read
     the stored answer."""
     if fetch and requests:
-        fetch_missing([r.dataset for r in requests], requests[0].dataset_dir, say)
+        fetch_missing([r.dataset for r in requests], requests[0].dataset_dir)
     plans: list[TrainPlan] = []
     decided: dict[str, ModeDecision] = {}
     for request in requests:

@@ -98,7 +98,7 @@ def _costs(
     plan: TrainPlan, gpus: int, card: Card, table: Table, total: GridTotal
 ) -> tuple[ProfileCost, ProfileCost] | None:
     """(this profile's cost, the other profile's) of one run, or None (noted in `total`)."""
-    stats = token_stats(plan, measure_if_needed=False, say=lambda _: None)
+    stats = token_stats(plan, measure_if_needed=False)
     if stats is None:
         total.unknown.append(plan.dataset.name)
         return None

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from oda_sft.shapes import ModelShape
 from oda_sft.train.memory import GIB
 from oda_sft.train.plan import TrainPlan
 from oda_sft.train.profile import FastDecision, known_sample_count, model_shape
+from oda_sft.util.console import say
 from oda_sft.util.paths import data_command
 
 MIN_MEASURED = 100  # token lengths below which padding and attention work are guesses
@@ -120,7 +121,7 @@ def _sig(x: float) -> float:
     return float(f"{x:.4g}")
 
 
-def token_stats(plan: TrainPlan, measure_if_needed: bool, say: Callable[[str], None]) -> TokenStats | None:
+def token_stats(plan: TrainPlan, measure_if_needed: bool) -> TokenStats | None:
     """The dataset's token stats: cached for this file and tokenizer, else measured (when allowed)."""
     dataset = plan.dataset
     if not dataset.registered and dataset.catalog is not None:

@@ -13,7 +13,6 @@ and results it holds, and its scores are read from that folder's summary only.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from oda_sft.runs import lock
 from oda_sft.runs.outdir import set_aside
 from oda_sft.util import signals, subproc
 from oda_sft.util.clock import utc_now
+from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
 from oda_sft.util.hardware import visible_gpu_count
 
@@ -172,12 +172,12 @@ def decide(plan: EvalPlan, force: bool, rerun: str) -> Action:
     return "resume" if same is not None else "start"
 
 
-def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable[[str], None]) -> int:
+def run(plan: EvalPlan, install: Install, force: bool, rerun: str) -> int:
     """Carry out the plan; returns the exit status oda-sft exits with."""
     run_dir = plan.target.run_dir
     lock.refuse_if_busy(run_dir, role="eval")
     decide(plan, force, rerun)
-    with lock.acquire(run_dir, say=say, role="eval") as run_lock:
+    with lock.acquire(run_dir, role="eval") as run_lock:
         action = decide(plan, force, rerun)  # again, now that no other oda-sft can change it
         if action == "skip":
             done = record.find(run_dir, plan.id) or {}
@@ -215,9 +215,9 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             layout.work_dir.mkdir(parents=True, exist_ok=True)
             benchmark_data.link_cwd_data(plan.preset, plan.chosen, layout.work_dir)  # CaLM's ./data/calm
             watch = subproc.Watch(
-                signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say, "OpenCompass", layout.work_dir
+                signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, "OpenCompass", layout.work_dir
             )
-            status = serve.run_opencompass(argv, watch, judge, signalled, say)
+            status = serve.run_opencompass(argv, watch, judge, signalled)
         except OSError as exc:
             _end(run_dir, rec, "failed")
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}: check --opencompass") from None
@@ -225,7 +225,7 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str, say: Callable
             asked = signals.received()
             _end(run_dir, rec, "interrupted" if asked is not None else "failed")
             raise
-        return _finish(plan, rec, status, signalled, rerun, say)
+        return _finish(plan, rec, status, signalled, rerun)
 
 
 def _end(run_dir: Path, rec: dict[str, Any], status: str, **results: Any) -> dict[str, Any]:
@@ -233,9 +233,7 @@ def _end(run_dir: Path, rec: dict[str, Any], status: str, **results: Any) -> dic
         return record.put(run_dir, {**rec, **results, "status": status, "ended_at": utc_now()})
 
 
-def _finish(
-    plan: EvalPlan, rec: dict[str, Any], status: int, signalled: list[int], rerun: str, say: Callable[[str], None]
-) -> int:
+def _finish(plan: EvalPlan, rec: dict[str, Any], status: int, signalled: list[int], rerun: str) -> int:
     run_dir = plan.target.run_dir
     if signalled or status in _SIGNAL_EXITS:
         _end(run_dir, rec, "interrupted")
@@ -246,7 +244,7 @@ def _finish(
     if found is not None:
         values = summary.scores(summary.read_rows(found), plan.target.abbr, plan.chosen)
         results = {"scores": values, **summary.record_fields(values, plan.chosen), "summary_csv": str(found)}
-        results.update(_keep_questions(plan, found, values, say))
+        results.update(_keep_questions(plan, found, values))
     missing = [b.name for b in plan.chosen if b.name not in results.get("scores", {})]
     if status != 0 or missing:
         done = _end(run_dir, rec, "failed", **results, missing=missing)
@@ -269,9 +267,7 @@ def _summary_of(attempt: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _keep_questions(
-    plan: EvalPlan, found: Path, values: dict[str, float], say: Callable[[str], None]
-) -> dict[str, Any]:
+def _keep_questions(plan: EvalPlan, found: Path, values: dict[str, float]) -> dict[str, Any]:
     """Each question's result and each answer's length (eval/stats/questions.py), beside the scores."""
     try:
         return questions.keep(plan.layout.eval_dir, found, plan.target.abbr, plan.chosen, values,

@@ -31,7 +31,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 from oda_sft.errors import RunStateError
 from oda_sft.runs import manifest
 from oda_sft.util.clock import utc_now
+from oda_sft.util.console import say
 
 _RECORD_BYTES = 512  # written with one pwrite, always this long: a reader never sees half a record
 _UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
@@ -267,9 +267,7 @@ def _dir_busy(output_dir: Path) -> bool:
         os.close(fd)
 
 
-def acquire(
-    output_dir: Path, node_rank: int = 0, say: Callable[[str], None] | None = None, role: Role = "train"
-) -> RunLock:
+def acquire(output_dir: Path, node_rank: int = 0, role: Role = "train") -> RunLock:
     """Take the lock of output_dir for this process (recording `role`: train or eval), or raise RunStateError
     naming the live holder and what waits for what."""
     path = lock_path(output_dir, node_rank)
@@ -283,9 +281,8 @@ def acquire(
         except OSError as exc:
             if exc.errno in _UNSUPPORTED:
                 os.close(fd)
-                if say is not None:
-                    say(f"warning: the filesystem of {path.parent} cannot lock files ({exc.strerror}): nothing stops "
-                        "a second trainer from starting on this run")  # fmt: skip
+                say(f"warning: the filesystem of {path.parent} cannot lock files ({exc.strerror}): nothing stops "
+                    "a second trainer from starting on this run")  # fmt: skip
                 return RunLock(path, None, None)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 os.close(fd)
@@ -296,8 +293,7 @@ def acquire(
                 # Its oda-sft died; its supervisor is stopping the trainer and will let go within seconds.
                 waited_for_teardown = True
                 deadline = time.monotonic() + _TEARDOWN_S
-                if say is not None:
-                    say(f"waiting for the processes that {holder.describe()} left behind to stop")
+                say(f"waiting for the processes that {holder.describe()} left behind to stop")
             if time.monotonic() >= deadline:
                 raise _busy(output_dir, holder, role) from None
             time.sleep(0.1)

@@ -1,13 +1,13 @@
 """What to do with a run's output dir as it is: train, resume, skip or replace, and what is refused.
 
-Reads only; train/run.py carries the decision out under the run's lock. Every refusal names whole
-commands built from the run's own request (train/advice.py).
+train/run.py carries the decision out under the run's lock; what stands in its way (a checkpoint cut
+short, an unusable manifest) is set aside here, never deleted. Every refusal names whole commands built
+from the run's own request (train/advice.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +22,13 @@ from oda_sft.runs.outdir import (
     checkpoint_is_complete,
     checkpoint_is_full,
     inspect_output_dir,
+    set_aside,
     set_aside_checkpoint,
 )
 from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan
 from oda_sft.train.profile import FAST_KEYS, recipe_equivalent
+from oda_sft.util.console import say
 from oda_sft.util.paths import data_command
 
 # Keys that may differ between attempts of one run without changing what it trains: oda-sft's
@@ -75,7 +77,7 @@ def run_manifest(plan: TrainPlan) -> tuple[dict[str, Any] | None, str | None]:
     return record, None
 
 
-def unusable_manifest(plan: TrainPlan) -> str | None:
+def _unusable_manifest(plan: TrainPlan) -> str | None:
     """What is wrong with a manifest that is there but cannot be this run's record; None otherwise."""
     record, problem = run_manifest(plan)
     exists = os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
@@ -245,7 +247,7 @@ def _manifest_proof_missing(plan: TrainPlan) -> str | None:
     return None
 
 
-def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Callable[[str], None]) -> str | None:
+def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...]) -> str | None:
     """The checkpoint LLaMA-Factory will resume from, after moving checkpoints cut short while saving
     out of its way (it would pick the newest, broken one). Nothing is deleted."""
     names = list(checkpoints)
@@ -257,6 +259,18 @@ def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...], say: Cal
         say(f"no complete checkpoint in {plan.output_dir}: training starts from step 0")
         return None
     return names[-1]
+
+
+def set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None) -> str | None:
+    """A manifest that is corrupt or another run's is moved aside (kept, not overwritten) before this attempt
+    starts a record of its own; returns the note its first attempt keeps."""
+    problem = _unusable_manifest(plan)
+    if problem is None:
+        gone = resumed_from and not os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
+        return f"{manifest.MANIFEST_NAME} was missing: the attempts before this one are not recorded" if gone else None
+    moved = set_aside(plan.output_dir / manifest.MANIFEST_NAME, "unusable")
+    say(f"{problem}: moved it to {moved.name}; this attempt starts a new record")
+    return f"the earlier {manifest.MANIFEST_NAME} was unusable ({problem}); kept as {moved.name}"
 
 
 def after_interrupt(out: Path, rerun: Rerun, world: int) -> str:

@@ -13,7 +13,6 @@ tiny model or download the base model's tokenizer.json.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -221,7 +220,7 @@ def _render(plan: TrainPlan) -> tuple[dict[str, Any], list[str]]:
     return config, notes
 
 
-def settle_mode(plan: TrainPlan, say: Callable[[str], None] = say) -> TrainPlan:
+def settle_mode(plan: TrainPlan) -> TrainPlan:
     """The plan with its mode measured, when --mode auto needs that; see the module docstring."""
     if not plan.decision.needs_measurement:
         return plan

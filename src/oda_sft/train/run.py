@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +38,7 @@ from oda_sft.train.advice import Rerun
 from oda_sft.train.plan import TrainPlan, settle_mode
 from oda_sft.train.render import dump_yaml
 from oda_sft.util import signals, subproc
-from oda_sft.util.console import say as _say
+from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
 from oda_sft.util.paths import data_command
 
@@ -112,24 +111,23 @@ def launch_config_path(plan: TrainPlan) -> Path:
     return plan.config_path if rank == 0 else plan.output_dir / f"oda_sft_config.node-{rank}.yaml"
 
 
-def prepare_launch(plan: TrainPlan, allow_no_gpu: bool = False, say: Callable[[str], None] = _say) -> TrainPlan:
+def prepare_launch(plan: TrainPlan, allow_no_gpu: bool = False) -> TrainPlan:
     """Check, once, that the run can start (dataset, launcher, devices), then measure its data when
     --mode auto needs that: nothing is measured or written for a run that cannot start."""
     check_launchable(plan)
     check_devices(plan, allow_no_gpu)
-    return replace(settle_mode(plan, say), checked=True)
+    return replace(settle_mode(plan), checked=True)
 
 
 def start_run(
     plan: TrainPlan,
     force: bool = False,
-    say: Callable[[str], None] = _say,
     tokenized_cache_on: bool = True,
     allow_no_gpu: bool = False,
 ) -> RunResult:
     """Run the plan. Returns how it ended; the trainer's exit status is in exit_code."""
     if not plan.checked:
-        plan = prepare_launch(plan, allow_no_gpu, say)
+        plan = prepare_launch(plan, allow_no_gpu)
     rerun = Rerun(plan.request, tokenized_cache_on, allow_no_gpu)
     options = plan.request.launch
     if force and options.nnodes > 1:
@@ -143,15 +141,15 @@ def start_run(
     if outdir_policy.decide_action(plan, inspect_output_dir(out), force, rerun) != "skip":
         space.check(plan.config, plan.preset.shape.params, out, len(inspect_output_dir(out).checkpoints))
 
-    with lock.acquire(out, options.node_rank, say=say) as run_lock:
+    with lock.acquire(out, options.node_rank) as run_lock:
         state = inspect_output_dir(out)  # again, now that no other oda-sft can change it
         action = outdir_policy.decide_action(plan, state, force, rerun)
         if action == "skip":
-            return _skip(plan, state, rerun, say)
-        return _launch(plan, state, action, rerun, run_lock, say, tokenized_cache_on)
+            return _skip(plan, state, rerun)
+        return _launch(plan, state, action, rerun, run_lock, tokenized_cache_on)
 
 
-def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun, say: Callable[[str], None]) -> RunResult:
+def _skip(plan: TrainPlan, state: OutputState, rerun: Rerun) -> RunResult:
     with signals.critical():
         repaired = manifest.settle_finished(plan.output_dir)
     if repaired:
@@ -172,20 +170,11 @@ def _launch(
     action: outdir_policy.Action,
     rerun: Rerun,
     run_lock: lock.RunLock,
-    say: Callable[[str], None],
     tokenized_cache_on: bool,
 ) -> RunResult:
     out = plan.output_dir
     options = plan.request.launch
-    resumed_from = None
-    if action == "resume":
-        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints, say)
-        if resumed_from:
-            say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
-    if action == "replace":
-        with signals.critical():
-            moved = set_aside(out)
-        say(f"--force: moved the earlier run to {moved}")
+    resumed_from = _make_room(plan, state, action)
     # Held from here on as well as the lock file, so a live run is found even if that file is deleted.
     run_lock.hold_dir()
 
@@ -194,9 +183,63 @@ def _launch(
         tiny_model.ensure_model()
 
     config = dict(plan.config)
+    cache = _use_tokenized_cache(plan, config, tokenized_cache_on)
+    config_path = launch_config_path(plan)
+    patches = launcher.patches_for(plan.request.resumable, plan.request.recipe)
+    argv, env = launcher.build_command(
+        config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")), patches=patches
+    )
+    writes_manifest = options.node_rank == 0  # one record per run, on shared storage
+    manifest_path = out / manifest.MANIFEST_NAME
+    trainer_env = dict(env)  # what the trainer gets; `env` is what is shown and recorded
+    if "checkpoint_stamp" in patches:  # each checkpoint-N then records what it was trained on (runs/stamp.py)
+        dataset = plan.dataset
+        trainer_env[stamp.ENV] = stamp.encode(dataset.name, dataset.sha256, dataset.revision, config)
+    record: dict[str, Any] = {}
+    signalled: list[int] = []
+    try:
+        with signals.critical():  # the config and its manifest are written together, or neither
+            atomic_write_text(config_path, dump_yaml(config))
+            if writes_manifest:
+                record = _start_record(plan, config, patches, cache, rerun, argv, env, resumed_from)
+        say(f"config kept at {config_path}")
+        watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor)
+        status = launcher.run(argv, trainer_env, watch)
+    except signals.Interrupted as exc:  # stopped before the trainer started: it never will
+        if record:
+            manifest.finish(
+                manifest_path, record, "interrupted", exc.exit_code, note="stopped before the trainer started"
+            )
+        raise
+    except BaseException:
+        if record:  # never leave a run that did not start marked as running
+            _record_no_start(manifest_path, record)
+        raise
+    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun)
+
+
+def _make_room(plan: TrainPlan, state: OutputState, action: outdir_policy.Action) -> str | None:
+    """Resume (a checkpoint cut short moved aside) or replace (the earlier run moved aside); returns the
+    checkpoint LLaMA-Factory resumes from."""
+    resumed_from = None
+    if action == "resume":
+        resumed_from = outdir_policy.set_aside_incomplete(plan, state.checkpoints)
+        if resumed_from:
+            say(f"resuming: {state.describe()}; LLaMA-Factory continues from {resumed_from}")
+    if action == "replace":
+        with signals.critical():
+            moved = set_aside(plan.output_dir)
+        say(f"--force: moved the earlier run to {moved}")
+    return resumed_from
+
+
+def _use_tokenized_cache(
+    plan: TrainPlan, config: dict[str, Any], tokenized_cache_on: bool
+) -> tokenized_cache.CacheEntry | None:
+    """The run's tokenized cache entry, its path set in config; None when the cache is off for it."""
     dataset = plan.dataset
     cache = None
-    if tokenized_cache_on and options.nnodes > 1:
+    if tokenized_cache_on and plan.request.launch.nnodes > 1:
         # Every node's local rank 0 preprocesses at once; none may read a copy another node is writing.
         say("tokenized cache off for a multi-node run: LLaMA-Factory tokenizes on each node")
     elif tokenized_cache_on and dataset.identity is not None:
@@ -208,90 +251,63 @@ def _launch(
             config["tokenized_path"] = str(cache.tokenized_path)
             hit = "hit, preprocessing skipped" if cache.hit else "miss, tokenizing once"
             say(f"tokenized cache {cache.key}: {hit}")
+    return cache
 
-    config_path = launch_config_path(plan)
-    patches = launcher.patches_for(plan.request.resumable, plan.request.recipe)
-    argv, env = launcher.build_command(
-        config_path, options, plan.gpu_count, deepspeed=bool(config.get("deepspeed")), patches=patches
+
+def _start_record(
+    plan: TrainPlan,
+    config: dict[str, Any],
+    patches: tuple[str, ...],
+    cache: tokenized_cache.CacheEntry | None,
+    rerun: Rerun,
+    argv: list[str],
+    env: dict[str, str],
+    resumed_from: str | None,
+) -> dict[str, Any]:
+    """Write the manifest of this attempt (node rank 0 only), an unusable earlier one moved aside first."""
+    options = plan.request.launch
+    note = outdir_policy.set_aside_unusable_manifest(plan, resumed_from)
+    nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
+    facts = RunFacts(
+        preset=plan.preset.name,
+        model_path=str(config["model_name_or_path"]),
+        dataset=plan.dataset,
+        mode=plan.decision.mode,
+        mode_source=plan.decision.source,
+        mode_reason=plan.decision.reason,
+        seed=plan.request.seed,
+        profile=plan.request.profile,
+        resumable=plan.request.resumable,
+        patches=tuple(patches),
+        config_path=plan.config_path,
+        tokenized_cache={"key": cache.key, "hit": cache.hit} if cache else None,
+        output_dir=plan.output_dir,
+        nnodes=options.nnodes,
+        rerun=rerun.command(),
+        recipe_era=plan.request.recipe,
+        tracker=tracker.record(config),
     )
-    writes_manifest = options.node_rank == 0  # one record per run, on shared storage
-    manifest_path = out / manifest.MANIFEST_NAME
-    trainer_env = dict(env)  # what the trainer gets; `env` is what is shown and recorded
-    if "checkpoint_stamp" in patches:  # each checkpoint-N then records what it was trained on (runs/stamp.py)
-        trainer_env[stamp.ENV] = stamp.encode(dataset.name, dataset.sha256, dataset.revision, config)
-    record: dict[str, Any] = {}
-    signalled: list[int] = []
-    try:
-        with signals.critical():  # the config and its manifest are written together, or neither
-            atomic_write_text(config_path, dump_yaml(config))
-            note = _set_aside_unusable_manifest(plan, resumed_from, say) if writes_manifest else None
-            if writes_manifest:
-                nproc = int(env.get("NPROC_PER_NODE", max(plan.gpu_count, 1)))
-                facts = RunFacts(
-                    preset=plan.preset.name,
-                    model_path=str(config["model_name_or_path"]),
-                    dataset=dataset,
-                    mode=plan.decision.mode,
-                    mode_source=plan.decision.source,
-                    mode_reason=plan.decision.reason,
-                    seed=plan.request.seed,
-                    profile=plan.request.profile,
-                    resumable=plan.request.resumable,
-                    patches=tuple(patches),
-                    config_path=plan.config_path,
-                    tokenized_cache={"key": cache.key, "hit": cache.hit} if cache else None,
-                    output_dir=out,
-                    nnodes=options.nnodes,
-                    rerun=rerun.command(),
-                    recipe_era=plan.request.recipe,
-                    tracker=tracker.record(config),
-                )
-                record = manifest.start(
-                    manifest_path,
-                    run=run_record(facts),
-                    launch_argv=argv,
-                    launch_env=launcher.shown_env(env),
-                    gpu_count=plan.gpu_count,
-                    world_size=options.nnodes * nproc,
-                    resumed_from=resumed_from,
-                    note=note,
-                )
-        say(f"config kept at {config_path}")
-        watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say)
-        status = launcher.run(argv, trainer_env, watch)
-    except signals.Interrupted as exc:  # stopped before the trainer started: it never will
-        if record:
-            manifest.finish(
-                manifest_path, record, "interrupted", exc.exit_code, note="stopped before the trainer started"
-            )
-        raise
-    except BaseException:
-        if record:  # never leave a run that did not start marked as running
-            asked = signals.received()
-            if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
-                manifest.finish(
-                    manifest_path,
-                    record,
-                    "interrupted",
-                    signals.exit_code(asked),
-                    note="stopped before the trainer started",
-                )
-            else:
-                manifest.finish(manifest_path, record, "failed", 127)
-        raise
-    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
+    return manifest.start(
+        plan.output_dir / manifest.MANIFEST_NAME,
+        run=run_record(facts),
+        launch_argv=argv,
+        launch_env=launcher.shown_env(env),
+        gpu_count=plan.gpu_count,
+        world_size=options.nnodes * nproc,
+        resumed_from=resumed_from,
+        note=note,
+    )
 
 
-def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None, say: Callable[[str], None]) -> str | None:
-    """A manifest that is corrupt or another run's is moved aside (kept, not overwritten) before this attempt
-    starts a record of its own; returns the note its first attempt keeps."""
-    problem = outdir_policy.unusable_manifest(plan)
-    if problem is None:
-        gone = resumed_from and not os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
-        return f"{manifest.MANIFEST_NAME} was missing: the attempts before this one are not recorded" if gone else None
-    moved = set_aside(plan.output_dir / manifest.MANIFEST_NAME, "unusable")
-    say(f"{problem}: moved it to {moved.name}; this attempt starts a new record")
-    return f"the earlier {manifest.MANIFEST_NAME} was unusable ({problem}); kept as {moved.name}"
+def _record_no_start(manifest_path: Path, record: dict[str, Any]) -> None:
+    """The trainer never started (an error before it did): the record says interrupted or failed, never running."""
+    asked = signals.received()
+    if asked is not None:  # a library turned oda-sft's Interrupted into an error of its own
+        manifest.finish(
+            manifest_path, record, "interrupted", signals.exit_code(asked), note="stopped before the trainer started"
+        )
+    else:
+        manifest.finish(manifest_path, record, "failed", 127)
 
 
 def _finish(
@@ -302,7 +318,6 @@ def _finish(
     cache: tokenized_cache.CacheEntry | None,
     writes_manifest: bool,
     rerun: Rerun,
-    say: Callable[[str], None],
 ) -> RunResult:
     out = plan.output_dir
     manifest_path = out / manifest.MANIFEST_NAME

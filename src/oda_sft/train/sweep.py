@@ -16,6 +16,7 @@ from oda_sft.train.plan import TrainPlan, check_request, plan_train, settle_mode
 from oda_sft.train.request import TrainRequest
 from oda_sft.train.run import RunResult, check_launchable, start_run
 from oda_sft.util import tables
+from oda_sft.util.console import say
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,6 @@ def run_grid(
     grid: list[tuple[TrainRequest, TrainPlan | str]],
     force: bool,
     tokenized_cache_on: bool,
-    say: Callable[[str], None],
     allow_no_gpu: bool = False,
 ) -> list[Cell]:
     cells: list[Cell] = []
@@ -124,7 +124,7 @@ def run_grid(
         say(f"{label}: {plan.decision.mode} -> {plan.output_dir}")
         try:
             result: RunResult = start_run(
-                plan, force=force, say=say, tokenized_cache_on=tokenized_cache_on, allow_no_gpu=allow_no_gpu
+                plan, force=force, tokenized_cache_on=tokenized_cache_on, allow_no_gpu=allow_no_gpu
             )
         except OdaSftError as exc:
             cells.append(Cell(request.dataset, request.seed, plan.decision.mode, "failed", None, one_line(str(exc))))

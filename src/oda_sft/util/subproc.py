@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from oda_sft.util.console import say
+
 TIMED_OUT = 124  # what coreutils `timeout` returns, so scripts read it the same way
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -33,12 +35,11 @@ _SENT: dict[int, int] = {signal.SIGINT: signal.SIGTERM, signal.SIGTERM: signal.S
 class Watch:
     """How a supervised child is watched. on_signal hears of every stop signal (so the caller can tell
     an interruption from a crash); keep_fds (the run's lock) stay open in the supervisor for as long as it
-    lives; on_start hears its pid; say reports the stop; what names the child there; cwd is where it runs."""
+    lives; on_start hears its pid; what names the child in the line that reports a stop; cwd is where it runs."""
 
     on_signal: Callable[[int], None] | None = None
     keep_fds: tuple[int, ...] = ()
     on_start: Callable[[int], None] | None = None
-    say: Callable[[str], None] | None = None
     what: str = "the trainer"
     cwd: Path | None = None
 
@@ -74,13 +75,12 @@ def run_streaming(argv: list[str], env_changes: Mapping[str, str], watch: Watch 
         received.append(signum)
         if watch.on_signal is not None:
             watch.on_signal(signum)
-        if watch.say is not None:
-            name = signal.Signals(signum).name
-            watch.say(
-                f"{name}: stopping {watch.what}; send it again to kill it at once"
-                if len(received) == 1
-                else f"{name} again: killing {watch.what} now"
-            )
+        name = signal.Signals(signum).name
+        say(
+            f"{name}: stopping {watch.what}; send it again to kill it at once"
+            if len(received) == 1
+            else f"{name} again: killing {watch.what} now"
+        )
         if child is not None:
             deliver(signum)
 

@@ -63,7 +63,7 @@ def contamination(
         )
     path = analysis.data_file(dataset)
     install = oc.describe(oc.locate(opencompass))
-    texts = extract.load(preset, chosen, install, say)
+    texts = extract.load(preset, chosen, install)
     kept = store.stored(dataset.meta, dataset.sha256)
     results = {b: o for b, o in kept.items() if b in texts and o.benchmark_sha256 == texts[b].sha256}
     todo = {b: t for b, t in texts.items() if b not in results}
@@ -141,10 +141,9 @@ def _table(name: str, dataset: ResolvedDataset, count: int, rows: list[Overlap],
 
 def _clean(dataset: ResolvedDataset, new_name: str, rows: list[Overlap], as_json: bool) -> None:
     from oda_sft.data.contamination.clean import write_clean
-    from oda_sft.util.console import say
 
     removed = sorted({s for o in rows for s in o.samples})
-    result = write_clean(dataset, new_name, removed, {o.name: o.benchmark_sha256 for o in rows}, say)
+    result = write_clean(dataset, new_name, removed, {o.name: o.benchmark_sha256 for o in rows})
     message = (f"{result.status} {new_name}: {result.records:,} records ({len(removed):,} overlapping removed from "
                f"{dataset.name}), {result.file}")  # fmt: skip
     typer.echo(message, err=as_json)

@@ -11,7 +11,6 @@ from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.eras import RecipeEra
 from oda_sft.errors import UsageError
-from oda_sft.util.console import say
 
 if TYPE_CHECKING:  # the planning is imported when an eval is asked for, not by --help
     from oda_sft.eval.plans.plan import EvalArgs
@@ -114,6 +113,6 @@ def eval_command(
 
     asked = eval_args(model, dataset, seed, output_root, run, base, every, suite, benchmarks, opencompass, force,
                       dry_run, recipe, judge_url)  # fmt: skip
-    code = evaluate(asked, say, typer.echo)
+    code = evaluate(asked, typer.echo)
     if code:
         raise typer.Exit(code)

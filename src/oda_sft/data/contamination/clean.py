@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from oda_sft.data.contamination.spec import METHOD, METHOD_VERSION
@@ -44,7 +44,6 @@ def write_clean(
     new_name: str,
     removed: Iterable[int],
     benchmarks: dict[str, str],
-    say: Callable[[str], None],
 ) -> AddResult:
     """Register `new_name` as `dataset` less the samples `removed`; benchmarks: name -> questions sha256."""
     check_name("dataset", new_name)
@@ -61,7 +60,7 @@ def write_clean(
                 if record.index not in skip:
                     out.write(json.dumps(_standard(record.value, columns), ensure_ascii=False) + "\n")
         request = AddRequest(name=new_name, dataset_dir=dataset.dir, source=SourceSpec(str(part)))
-        result = add_dataset(request, say=say)
+        result = add_dataset(request)
     _record_provenance(dataset, new_name, drop, benchmarks)
     return result
 

@@ -37,6 +37,7 @@ from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import check_name
 from oda_sft.util import signals
 from oda_sft.util.clock import utc_now
+from oda_sft.util.console import say
 
 Status = Literal["added", "replaced", "restored", "unchanged"]
 # NAME.json of these names is a file oda-sft owns (compared case-insensitively, for such filesystems).
@@ -111,7 +112,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.normpath(a) == os.path.normpath(b)
 
 
-def add_dataset(request: AddRequest, say: Callable[[str], None] = lambda _m: None) -> AddResult:
+def add_dataset(request: AddRequest) -> AddResult:
     """Register request.source as request.name in the dataset dir; see the module docstring."""
     name = check_name("dataset", request.name)
     ddir = _dataset_dir(request.dataset_dir)
@@ -132,7 +133,7 @@ def add_dataset(request: AddRequest, say: Callable[[str], None] = lambda _m: Non
         if source.path is not None and _same_file(source.path, registry.target):
             raise UsageError(f"{source.path} is the dataset registry itself, not a dataset: give a data file")
         with Transaction(registry) as txn:
-            return _add(request, name, registry, target, source, mapping, txn, notes, say)
+            return _add(request, name, registry, target, source, mapping, txn, notes)
 
 
 def _add(
@@ -144,7 +145,6 @@ def _add(
     mapping: Mapping[str, str],
     txn: Transaction,
     notes: tuple[str, ...],
-    say: Callable[[str], None],
 ) -> AddResult:
     ddir = registry.dir
     in_place = source.kind == "file" and source.path is not None and source.path.parent == ddir and not mapping

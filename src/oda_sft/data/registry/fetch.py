@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ from oda_sft.data.sources.local import PreparedRecords, SourceSpec
 from oda_sft.datasets_catalog import DATASETS, CatalogDataset, Conversion, Evidence
 from oda_sft.datasets_catalog.advice import add_command, oda_subset
 from oda_sft.errors import DatasetError, UsageError
+from oda_sft.util.console import say
 from oda_sft.util.paths import ensure_user_dataset_dir, is_user_dataset_dir
 
-Say = Callable[[str], None]
 _PREVIEW_CHARS = 240
 
 
@@ -76,7 +76,7 @@ class Prepared:
         return self.dataset.conversion
 
 
-def prepare(request: FetchRequest, say: Say) -> Prepared:
+def prepare(request: FetchRequest) -> Prepared:
     """Locate, download and count (see the module docstring). Writes nothing but the Hugging Face cache."""
     from oda_sft.data.sources import oda
 
@@ -91,7 +91,7 @@ def prepare(request: FetchRequest, say: Say) -> Prepared:
             raise UsageError("--revision applies to the Hub; a local copy is converted as it is: drop --revision")
         origin, files = _local(dataset, conv, request.local)
     else:
-        origin, files = _hub(dataset, conv, request, say)
+        origin, files = _hub(dataset, conv, request)
     origin["conversion"] = {"oda": request.oda} if request.oda else {"catalog": dataset.name}
     origin["conversion"]["id"] = conversion_id(conv)
     if request.keep:
@@ -113,7 +113,7 @@ def prepare(request: FetchRequest, say: Say) -> Prepared:
 
 
 def _hub(
-    dataset: CatalogDataset, conv: Conversion, request: FetchRequest, say: Say
+    dataset: CatalogDataset, conv: Conversion, request: FetchRequest
 ) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
     from oda_sft.data.sources import hub
 
@@ -204,7 +204,7 @@ def _already_registered(request: FetchRequest, origin: dict[str, Any]) -> bool:
     return files.describe(data) is None and hashing.identify(data, checked=True).sha256 == meta.get("sha256")
 
 
-def register(prepared: Prepared, say: Say) -> AddResult:
+def register(prepared: Prepared) -> AddResult:
     """Register the prepared dataset through data/registry/add.py (atomic: all records, or nothing)."""
     request, dataset = prepared.request, prepared.dataset
     ensure_user_dataset_dir(request.dataset_dir)
@@ -216,7 +216,7 @@ def register(prepared: Prepared, say: Say) -> AddResult:
     label = f"{dataset.name} ({dataset.hf_id}" + (f" at {origin['revision'][:12]})" if "revision" in origin else ")")
     spec = SourceSpec(label, prepared=PreparedRecords(origin, records, keep=request.keep))
     add = AddRequest(name=request.name, dataset_dir=request.dataset_dir, source=spec, force=request.force)
-    return add_dataset(add, say)
+    return add_dataset(add)
 
 
 def summary(prepared: Prepared) -> str:
@@ -301,7 +301,7 @@ def _preview(record: dict[str, Any]) -> str:
     return json.dumps({k: cut(v) for k, v in record.items()}, ensure_ascii=False)
 
 
-def fetch_missing(names: Iterable[str], dataset_dir: Path, say: Say, dry_run: bool = False) -> list[str]:
+def fetch_missing(names: Iterable[str], dataset_dir: Path, dry_run: bool = False) -> list[str]:
     """`--fetch`: every catalog dataset (or oda-X subset of ODA's release) among `names` that is not registered
     yet is fetched, converted and registered, once each, before anything starts. Returns the names fetched.
     Other names are left to planning. A dry run fetches nothing (it may be gigabytes); it says what the real
@@ -322,11 +322,11 @@ def fetch_missing(names: Iterable[str], dataset_dir: Path, say: Say, dry_run: bo
             say(f"--fetch: {name} is not registered; the real run fetches it first ({add})")
             continue
         say(f"--fetch: {name} is not registered; fetching it ({add})")
-        prepared = prepare(FetchRequest(name, dataset_dir, oda=subset), say)
+        prepared = prepare(FetchRequest(name, dataset_dir, oda=subset))
         for line in summary(prepared).splitlines():
             say(line)
         if not prepared.unchanged:
-            result = register(prepared, say)
+            result = register(prepared)
             say(f"{result.status} {name}: {result.records:,} records, {result.file}")
         fetched.append(name)
     return fetched

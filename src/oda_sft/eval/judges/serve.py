@@ -17,6 +17,7 @@ from pathlib import Path
 from oda_sft.errors import LaunchError
 from oda_sft.eval.judges import omni
 from oda_sft.util import subproc
+from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
 
 START_TIMEOUT_S = 900.0  # loading an 8B model and building LMDeploy's engine: minutes, not an hour
@@ -63,9 +64,7 @@ def wait_ready(url: str, server: subproc.Background, timeout_s: float, log: Path
 
 
 @contextmanager
-def serving(
-    argv_for: Callable[[int], list[str]], log: Path, say: Callable[[str], None], timeout_s: float = START_TIMEOUT_S
-) -> Iterator[str]:
+def serving(argv_for: Callable[[int], list[str]], log: Path, timeout_s: float = START_TIMEOUT_S) -> Iterator[str]:
     """A server started by argv_for(port) on a free port of 127.0.0.1, ready: its URL; stopped on leaving,
     however the block ends."""
     port = free_port()
@@ -90,7 +89,6 @@ def run_opencompass(
     watch: subproc.Watch,
     judge: Judge | None,
     signalled: list[int],
-    say: Callable[[str], None],
     timeout_s: float = START_TIMEOUT_S,
 ) -> int:
     """OpenCompass's exit status: one run, or with oda-sft serving the judge, inference then scoring."""
@@ -104,6 +102,6 @@ def run_opencompass(
     def server_argv(port: int) -> list[str]:
         return omni.server_argv(str(judge.lmdeploy), str(judge.model), port, host="127.0.0.1", share=omni.CACHE_SHARE)
 
-    with serving(server_argv, judge.log, say, timeout_s) as url:
+    with serving(server_argv, judge.log, timeout_s) as url:
         judge.write((url,))
         return subproc.run_streaming([*argv, "-m", "eval"], {}, watch)

@@ -23,6 +23,7 @@ from oda_sft.runs import manifest
 from oda_sft.runs.listing import walk
 from oda_sft.runs.outdir import set_aside_from
 from oda_sft.util import tables
+from oda_sft.util.console import say
 
 Say = Callable[[str], None]
 COLUMNS = ("RUN", "OUTCOME", "OVERALL", "SCORES / REASON")
@@ -41,28 +42,28 @@ class Row:
     note: str = ""
 
 
-def evaluate(args: EvalArgs, say: Say, echo: Say) -> int:
+def evaluate(args: EvalArgs, echo: Say) -> int:
     """Carry out what eval was asked; returns the exit status."""
     if not args.many:
         planned = plan_eval(args)
         if args.dry_run:
-            preview(planned, args, say, echo)
+            preview(planned, args, echo)
             return 0
         install = oc.describe(oc.locate(args.opencompass))
         runner.check(planned.eval, install)
-        return runner.run(planned.eval, install, args.force, planned.rerun, say)
+        return runner.run(planned.eval, install, args.force, planned.rerun)
     items, notes = plan_many(args)
     for note in notes:
         say(note)
     planned_ones = [i for i in items if isinstance(i, Planned)]
     if args.dry_run:
-        _preview_many(items, args, say, echo)
+        _preview_many(items, args, echo)
         return 0
     if planned_ones:
         install = oc.describe(oc.locate(args.opencompass))  # once, for all of them
         for planned in planned_ones:  # what would stop any of them stops all, before the first starts
             runner.check(planned.eval, install)
-        rows, status = _run_many(items, install, args, say, echo)
+        rows, status = _run_many(items, install, args, echo)
     else:
         rows, status = [i for i in items if isinstance(i, Row)], 0
     if not rows:
@@ -141,19 +142,19 @@ def _pick_dir(args: EvalArgs, pick: Pick) -> str:
     return label(target.run_for(target.preset_named(pick.model), args.output_root, pick.dataset, pick.seed))
 
 
-def preview(planned: Planned, args: EvalArgs, say: Say, echo: Say) -> None:
+def preview(planned: Planned, args: EvalArgs, echo: Say) -> None:
     """One eval's dry run: the model config, the benchmarks, the command, and what a real eval would stop at (a
     run not trained, a base model not downloaded: each with the command that makes it). Writes nothing."""
     plan = planned.eval
     for line in planned.missing:
         say(f"warning: a real eval would stop: {line}")
-    install = _install(args, say)
+    install = _install(args)
     program = install.program if install is not None else Path("opencompass")
     echo(plan.config_text().rstrip())
     echo(f"\n# model config file: {plan.layout.model_config(plan.id)}")
     provisional = " (provisional: the chat template is the run's own, read once it is trained)"
     echo(f"# settings {plan.id}{provisional if planned.provisional else ''}: {', '.join(b.name for b in plan.chosen)}")
-    echo(f"# command: {shlex.join(plan.command(program, plan.stamp(_action(planned, args, say))))}")
+    echo(f"# command: {shlex.join(plan.command(program, plan.stamp(_action(planned, args))))}")
     if plan.judge_note():
         echo(f"# {plan.judge_note()}")
     if install is not None:
@@ -163,8 +164,8 @@ def preview(planned: Planned, args: EvalArgs, say: Say, echo: Say) -> None:
             say(f"warning: a real eval would stop: {exc}")
 
 
-def _preview_many(items: list[Planned | Row], args: EvalArgs, say: Say, echo: Say) -> None:
-    install = _install(args, say)
+def _preview_many(items: list[Planned | Row], args: EvalArgs, echo: Say) -> None:
+    install = _install(args)
     program = install.program if install is not None else Path("opencompass")
     rows = []
     for item in items:
@@ -172,7 +173,7 @@ def _preview_many(items: list[Planned | Row], args: EvalArgs, say: Say, echo: Sa
             rows.append(item)
             continue
         plan = item.eval
-        action = _action(item, args, say)
+        action = _action(item, args)
         echo(f"# {item.run_dir}: {', '.join(b.name for b in plan.chosen)}")
         echo(f"# command: {shlex.join(plan.command(program, plan.stamp(action)))}")
         rows.append(Row(label(item.run_dir), "missing" if item.missing else action, note="; ".join(item.missing)))
@@ -190,7 +191,7 @@ def _preview_many(items: list[Planned | Row], args: EvalArgs, say: Say, echo: Sa
         say(NOTHING.format(root=args.output_root))
 
 
-def _install(args: EvalArgs, say: Say) -> oc.Install | None:
+def _install(args: EvalArgs) -> oc.Install | None:
     try:
         return oc.describe(oc.locate(args.opencompass))
     except OdaSftError as exc:
@@ -198,7 +199,7 @@ def _install(args: EvalArgs, say: Say) -> oc.Install | None:
         return None
 
 
-def _action(planned: Planned, args: EvalArgs, say: Say) -> runner.Action:
+def _action(planned: Planned, args: EvalArgs) -> runner.Action:
     try:
         return runner.decide(planned.eval, args.force, planned.rerun)
     except OdaSftError as exc:
@@ -206,8 +207,7 @@ def _action(planned: Planned, args: EvalArgs, say: Say) -> runner.Action:
         return "start"
 
 
-def _run_many(items: list[Planned | Row], install: oc.Install, args: EvalArgs, say: Say,
-              echo: Say) -> tuple[list[Row], int]:  # fmt: skip
+def _run_many(items: list[Planned | Row], install: oc.Install, args: EvalArgs, echo: Say) -> tuple[list[Row], int]:
     """Each plan in turn: the rows (one per item, in order), and the exit status of a stop (0 when none came)."""
     rows: list[Row] = []
     todo = sum(isinstance(i, Planned) for i in items)
@@ -219,7 +219,7 @@ def _run_many(items: list[Planned | Row], install: oc.Install, args: EvalArgs, s
                 continue
             started += 1
             say(f"[{started}/{todo}] {item.run_dir}")
-            row, code = _run_one(item, install, args, say)
+            row, code = _run_one(item, install, args)
             rows.append(row)
             if row.outcome == "interrupted":
                 say("interrupted: the evals not started are left for the same command, which goes on with them")
@@ -237,12 +237,12 @@ def _not_started(item: Planned | Row) -> Row:
     return item if isinstance(item, Row) else Row(label(item.run_dir), "not started")
 
 
-def _run_one(planned: Planned, install: oc.Install, args: EvalArgs, say: Say) -> tuple[Row, int]:
+def _run_one(planned: Planned, install: oc.Install, args: EvalArgs) -> tuple[Row, int]:
     """One eval of many, and its exit status; refused (busy, other settings) is a row, not a stop."""
     where = label(planned.run_dir)
     try:
         action = runner.decide(planned.eval, args.force, planned.rerun)
-        code = runner.run(planned.eval, install, args.force, planned.rerun, say)
+        code = runner.run(planned.eval, install, args.force, planned.rerun)
     except OdaSftError as exc:
         return Row(where, "refused", note=one_line(str(exc))), 0
     done = record.find(planned.run_dir, planned.eval.id) or {}

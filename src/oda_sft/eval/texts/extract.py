@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from oda_sft.errors import UsageError
 from oda_sft.eval.benchmarks import Benchmark, EvalPreset
 from oda_sft.eval.opencompass import Install, find_config
 from oda_sft.eval.render import CUSTOM_DATA
+from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_json
 from oda_sft.util.paths import cache_dir
 
@@ -109,9 +109,7 @@ def _missing_line(answer: dict[str, Any]) -> str:
     return f"benchmark {answer['name']}: its data {answer.get('path')} is not at {where}: {fetch}"
 
 
-def load(
-    preset: EvalPreset, chosen: tuple[Benchmark, ...], install: Install, say: Callable[[str], None]
-) -> dict[str, BenchmarkTexts]:
+def load(preset: EvalPreset, chosen: tuple[Benchmark, ...], install: Install) -> dict[str, BenchmarkTexts]:
     """Each chosen benchmark's questions, from the store or read afresh by OpenCompass."""
     root = store_dir()
     index_path = root / INDEX

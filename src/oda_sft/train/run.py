@@ -256,8 +256,11 @@ def _launch(
                     note=note,
                 )
         say(f"config kept at {config_path}")
+        counted = cache.tokenized_path if cache is not None and not resumed_from else None  # for tokens/s
+        output = launcher.Output(out, options.node_rank, counted)
+        say(output.session.announce())
         watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, say)
-        status = launcher.run(argv, trainer_env, watch)
+        status = launcher.run(argv, trainer_env, watch, output)
     except signals.Interrupted as exc:  # stopped before the trainer started: it never will
         if record:
             manifest.finish(
@@ -278,7 +281,7 @@ def _launch(
             else:
                 manifest.finish(manifest_path, record, "failed", 127)
         raise
-    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
+    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say, output)
 
 
 def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None, say: Callable[[str], None]) -> str | None:
@@ -302,6 +305,7 @@ def _finish(
     writes_manifest: bool,
     rerun: Rerun,
     say: Callable[[str], None],
+    output: launcher.Output | None = None,
 ) -> RunResult:
     out = plan.output_dir
     manifest_path = out / manifest.MANIFEST_NAME
@@ -351,8 +355,12 @@ def _finish(
         say(f"interrupted: {out} is kept as it is; {after}")
     elif outcome == "failed":
         full = space.diagnose(out)
-        cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
+        seen = f"see the log above{f' ({output.log})' if output is not None else ''}"
+        cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else seen
         say(f"failed with exit status {status}: {cause}; {manifest_path.name} records the run")
+    if outcome == "finished" and output is not None:
+        for line in output.summary():
+            say(line)
     return RunResult(outcome, code, out, stopped=bool(signalled))
 
 

@@ -12,7 +12,7 @@ from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import OdaSftError, UsageError
-from oda_sft.util.console import say
+from oda_sft.util.console import say, set_verbose
 
 if TYPE_CHECKING:  # the eval job's module is imported when asked for, not by --help
     from oda_sft.cluster.evaljob import EvalArgs
@@ -85,8 +85,12 @@ def eval_command(
         RecipeEra | None,
         optional("--recipe", help="Recipe era [default: the run's own, from its manifest; 2026 for --base]."),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show OpenCompass's own output as it runs, not a progress line.")
+    ] = False,
 ) -> None:
     """Evaluate a finished run with ODA's OpenCompass benchmarks (docs/eval.md)."""
+    set_verbose(verbose)
     from oda_sft.eval import benchmarks as bench
     from oda_sft.eval import opencompass as oc
     from oda_sft.eval import runner, target

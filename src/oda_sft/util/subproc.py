@@ -98,7 +98,7 @@ def run_streaming(argv: list[str], env_changes: Mapping[str, str], watch: Watch 
             return 128 + received[0]
         options = ["--log-fd", str(log_fd)] if log_fd is not None else []
         options += ["--quiet"] if log_fd is not None and not watch.stream else []
-        # Unbuffered: the log then holds stdout and stderr in the order they were written.
+        # Unbuffered: the log then holds stdout and stderr lines close to the order they were written in.
         unbuffered = {"PYTHONUNBUFFERED": "1"} if log_fd is not None else {}
         try:
             child = subprocess.Popen(

@@ -132,6 +132,7 @@ class Relay:
         self.pending = b""
         self.in_traceback = False
         self.hidden = 0
+        self.unlogged = b""  # the log gets whole lines (or \r-ended updates), so two streams never mix in one
 
     def read(self) -> None:
         try:
@@ -141,10 +142,10 @@ class Relay:
         if not data:
             self.open = False
             self._write(self.pending)
+            self._log(self.unlogged, everything=True)
             self.pending = b""
             return
-        if self.log is not None:
-            _write(self.log, data)
+        self._log(data)
         if not self.filtering or self.show_all:
             self._write(data)
             return
@@ -167,6 +168,18 @@ class Relay:
         if self.in_traceback:
             self.hidden += 1
         return self.in_traceback
+
+    def _log(self, data: bytes, everything: bool = False) -> None:
+        if self.log is None:
+            return
+        self.unlogged += data
+        end = (
+            len(self.unlogged)
+            if everything or len(self.unlogged) > 65536
+            else max(self.unlogged.rfind(b"\n"), self.unlogged.rfind(b"\r")) + 1
+        )
+        _write(self.log, self.unlogged[:end])
+        self.unlogged = self.unlogged[end:]
 
     def _write(self, data: bytes) -> None:
         if self.out is not None:
@@ -251,12 +264,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGUSR1, _kill_request)
     _subreaper()
     err_read, err_write = os.pipe()
-    # With a log, stdout is read too (into the log, and to the terminal unless --quiet); without, it is inherited.
-    out_read, out_write = os.pipe() if log_fd is not None else (None, None)
+    # Without a log, stdout is inherited. With one and --quiet, stdout and stderr share the one pipe: the log then
+    # holds them in the order they were written. Else stdout has a pipe of its own, for the terminal's stdout.
+    out_read, out_write = os.pipe() if log_fd is not None and not quiet else (None, None)
     try:
         # Same process group as the supervisor (oda-sft made it a session leader): oda-sft's INT/TERM/HUP
         # to the group reach llamafactory-cli and torchrun. Descriptors oda-sft passed stay with us.
-        child = subprocess.Popen(command, close_fds=True, stderr=err_write, stdout=out_write)
+        child = subprocess.Popen(command, close_fds=True, stderr=err_write, stdout=err_write if quiet else out_write)
     except OSError as exc:
         message = f"error: cannot start {command[0]}: {exc.strerror or exc}\n".encode()
         _write(2, message)

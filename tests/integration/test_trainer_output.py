@@ -71,8 +71,6 @@ def test_a_failed_trainer_shows_its_last_lines_and_names_its_log(
     assert f"the last 40 lines of the trainer's output ({output.log}):" in shown.err
     assert "RuntimeError: CUDA out of memory (stand-in)" in shown.err
     assert "trainer line 99" in shown.err and "trainer line 50" not in shown.err + shown.out
-    logged = output.log.read_text().splitlines()  # all of it, stdout and stderr, each line whole
-    assert sorted(logged) == sorted(
-        [*(f"trainer line {i}" for i in range(100)), "RuntimeError: CUDA out of memory (stand-in)"]
-    )
+    logged = output.log.read_text().splitlines()  # all of it, stdout and stderr, in the order written
+    assert logged == [*(f"trainer line {i}" for i in range(100)), "RuntimeError: CUDA out of memory (stand-in)"]
     assert (run / "logs" / "train-1.log").read_text() == "an earlier attempt's output\n"

@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from oda_sft.eval.template import default_template
 
 from conftest import REPO, snapshot
 from hubstub import Hub, serve
-from realproc import kill_tree, manifest, marked, oda_sft, start, system_missing, tail
+from realproc import kill_tree, manifest, marked, oda_sft, offline_env, start, system_missing, tail
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
@@ -47,6 +48,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(demo), "--output-root", "saves", cwd=root
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    (root / "train-said.txt").write_text(done.stdout + done.stderr)  # what the person read (the first test counts it)
     return root
 
 
@@ -57,8 +59,24 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
     assert (run / "chat_template.jinja").read_text() == default_template("<|end_of_text|>")
     checkpoint = {k: v for k, v in snapshot(run).items() if not k.startswith("eval/") and k != "oda_sft_run.json"}
 
-    first = oda_sft("eval", "-m", "tiny", "-d", "oda_demo", "--output-root", "saves", "--opencompass", oc, cwd=trained)
+    # The command train printed as what to run next, run as printed (OpenCompass found as a user's would be).
+    trained_said = (trained / "train-said.txt").read_text()
+    (printed,) = re.findall(r"next, evaluate it: `([^`]+)`", trained_said)
+    assert shlex.split(printed)[1:] == ["eval", "--run", str(run)]
+    first = subprocess.run(
+        shlex.split(printed), cwd=trained, capture_output=True, text=True, timeout=900,
+        env=offline_env(ODA_SFT_OPENCOMPASS=oc),
+    )  # fmt: skip
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "scores about 0" in first.stderr  # the demo says what its number means, next to it
+    ranked = oda_sft("rank", "--model", "tiny", "--output-root", "saves", cwd=trained)
+    assert ranked.returncode == 0, ranked.stderr[-3000:]
+    # Training to leaderboard, as the demo runs it, reads in under 60 lines: the tools' own output is in logs.
+    said = trained_said + first.stdout + first.stderr + ranked.stdout + ranked.stderr
+    assert len(said.splitlines()) < 60, said
+    (opencompass_log,) = run.glob("eval/*/logs/opencompass-1.log")
+    assert f"OpenCompass's output: {opencompass_log}" in first.stderr
+    assert "launch OpenICLInfer" in opencompass_log.read_text(errors="replace")
     assert not (trained / ".cache").exists()  # OpenCompass runs in the eval's work dir, not the user's
     (record,) = manifest(run)["evals"]
     assert record["status"] == "finished" and record["opencompass"]["version"] == "0.5.4"
@@ -115,6 +133,7 @@ def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path:
         "--suite",
         "math",
         "--force",
+        "--verbose",  # OpenCompass's own output streams into this log, as it is written
     ]
     log = tmp_path / "eval.log"
     proc = start(args, env, log, cwd=trained)
@@ -187,7 +206,13 @@ def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: 
     resumed = oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=trained)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming the eval in {attempt}" in resumed.stderr and f" -r {attempt.name} " in resumed.stderr
-    assert "launch OpenICLInfer" not in resumed.stdout + resumed.stderr  # no inference task ran again
+    # OpenCompass's output, in this attempt's own log (the interrupted attempt's is kept beside it): no inference
+    # task ran again, and the tasks it did run are there.
+    logs = sorted(run.glob("eval/*/logs/opencompass-*.log"))
+    assert [p.name for p in logs] == ["opencompass-1.log", "opencompass-2.log"]
+    assert f"OpenCompass's output: {logs[1]}" in resumed.stderr
+    said = logs[1].read_text(errors="replace")
+    assert "launch OpenICLEval" in said and "launch OpenICLInfer" not in said, said[-3000:]
     assert _files(attempt / "predictions") == predictions  # the same files, neither rewritten nor added to
     assert [d.name for d in work.iterdir() if d.name[0].isdigit()] == [attempt.name]  # no new attempt folder
     assert not list(work.glob("tmp/**/summary*.csv")) and not (work / "tmp" / "predictions").exists()

@@ -44,8 +44,13 @@ def test_two_nodes_train_one_run_together(tmp_path: Path, data_dir: Path) -> Non
             kill_tree(proc)
         pytest.fail(f"the 2-node run did not finish in {TIMEOUT_S} s\n" + "\n".join(tail(log) for log in logs))
     elapsed = time.monotonic() - began
-    node0, node1 = (log.read_text(errors="replace") for log in logs)
     assert [p.returncode for p in procs] == [0, 0], f"node 0:\n{tail(logs[0])}\nnode 1:\n{tail(logs[1])}"
+    # Each node's trainer output, in a log of its own in the run dir, named on that node's terminal.
+    logged = output_root / "tiny" / "full" / "sft-oda_demo" / "seed-42" / "logs"
+    trainer_logs = [logged / "train-1.log", logged / "train-1.node-1.log"]
+    for log, trainer_log in zip(logs, trainer_logs, strict=True):
+        assert f"the trainer's output: {trainer_log}" in log.read_text(errors="replace")
+    node0, node1 = (log.read_text(errors="replace") for log in trainer_logs)
 
     # torchrun was found although PATH has no venv: LLaMA-Factory launched it on both nodes.
     for rank, text in enumerate((node0, node1)):

@@ -102,7 +102,8 @@ def test_submit_trains_on_slurm(slurm_conf: Path, tmp_path: Path, data_dir: Path
     log = node_log.read_text()
     assert f"oda-sft preflight: node 0 ({os.uname().nodename}): passed" in log
     assert f"can read {run_dir / 'slurm-logs' / job}" in log
-    assert "Training completed" in log
+    assert f"the trainer's output: {run_dir / 'logs' / 'train-1.log'}" in log
+    assert "Training completed" in (run_dir / "logs" / "train-1.log").read_text()
     for name in ("all_results.json", "model.safetensors", "trainer_log.jsonl", "oda_sft_config.yaml"):
         assert (run_dir / name).is_file(), name
     # The script oda-sft submitted is kept for review beside the logs.
@@ -150,7 +151,8 @@ def test_sigterm_reaches_the_trainer(slurm_conf: Path, tmp_path: Path, data_dir:
     log = (run_dir / "slurm-logs" / job / "node-0.log").read_text()
     assert state["JobState"] == "FAILED", state
     assert elapsed < 30, f"the job took {elapsed:.1f} s to stop after SIGTERM"
-    assert "Training completed" not in log and not (run_dir / "all_results.json").exists()
+    assert "Training completed" not in (run_dir / "logs" / "train-1.log").read_text()
+    assert not (run_dir / "all_results.json").exists(), log[-3000:]
     # Nothing of the run is left running, and what it leaves can be resumed.
     left = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True).stdout
     assert left == "", f"processes left running: {left}"

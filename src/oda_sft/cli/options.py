@@ -19,6 +19,7 @@ from oda_sft.cli.help_format import HelpContext, restore_argument_help, summarie
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.eras import HELP as ERA_HELP
 from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, Tracker, TrainRequest
+from oda_sft.util.console import set_verbose
 from oda_sft.util.paths import default_dataset_dir
 
 LAUNCH = "Launch (LLaMA-Factory's torchrun launcher)"
@@ -70,6 +71,12 @@ class RunOptions:
     tokenized_cache: bool
     fetch: bool = False  # fetch and convert unregistered catalog datasets first (once, before anything starts)
     allow_no_gpu: bool = False
+    verbose: bool = False
+
+
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show the trainer's own output as it runs, not a progress line.")
+]
 
 
 def _run_options(
@@ -134,6 +141,7 @@ def _run_options(
             rich_help_panel=LAUNCH,
         ),
     ] = False,
+    verbose: VerboseOpt = False,
 ) -> RunOptions:
     request = TrainRequest(
         model=model,
@@ -150,7 +158,7 @@ def _run_options(
         recipe=recipe,
         report_to=report_to,
     )
-    return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu)
+    return RunOptions(request, force, dry_run, tokenized_cache, fetch, allow_no_gpu, verbose)
 
 
 def with_run_options(given: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +179,9 @@ def takes_run_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
-        command(**with_run_options(kwargs))
+        given = with_run_options(kwargs)
+        set_verbose(given["run"].verbose)
+        command(**given)
 
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*own, *shared.values())]
     wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]

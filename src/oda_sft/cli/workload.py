@@ -57,6 +57,7 @@ def parse_eval(args: list[str]) -> EvalArgs:
     given = _arguments(eval_command, EVAL, args)
     if given is None:
         raise UsageError("`eval --help` is not an eval: give the eval arguments themselves after `--`")
+    given.pop("verbose", None)  # how the job shows its output, not what it evaluates
     return eval_args(**given)
 
 

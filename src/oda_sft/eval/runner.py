@@ -29,7 +29,7 @@ from oda_sft.eval.target import Target
 from oda_sft.eval.template import ODA_2025, default_template, template_digest, template_for, write_model_view
 from oda_sft.runs import lock
 from oda_sft.runs.outdir import set_aside
-from oda_sft.util import signals, subproc
+from oda_sft.util import progress, signals, subproc
 from oda_sft.util.clock import utc_now
 from oda_sft.util.console import say
 from oda_sft.util.fs import atomic_write_text
@@ -37,6 +37,12 @@ from oda_sft.util.hardware import visible_gpu_count
 
 Action = Literal["skip", "start", "resume", "replace"]
 _SIGNAL_EXITS = {signals.exit_code(s) for s in signals.STOP_SIGNALS}
+# What the demo's numbers mean: the tiny preset's model starts from random weights (tiny_model.py).
+TINY_NOTE = (
+    "what this score means: the tiny model starts from random weights and is far too small to learn arithmetic, "
+    "so it scores about 0, trained or not; the number shows that training, evaluation and scoring ran end to "
+    "end, not what the recipe achieves (a real preset on a GPU shows that)"
+)
 
 
 @dataclass(frozen=True)
@@ -214,10 +220,16 @@ def run(plan: EvalPlan, install: Install, force: bool, rerun: str) -> int:
             # In its work dir: OpenCompass writes a .cache/ into the directory it runs in.
             layout.work_dir.mkdir(parents=True, exist_ok=True)
             benchmark_data.link_cwd_data(plan.preset, plan.chosen, layout.work_dir)  # CaLM's ./data/calm
+            attempt = layout.work_dir / stamp
+            output = progress.Session.open(
+                layout.eval_dir / "logs", "opencompass", lambda: summary.progress(attempt), "OpenCompass"
+            )
+            say(output.announce())
             watch = subproc.Watch(
                 signalled.append, run_lock.pass_fds(), run_lock.record_supervisor, "OpenCompass", layout.work_dir
             )
-            status = serve.run_opencompass(argv, watch, judge, signalled)
+            status = serve.run_opencompass(argv, output.watch(watch), judge, signalled)
+            output.ended(status)
         except OSError as exc:
             _end(run_dir, rec, "failed")
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}: check --opencompass") from None
@@ -254,6 +266,8 @@ def _finish(plan: EvalPlan, rec: dict[str, Any], status: int, signalled: list[in
         return status or 1
     done = _end(run_dir, rec, "finished", **results)
     say(f"finished: {describe_scores(done)}; recorded in {record.manifest_path(run_dir)}")
+    if plan.target.preset.embedded:
+        say(TINY_NOTE)
     cut = questions.cut_warning(done)
     if cut is not None:
         say(f"warning: {cut}")

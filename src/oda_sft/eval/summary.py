@@ -109,3 +109,13 @@ def record_fields(values: dict[str, float], chosen: tuple[Benchmark, ...]) -> di
     if result.partial:
         fields["partial_domains"] = {d: round(v, 4) for d, v in result.partial.items()}
     return fields
+
+
+def progress(attempt: Path) -> str:
+    """How far OpenCompass is in an attempt's folder, from the files it writes as each task ends: a dataset's
+    predictions/<model>/<abbr>.json after inference, results/<model>/<abbr>.json after scoring."""
+
+    def done(folder: str) -> int:
+        return sum(1 for p in (attempt / folder).glob("*/*.json") if not p.name.startswith("tmp_"))
+
+    return f"OpenCompass: {done('predictions')} dataset(s) inferred, {done('results')} scored"

@@ -49,3 +49,47 @@ def losses(rows: list[dict[str, Any]]) -> dict[int, float]:
         if step is not None and isinstance(loss, int | float) and not isinstance(loss, bool):
             out[step] = float(loss)
     return dict(sorted(out.items()))
+
+
+def _seconds(value: Any) -> float | None:
+    """LLaMA-Factory's "H:MM:SS" (or "D day, H:MM:SS") as seconds."""
+    if not isinstance(value, str):
+        return None
+    days = 0
+    if "day" in value:
+        head, _, value = value.partition(",")
+        days = int(head.split()[0]) if head.split()[0].isdigit() else 0
+    parts = value.strip().split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    h, m, s = (int(p) for p in parts)
+    return float(days * 86400 + h * 3600 + m * 60 + s)
+
+
+def progress(rows: list[dict[str, Any]], dataset_tokens: int | None = None) -> str | None:
+    """One line from the newest entry: step/total, the last loss, tokens/s, time left. Tokens/s is
+    LLaMA-Factory's own throughput when it logs one (include_num_input_tokens_seen), else the dataset's
+    tokens times the epochs done over the time taken; left out when neither is known. None before step 1."""
+    latest = next((r for r in reversed(rows) if _step(r.get("current_steps")) is not None), None)
+    if latest is None:
+        return None
+    parts = [f"step {latest['current_steps']}/{latest.get('total_steps', '?')}"]
+    loss = losses(rows)
+    if loss:
+        parts.append(f"loss {list(loss.values())[-1]:.4f}")
+    elapsed = _seconds(latest.get("elapsed_time"))
+    rate = latest.get("throughput")
+    epoch = latest.get("epoch")
+    if not isinstance(rate, int | float) and dataset_tokens and isinstance(epoch, int | float) and elapsed:
+        rate = dataset_tokens * epoch / elapsed
+    if isinstance(rate, int | float) and rate > 0:
+        parts.append(f"{rate:,.0f} tokens/s")
+    remaining = latest.get("remaining_time")
+    if isinstance(remaining, str) and latest.get("current_steps") != latest.get("total_steps"):
+        parts.append(f"{remaining} left")
+    return ", ".join(parts)
+
+
+def final_loss(rows: list[dict[str, Any]]) -> float | None:
+    found = losses(rows)
+    return list(found.values())[-1] if found else None

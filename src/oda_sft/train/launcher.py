@@ -1,21 +1,28 @@
 """Turn a rendered config into the llamafactory-cli command, and run it.
 
-`build_command` is pure; `run` starts the trainer, through the subprocess seam in subproc.py.
+`build_command` is pure; `run` starts the trainer, through the subprocess seam in subproc.py. `Output` is
+what the person sees meanwhile: the trainer's output goes to a log in the run dir, the terminal gets a
+progress line from trainer_log.jsonl, the log's tail if the trainer fails, and a summary at the end
+(--verbose: the trainer's own output streams through instead of the progress line).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from oda_sft.data.tokenized_cache import count_tokens
 from oda_sft.eras import CURRENT, ERAS, RecipeEra
 from oda_sft.errors import LaunchError, UsageError
+from oda_sft.runs import trainer_log
 from oda_sft.train import patches as trainer_patches
+from oda_sft.train.advice import program
 from oda_sft.train.request import LaunchOptions
-from oda_sft.util import subproc
+from oda_sft.util import progress, subproc
 from oda_sft.util.paths import install_command
 
 
@@ -115,14 +122,54 @@ def build_command(
     return argv, env
 
 
-def run(argv: list[str], env_changes: Mapping[str, str], watch: subproc.Watch = subproc.UNWATCHED) -> int:
-    """Run the trainer under its supervisor (util/subproc.run_streaming): output streams through,
-    INT/TERM/HUP reach it, nothing of it outlives oda-sft, and its exit status (128+N for signal N) is
-    returned; a launcher that cannot start is one line naming the fix."""
+def run(
+    argv: list[str],
+    env_changes: Mapping[str, str],
+    watch: subproc.Watch = subproc.UNWATCHED,
+    output: Output | None = None,
+) -> int:
+    """Run the trainer under its supervisor (util/subproc.run_streaming): its output goes to `output`'s log
+    (without one, or with --verbose, it streams through), INT/TERM/HUP reach it, nothing of it outlives oda-sft,
+    and its exit status (128+N for signal N) is returned; a launcher that cannot start is one line naming the fix."""
     try:
-        return subproc.run_streaming(argv, env_changes, watch)
+        if output is None:
+            return subproc.run_streaming(argv, env_changes, watch)
+        status = subproc.run_streaming(argv, env_changes, output.session.watch(watch))
+        output.session.ended(status)
+        return status
     except OSError as exc:
         raise LaunchError(
             f"cannot start {argv[0]}: {exc.strerror}: install LLaMA-Factory in this environment "
             f"(`{install_command('llamafactory')}`) or activate the venv that has it"
         ) from None
+
+
+class Output:
+    """The trainer's output, in a log named before it starts (`<run>/logs/train-<attempt>.log`, per node
+    rank beyond 0), and the terminal's progress line from trainer_log.jsonl (none with --verbose)."""
+
+    def __init__(self, run_dir: Path, node_rank: int, tokens_at: Path | None = None) -> None:
+        self.run_dir = run_dir
+        self.tokens_at = tokens_at  # the tokenized data, counted once for tokens/s (None: not shown)
+        self.tokens: list[int | None] = []
+        tag = f".node-{node_rank}" if node_rank else ""
+        self.session = progress.Session.open(run_dir / "logs", "train", self.progress, "the trainer", tag)
+        self.log = self.session.log
+
+    def progress(self) -> str | None:
+        rows = trainer_log.read(self.run_dir / trainer_log.LOG_NAME)
+        if not rows:
+            return "preparing: loading the data and the model"
+        if not self.tokens:  # counted once, after LLaMA-Factory has written the tokenized data
+            self.tokens.append(count_tokens(self.tokens_at) if self.tokens_at is not None else None)
+        return trainer_log.progress(rows, self.tokens[0])
+
+    def summary(self) -> list[str]:
+        """What the person reads last: how it went, where it is, what to run next."""
+        loss = trainer_log.final_loss(trainer_log.read(self.run_dir / trainer_log.LOG_NAME))
+        line = self.session.line
+        took = f" in {progress.duration(line.elapsed())}" if line is not None else ""
+        said = f", final loss {loss:.4f}" if loss is not None else ""
+        evaluate = shlex.join([program(), "eval", "--run", str(self.run_dir.absolute())])
+        return [f"finished{took}{said}: the run is in {self.run_dir} (the trainer's output: {self.log})",
+                f"next, evaluate it: `{evaluate}`"]  # fmt: skip

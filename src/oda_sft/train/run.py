@@ -203,8 +203,11 @@ def _launch(
             if writes_manifest:
                 record = _start_record(plan, config, patches, cache, rerun, argv, env, resumed_from)
         say(f"config kept at {config_path}")
+        counted = cache.tokenized_path if cache is not None and not resumed_from else None  # for tokens/s
+        output = launcher.Output(out, options.node_rank, counted)
+        say(output.session.announce())
         watch = subproc.Watch(signalled.append, run_lock.pass_fds(), run_lock.record_supervisor)
-        status = launcher.run(argv, trainer_env, watch)
+        status = launcher.run(argv, trainer_env, watch, output)
     except signals.Interrupted as exc:  # stopped before the trainer started: it never will
         if record:
             manifest.finish(
@@ -215,7 +218,7 @@ def _launch(
         if record:  # never leave a run that did not start marked as running
             _record_no_start(manifest_path, record)
         raise
-    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun)
+    return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, output)
 
 
 def _make_room(plan: TrainPlan, state: OutputState, action: outdir_policy.Action) -> str | None:
@@ -318,6 +321,7 @@ def _finish(
     cache: tokenized_cache.CacheEntry | None,
     writes_manifest: bool,
     rerun: Rerun,
+    output: launcher.Output | None = None,
 ) -> RunResult:
     out = plan.output_dir
     manifest_path = out / manifest.MANIFEST_NAME
@@ -367,8 +371,12 @@ def _finish(
         say(f"interrupted: {out} is kept as it is; {after}")
     elif outcome == "failed":
         full = space.diagnose(out)
-        cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else "see the log above"
+        seen = f"see the log above{f' ({output.log})' if output is not None else ''}"
+        cause = f"{full}: free some space, then go on with `{rerun.command()}`" if full else seen
         say(f"failed with exit status {status}: {cause}; {manifest_path.name} records the run")
+    if outcome == "finished" and output is not None:
+        for line in output.summary():
+            say(line)
     return RunResult(outcome, code, out, stopped=bool(signalled))
 
 

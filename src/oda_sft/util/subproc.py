@@ -35,13 +35,18 @@ _SENT: dict[int, int] = {signal.SIGINT: signal.SIGTERM, signal.SIGTERM: signal.S
 class Watch:
     """How a supervised child is watched. on_signal hears of every stop signal (so the caller can tell
     an interruption from a crash); keep_fds (the run's lock) stay open in the supervisor for as long as it
-    lives; on_start hears its pid; what names the child in the line that reports a stop; cwd is where it runs."""
+    lives; on_start hears its pid; what names the child in the line that reports a stop; cwd is where it runs.
+    log: a file that gets all of the child's stdout and stderr; stream: show them on the terminal too (without
+    a log they always are); tick runs about once a second while the child runs (a progress line)."""
 
     on_signal: Callable[[int], None] | None = None
     keep_fds: tuple[int, ...] = ()
     on_start: Callable[[int], None] | None = None
     what: str = "the trainer"
     cwd: Path | None = None
+    log: Path | None = None
+    stream: bool = True
+    tick: Callable[[], None] | None = None
 
 
 UNWATCHED = Watch()
@@ -87,17 +92,22 @@ def run_streaming(argv: list[str], env_changes: Mapping[str, str], watch: Watch 
     # Handlers first, child second: a signal in between must not kill oda-sft and orphan the trainer.
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     watch_read, watch_write = os.pipe()  # the supervisor sees end-of-file on it when oda-sft is gone
+    log_fd = os.open(watch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if watch.log is not None else None
     try:
         if received:  # stopped before anything started: start nothing
             os.close(watch_read)
             return 128 + received[0]
+        options = ["--log-fd", str(log_fd)] if log_fd is not None else []
+        options += ["--quiet"] if log_fd is not None and not watch.stream else []
+        # Unbuffered: the log then holds stdout and stderr lines close to the order they were written in.
+        unbuffered = {"PYTHONUNBUFFERED": "1"} if log_fd is not None else {}
         try:
             child = subprocess.Popen(
-                [sys.executable, "-I", str(SUPERVISOR), str(watch_read), "--", *argv],
-                env={**os.environ, **env_changes},
+                [sys.executable, "-I", str(SUPERVISOR), str(watch_read), *options, "--", *argv],
+                env={**os.environ, **unbuffered, **env_changes},
                 cwd=watch.cwd,
                 start_new_session=True,
-                pass_fds=(watch_read, *watch.keep_fds),
+                pass_fds=(watch_read, *watch.keep_fds, *([log_fd] if log_fd is not None else [])),
             )
         finally:
             os.close(watch_read)
@@ -105,8 +115,10 @@ def run_streaming(argv: list[str], env_changes: Mapping[str, str], watch: Watch 
             watch.on_start(child.pid)
         for signum in list(received):
             deliver(signum)
-        status = child.wait()
+        status = _wait(child, watch.tick)
     finally:
+        if log_fd is not None:
+            os.close(log_fd)
         os.close(watch_write)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -163,6 +175,16 @@ def start_background(argv: list[str], env_changes: Mapping[str, str], log_path: 
     finally:
         os.close(watch_read)
     return Background(child, watch_write)
+
+
+def _wait(child: subprocess.Popen[bytes], tick: Callable[[], None] | None) -> int:
+    if tick is None:
+        return child.wait()
+    while True:
+        try:
+            return child.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            tick()
 
 
 def run_inherited(argv: list[str]) -> int:

@@ -12,7 +12,8 @@ reach only a direct child. So the supervisor
   - stops whatever is left of the tree when the trainer itself ends (orphaned ranks, workers);
   - on SIGUSR1 (oda-sft asked twice) stops the tree at once with SIGKILL;
   - passes the trainer's stderr through, and once oda-sft has asked it to stop, leaves out the
-    tracebacks its processes print while they shut down (Relay);
+    tracebacks its processes print while they shut down (Relay); given a log (--log-fd), writes all of
+    the trainer's stdout and stderr there, and with --quiet shows none of it (oda-sft shows progress);
   - exits with the trainer's status (128+N when signal N ended it), after its tree is gone.
 It also keeps open any file descriptors oda-sft passed it: the run's output-dir lock then lasts as
 long as the trainer does. INT/TERM/HUP sent to its process group reach the trainer; the supervisor
@@ -119,26 +120,19 @@ def stop_tree(statuses: dict[int, int], first: int | None, grace_s: float = GRAC
 
 
 class Relay:
-    """The trainer's stderr, passed through unchanged until oda-sft asks it to stop. From then on, the
-    tracebacks its processes print while they shut down (torchrun's SignalException, a
-    KeyboardInterrupt) are left out, and counted: they say nothing the person does not know."""
+    """One of the trainer's output streams. The log (when there is one) gets all of it, as written; the
+    terminal (fd `out`, None for none) gets it unchanged until oda-sft asks the trainer to stop. From then
+    on, the tracebacks its processes print while they shut down (torchrun's SignalException, a
+    KeyboardInterrupt) are left out there, and counted: they say nothing the person does not know."""
 
-    def __init__(self, fd: int, show_all: bool) -> None:
-        self.fd, self.show_all = fd, show_all
+    def __init__(self, fd: int, show_all: bool, out: int | None = 2, log: int | None = None) -> None:
+        self.fd, self.show_all, self.out, self.log = fd, show_all, out, log
         self.open = True
         self.filtering = False
         self.pending = b""
         self.in_traceback = False
         self.hidden = 0
-
-    def pump(self, timeout: float) -> None:
-        if not self.open:
-            time.sleep(timeout)
-            return
-        with contextlib.suppress(InterruptedError):
-            ready, _, _ = select.select([self.fd], [], [], timeout)
-            if ready:
-                self.read()
+        self.unlogged = b""  # the log gets whole lines (or \r-ended updates), so two streams never mix in one
 
     def read(self) -> None:
         try:
@@ -148,8 +142,10 @@ class Relay:
         if not data:
             self.open = False
             self._write(self.pending)
+            self._log(self.unlogged, everything=True)
             self.pending = b""
             return
+        self._log(data)
         if not self.filtering or self.show_all:
             self._write(data)
             return
@@ -173,23 +169,53 @@ class Relay:
             self.hidden += 1
         return self.in_traceback
 
-    @staticmethod
-    def _write(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(2, view) :]
-            except InterruptedError:
-                continue
-            except OSError:
-                return  # nobody reads our stderr any more: the output is lost, the supervision is not
+    def _log(self, data: bytes, everything: bool = False) -> None:
+        if self.log is None:
+            return
+        self.unlogged += data
+        end = (
+            len(self.unlogged)
+            if everything or len(self.unlogged) > 65536
+            else max(self.unlogged.rfind(b"\n"), self.unlogged.rfind(b"\r")) + 1
+        )
+        _write(self.log, self.unlogged[:end])
+        self.unlogged = self.unlogged[end:]
+
+    def _write(self, data: bytes) -> None:
+        if self.out is not None:
+            _write(self.out, data)
 
     def summary(self) -> None:
         if self.hidden:
-            self._write(
+            _write(
+                2,
                 f"oda-sft: {self.hidden} lines of the trainer's shutdown tracebacks are not shown "
-                "(ODA_SFT_DEBUG=1 shows them)\n".encode()
+                "(ODA_SFT_DEBUG=1 shows them)\n".encode(),
             )
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except InterruptedError:
+            continue
+        except OSError:
+            return  # nobody reads it any more: the output is lost, the supervision is not
+
+
+def pump(relays: list[Relay], timeout: float, also: tuple[int, ...] = ()) -> list[int]:
+    """Relay whatever the open streams hold, waiting at most timeout; returns which of `also` are ready."""
+    open_fds = {r.fd: r for r in relays if r.open}
+    try:
+        ready, _, _ = select.select([*also, *open_fds], [], [], timeout)
+    except InterruptedError:
+        return []
+    for fd in ready:
+        if fd in open_fds:
+            open_fds[fd].read()
+    return [fd for fd in ready if fd in also]
 
 
 _stopping = False
@@ -212,37 +238,57 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
 
 
+def _options(argv: list[str]) -> tuple[int, int | None, bool, list[str]] | None:
+    """(watch fd, log fd, quiet, command) from `WATCH_FD [--log-fd N] [--quiet] -- argv...`; None if malformed."""
+    if len(argv) < 4:
+        return None
+    watch_fd, rest, log_fd, quiet = int(argv[1]), argv[2:], None, False
+    while rest and rest[0] != "--":
+        if rest[0] == "--log-fd" and len(rest) > 1:
+            log_fd, rest = int(rest[1]), rest[2:]
+        elif rest[0] == "--quiet":
+            quiet, rest = True, rest[1:]
+        else:
+            return None
+    return (watch_fd, log_fd, quiet, rest[1:]) if len(rest) > 1 else None
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 4 or argv[2] != "--":
-        print("usage: supervise.py WATCH_FD -- argv...", file=sys.stderr)
+    options = _options(argv)
+    if options is None:
+        print("usage: supervise.py WATCH_FD [--log-fd N] [--quiet] -- argv...", file=sys.stderr)
         return 2
-    watch_fd, command = int(argv[1]), argv[3:]
+    watch_fd, log_fd, quiet, command = options
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop_requested)
     signal.signal(signal.SIGUSR1, _kill_request)
     _subreaper()
     err_read, err_write = os.pipe()
+    # Without a log, stdout is inherited. With one and --quiet, stdout and stderr share the one pipe: the log then
+    # holds them in the order they were written. Else stdout has a pipe of its own, for the terminal's stdout.
+    out_read, out_write = os.pipe() if log_fd is not None and not quiet else (None, None)
     try:
         # Same process group as the supervisor (oda-sft made it a session leader): oda-sft's INT/TERM/HUP
         # to the group reach llamafactory-cli and torchrun. Descriptors oda-sft passed stay with us.
-        child = subprocess.Popen(command, close_fds=True, stderr=err_write)
+        child = subprocess.Popen(command, close_fds=True, stderr=err_write, stdout=err_write if quiet else out_write)
     except OSError as exc:
-        print(f"error: cannot start {command[0]}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        message = f"error: cannot start {command[0]}: {exc.strerror or exc}\n".encode()
+        _write(2, message)
+        if log_fd is not None:
+            _write(log_fd, message)
         return CANNOT_START
     finally:
         os.close(err_write)
-    relay = Relay(err_read, show_all=os.environ.get("ODA_SFT_DEBUG", "") not in ("", "0"))
+        if out_write is not None:
+            os.close(out_write)
+    show_all = os.environ.get("ODA_SFT_DEBUG", "") not in ("", "0")
+    relay = Relay(err_read, show_all, out=None if quiet else 2, log=log_fd)
+    relays = [relay] + ([Relay(out_read, True, out=None if quiet else 1, log=log_fd)] if out_read is not None else [])
     statuses: dict[int, int] = {}
     parent_gone = False
     while child.pid not in statuses and not _kill_now:
         relay.filtering = relay.filtering or _stopping
-        try:
-            ready, _, _ = select.select([watch_fd, *([err_read] if relay.open else [])], [], [], 0.2)
-        except InterruptedError:
-            ready = []
-        if err_read in ready:
-            relay.read()
-        if watch_fd in ready:
+        if pump(relays, 0.2, (watch_fd,)):
             try:
                 data = os.read(watch_fd, 64)
             except OSError:
@@ -258,10 +304,10 @@ def main(argv: list[str]) -> int:
         first = signal.SIGTERM
     else:
         first = None  # the trainer ended: what it started gets a moment to end on its own
-    stop_tree(statuses, first, on_idle=relay.pump)
+    stop_tree(statuses, first, on_idle=lambda timeout: pump(relays, timeout))
     deadline = time.monotonic() + 2.0
-    while relay.open and time.monotonic() < deadline:  # the last words of the processes that just ended
-        relay.pump(0.2)
+    while any(r.open for r in relays) and time.monotonic() < deadline:  # the last words of what just ended
+        pump(relays, 0.2)
     relay.summary()
     status = statuses.get(child.pid)
     if parent_gone or status is None:  # nobody reads this when oda-sft is gone

@@ -11,6 +11,7 @@ from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.eras import RecipeEra
 from oda_sft.errors import UsageError
+from oda_sft.util.console import set_verbose
 
 if TYPE_CHECKING:  # the planning is imported when an eval is asked for, not by --help
     from oda_sft.eval.plans.plan import EvalArgs
@@ -107,8 +108,12 @@ def eval_command(
             "node's GPU after inference].",
         ),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show OpenCompass's own output as it runs, not a progress line.")
+    ] = False,
 ) -> None:
     """Evaluate finished runs with ODA's OpenCompass benchmarks (docs/eval.md)."""
+    set_verbose(verbose)
     from oda_sft.eval.plans.batch import evaluate
 
     asked = eval_args(model, dataset, seed, output_root, run, base, every, suite, benchmarks, opencompass, force,

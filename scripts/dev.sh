@@ -118,13 +118,13 @@ case "$job" in
     export ODA_SFT_TEST_HOME
     trap 'rm -rf "$ODA_SFT_TEST_HOME"' EXIT
     if [ "$#" -gt 0 ]; then  # a chosen subset, as given
-      "$VENV/bin/pytest" -q -rs -p no:cacheprovider "$@"
+      "$VENV/bin/pytest" -q -rfEs -p no:cacheprovider "$@"
     else
       # The fast tiers (pure logic and in-process commands), then the real-process tier, each on both
       # cores; tests/conftest.py gives each torch process one OpenMP thread, so two trainers at once
       # do not spin against each other.
-      "$VENV/bin/pytest" -q -rs -p no:cacheprovider -n 2 -m "not integration"
-      "$VENV/bin/pytest" -q -rs -p no:cacheprovider -n 2 -m integration
+      "$VENV/bin/pytest" -q -rfEs -p no:cacheprovider -n 2 -m "not integration"
+      "$VENV/bin/pytest" -q -rfEs -p no:cacheprovider -n 2 -m integration
     fi
     ;;
   *)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_rank_cli import _record
 
 from oda_sft.data.contamination import store
 from oda_sft.data.registry.dataset_dir import DatasetDir
 
-from conftest import Cli
+from conftest import Cli, snapshot
 
 
 def _registered(cli: Cli, tmp_path: Path) -> Path:
@@ -66,3 +67,20 @@ def test_bad_input_is_one_line(cli: Cli, data_dir: Path) -> None:
     assert unknown.code != 0 and "not registered" in unknown.err and len(unknown.err.strip().splitlines()) == 1
     bench = cli("data", "contamination", "oda_demo", "--dataset-dir", str(data_dir), "--benchmarks", "gsm9k")
     assert bench.code != 0 and "gsm9k" in bench.err and "gsm8k" in bench.err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("mi\nne",), "invalid dataset name 'mi\\nne'"),  # no `data add` advice that would refuse the same name
+        (("oda_demo", "--write-clean", "../x"), "invalid dataset name '../x'"),
+        (("oda_demo", "--write-clean", "oda_demo"), "--write-clean oda_demo names the dataset being checked"),
+    ],
+)
+def test_names_are_refused_before_anything_is_read(cli: Cli, data_dir: Path, args: tuple[str, ...],
+                                                   expected: str) -> None:  # fmt: skip
+    before = snapshot(data_dir)
+    r = cli("data", "contamination", *args, "--dataset-dir", str(data_dir), "-m", "tiny")
+    assert r.code == 2 and expected in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert "data add" not in r.err and "--force" not in r.err
+    assert snapshot(data_dir) == before

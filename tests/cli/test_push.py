@@ -179,7 +179,10 @@ def _base(tmp_path: Path) -> Path:
         (_unfinished, "me/x", "is interrupted, not finished: push a run once its training has finished", 3),
         (_no_weights, "me/x", "has no weights (model.safetensors or pytorch_model.bin): nothing to push", 3),
         (_base, "me/x", "holds the evaluation of an untuned base model", 2),
-        (_run, "me/bad name", "--repo-id 'me/bad name' is not a Hub repo id: give NAME or OWNER/NAME", 2),
+        (_run, "me/bad name", "--repo-id 'me/bad name' holds whitespace: give NAME or OWNER/NAME without it", 2),
+        (_run, "x/y\n", "--repo-id 'x/y\\n' holds whitespace", 2),  # huggingface_hub's own check lets it through
+        (_run, "me/" + "n" * 97, "is 97 characters long: the Hub allows 96", 2),
+        (_run, "me/bad*name", "--repo-id 'me/bad*name' is not a Hub repo id: give NAME or OWNER/NAME", 2),
         (_run, "a/b/c", "--repo-id 'a/b/c' is not a Hub repo id", 2),
     ],
 )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,13 @@ def test_list_datasets_all_shows_the_published_overall_and_rank(
     command = table.split("`")[1].split()[1:]
     shown = cli(*command)  # the advice works as printed
     assert shown.code == 0 and "AM-Thinking-v1-Distilled-math" in shown.out
+
+
+def test_the_says_why_advice_names_the_same_runs_and_works_as_printed(cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "elsewhere"
+    root.mkdir()
+    r = cli("rank", "--output-root", str(root), "--rules", "oda-site")
+    assert r.code == 0, r.err
+    (advice,) = re.findall(r"`(oda-sft rank [^`]+)` says why", r.out)
+    assert advice == f"oda-sft rank --output-root {root}"  # it named the default saves/ before, which is not here
+    assert cli(*shlex.split(advice)[1:]).code == 0

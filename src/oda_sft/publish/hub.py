@@ -49,6 +49,12 @@ def check_repo_id(repo_id: str) -> None:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils._validators import validate_repo_id  # not re-exported by name (mypy)
 
+    # huggingface_hub's check matches with `$`, which lets a trailing newline through: that one is ours.
+    if repo_id != repo_id.strip() or any(c.isspace() for c in repo_id):
+        raise UsageError(f"--repo-id {repo_id!r} holds whitespace: give NAME or OWNER/NAME without it")
+    name = repo_id.rsplit("/", 1)[-1]
+    if len(name) > 96:  # huggingface_hub's REPO_ID_REGEX: a repo name of 1 to 96 characters
+        raise UsageError(f"--repo-id: the name {name[:20]!r}... is {len(name)} characters long: the Hub allows 96")
     try:
         validate_repo_id(repo_id)
     except HFValidationError:

@@ -46,8 +46,17 @@ def contamination(
     from oda_sft.eval import benchmarks as bench
     from oda_sft.eval import opencompass as oc
     from oda_sft.eval.texts import extract
+    from oda_sft.names import check_name
     from oda_sft.util.console import say
 
+    # Names are checked before anything is read: an invalid one gets no `data add` advice that would refuse it,
+    # and the clean copy's name is settled before the scan, not after it.
+    check_name("dataset", name)
+    if write_clean is not None:
+        check_name("dataset", write_clean)
+        if write_clean == name:
+            raise UsageError(f"--write-clean {write_clean} names the dataset being checked: give the clean copy a "
+                             f"name of its own, e.g. --write-clean {name}-clean")  # fmt: skip
     if model not in bench.PRESETS:
         raise UsageError(f"unknown --model {model!r}: choose one of {', '.join(bench.PRESETS)}")
     preset = bench.PRESETS[model]
@@ -61,6 +70,9 @@ def contamination(
             f"dataset {name!r} is not registered in {dataset.info_path}: register it with "
             f"`{add_command(name, dataset_dir)}`"
         )
+    if write_clean is not None and DatasetDir.load(dataset_dir).resolve(write_clean).registered:
+        raise UsageError(f"--write-clean {write_clean}: a dataset of that name is already registered in "
+                         f"{dataset.info_path}: choose another name")  # fmt: skip
     path = analysis.data_file(dataset)
     install = oc.describe(oc.locate(opencompass))
     texts = extract.load(preset, chosen, install)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oda_sft.cli.options import JsonOpt, optional
+from oda_sft.cli.results.rank_oda import why_command
 from oda_sft.errors import UsageError
 from oda_sft.names import suggest
 
@@ -140,5 +141,5 @@ def plot(
         say(f"left out {out.note_text(note, _advise)}")
     if not bars:
         raise UsageError(f"no evaluated run under {', '.join(str(r) for r in output_root or [Path('saves')])} has "
-                         f"a {by} value: nothing to plot (`oda-sft rank` says why)")  # fmt: skip
+                         f"a {by} value: nothing to plot (`{why_command(output_root, model)}` says why)")  # fmt: skip
     typer.echo(f"wrote {target} and {vector_path(target)} ({bars} datasets in {len(board.groups)} group(s))")

@@ -53,8 +53,19 @@ def _oda_view(roots: list[Path] | None, model: str | None, by: str, make_board: 
         table.notes = notes
         view.append(table)
     if board is not None and board.left_out:
-        view[-1].notes.append(f"{len(board.left_out)} run(s) left out: `oda-sft rank` says why")
+        view[-1].notes.append(f"{len(board.left_out)} run(s) left out: `{why_command(roots, model)}` says why")
     return view
+
+
+def why_command(roots: list[Path] | None, model: str | None) -> str:
+    """`oda-sft rank` over the same runs with oda-sft's own rules, which lists what was left out and why (it
+    works as printed: the output roots and the model given)."""
+    import shlex
+
+    argv = ["oda-sft", "rank"]
+    for root in roots or []:
+        argv += ["--output-root", str(root)]
+    return shlex.join(argv + (["--model", model] if model else []))
 
 
 def _only(board: Board, groups: list[Group]) -> Board:
@@ -88,5 +99,5 @@ def show(
     if fmt == "markdown":
         return output.markdown(view, by)
     if not view:
-        return "no evaluated runs to rank: `oda-sft rank` says why\n"
+        return f"no evaluated runs to rank: `{why_command(roots, model)}` says why\n"
     return output.text(view, by) + "\n"

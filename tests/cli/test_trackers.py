@@ -1,7 +1,8 @@
 """`--report-to` on train (and sweep, which shares the run options): the tracker and its run name in the
 config LLaMA-Factory reads, TensorBoard's fixed folder in the run dir (a resumed run's attempts add to one
 tracker run), the rerun advice keeping it, and a tracker whose package is missing refused in one line before
-anything starts. None of the trackers is installed in the dev venv: the logging itself is untested here."""
+anything starts; the tracker run's id chosen up front and given again to a resumed attempt, and an eval's scores
+as metrics. The logging itself, to each real tracker, is tests/integration/test_trackers_real.py's."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ def _train(cli: Cli, tmp_path: Path, data_dir: Path, *extra: str) -> tuple[Cli, 
 
 @pytest.mark.parametrize("name", ["wandb", "mlflow", "swanlab", "tensorboard"])
 def test_a_missing_tracker_is_one_line_before_anything_starts(
-    cli: Cli, tmp_path: Path, data_dir: Path, name: str
+    cli: Cli, tmp_path: Path, data_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = "tensorboardX" if name == "tensorboard" else name
-    if importlib.util.find_spec(name) or importlib.util.find_spec(module):
-        pytest.skip(f"{name} is installed here")
+    # Hidden where installed (the dev extra installs three of them): find_spec is how oda-sft and transformers
+    # look for a tracker, and it answers as for a package that is not there.
+    hidden = {name, "tensorboardX"} if name == "tensorboard" else {name}
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in hidden else real(n, *a))
     before = snapshot(tmp_path)
     r = cli("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(data_dir),
             "--output-root", str(tmp_path / "saves"), "--report-to", name)  # fmt: skip
@@ -77,3 +80,63 @@ def test_both_ways_of_naming_a_tracker_is_one_line(cli: Cli, tmp_path: Path, dat
 def test_the_rerun_advice_keeps_the_tracker() -> None:
     argv = Rerun(TrainRequest("tiny", "oda_demo", report_to="none")).argv()
     assert argv[argv.index("--report-to") + 1] == "none"
+
+
+def test_a_wandb_run_id_is_chosen_up_front_and_given_again_to_a_resumed_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "sk-secret")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    found = {"report_to": "wandb", "run_name": "tiny/oda_demo/seed-42"}
+    about = {"oda_sft/recipe_era": "2026", "oda_sft/dataset_sha256": "ab" * 32}
+    first = tracker.open_run(found, None, tmp_path, about)
+    assert first.record is not None and first.record["id"] == first.env["WANDB_RUN_ID"]
+    assert first.env["WANDB_RESUME"] == "allow" and first.env["WANDB_PROJECT"] == "oda-sft"
+    config = yaml.safe_load(Path(first.env["WANDB_CONFIG_PATHS"]).read_text())
+    assert config == {"wandb_version": 1, **{k: {"value": v} for k, v in about.items()}}  # wandb's config file
+    assert "sk-secret" not in repr(first)  # keys stay in the caller's environment
+    again = tracker.open_run(found, first.record, tmp_path, about)
+    assert again.env["WANDB_RUN_ID"] == first.record["id"] and again.record == first.record
+    other = tracker.open_run(found, {**first.record, "report_to": "mlflow"}, tmp_path, about)
+    assert other.env["WANDB_RUN_ID"] != first.record["id"]  # another tracker's id is not this one's
+
+
+def test_no_tracker_opens_nothing(tmp_path: Path) -> None:
+    assert tracker.open_run(None, None, tmp_path, {}) == tracker.Opened(None, {})
+    swanlab = {"report_to": "swanlab", "run_name": "x"}  # names its run itself: recorded as the trainer was told
+    assert tracker.open_run(swanlab, None, tmp_path, {}) == tracker.Opened(swanlab, {})
+
+
+def test_an_eval_record_becomes_metrics_per_benchmark_domain_and_overall() -> None:
+    rec = {"scores": {"gsm8k": 50.0, "humaneval": 30}, "domains": {"math": 50.0, "code": 30}, "overall": 40.0}
+    assert tracker.eval_metrics(rec) == {
+        "eval/gsm8k": 50.0,
+        "eval/humaneval": 30.0,
+        "eval/domain/math": 50.0,
+        "eval/domain/code": 30.0,
+        "eval/overall": 40.0,
+    }
+    assert tracker.eval_metrics({"scores": {}, "domains": {}, "overall": None}) == {}
+
+
+def test_a_tracker_eval_cannot_reach_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    said: list[str] = []
+    tracker.log_eval(tmp_path, {"overall": 1.0}, said.append)
+    assert said == []  # no manifest, or one without a tracker: nothing to log to
+    (tmp_path / "oda_sft_run.json").write_text('{"tracker": {"report_to": "wandb", "id": "abc"}}')
+    (tmp_path / "trainer_state.json").write_text('{"global_step": 24}')
+    assert tracker.final_step(tmp_path) == 24
+
+    def missing(name: str) -> None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    monkeypatch.setattr(tracker, "_module", missing)
+    tracker.log_eval(tmp_path, {"overall": 1.0}, said.append)
+    assert said == [
+        "warning: the scores were not logged to wandb (No module named 'wandb'): pip install 'oda-sft[wandb]'"
+    ]
+
+
+def test_a_tracking_uri_is_recorded_without_its_password() -> None:
+    assert tracker._shown_uri("https://me:pw@mlflow.example:5000/x") == "https://mlflow.example:5000/x"
+    assert tracker._shown_uri("file:///runs/mlruns") == "file:///runs/mlruns"

@@ -21,6 +21,7 @@ from oda_sft.eval.template import default_template
 from conftest import REPO, snapshot
 from hubstub import Hub, serve
 from realproc import kill_tree, manifest, marked, oda_sft, start, system_missing, tail
+from tracker_readers import need, tensorboard_scalars
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
@@ -218,3 +219,25 @@ def test_a_trained_and_evaluated_run_is_pushed_with_its_card(trained: Path) -> N
     assert {"tokenizer.json", "config.json", "chat_template.jinja"} <= set(files)
     assert token not in done.stdout + done.stderr + dry.stdout + dry.stderr
     assert not [name for name, data in snapshot(trained).items() if token.encode() in data]
+
+
+def test_a_run_trained_with_tensorboard_holds_its_loss_curve_and_its_eval_scores(tmp_path: Path) -> None:
+    """--report-to tensorboard: one TensorBoard run (the run dir's tensorboard/ folder) shows the training's loss
+    curve and, logged by `eval` at the last step, the scores per benchmark, per domain and overall."""
+    need("tensorboard")
+    oc = str(_opencompass())
+    demo = REPO / "data"
+    train = ("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(demo), "--output-root", "saves")
+    done = oda_sft(*train, "--report-to", "tensorboard", "--", "logging_steps=4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / RUN
+    evaluated = oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (record,) = manifest(run)["evals"]
+    assert f"scores logged to tensorboard run {run / 'tensorboard'} at step 24" in evaluated.stderr
+    scalars = tensorboard_scalars(run / "tensorboard")
+    assert [step for step, _ in scalars["train/loss"]] == [4, 8, 12, 16, 20, 24]
+    score = record["scores"]["arithmetic"]
+    for tag in ("eval/arithmetic", "eval/domain/math", "eval/overall"):
+        ((step, value),) = scalars[tag]
+        assert step == 24 and value == pytest.approx(score, abs=1e-4), tag  # TensorBoard keeps float32

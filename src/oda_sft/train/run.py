@@ -219,6 +219,8 @@ def _launch(
     trainer_env = dict(env)  # what the trainer gets; `env` is what is shown and recorded
     if "checkpoint_stamp" in patches:  # each checkpoint-N then records what it was trained on (runs/stamp.py)
         trainer_env[stamp.ENV] = stamp.encode(dataset.name, dataset.sha256, dataset.revision, config)
+    opened = _open_tracker(plan, config, writes_manifest)
+    trainer_env.update(opened.env)
     record: dict[str, Any] = {}
     signalled: list[int] = []
     try:
@@ -244,7 +246,7 @@ def _launch(
                     nnodes=options.nnodes,
                     rerun=rerun.command(),
                     recipe_era=plan.request.recipe,
-                    tracker=tracker.record(config),
+                    tracker=opened.record,
                 )
                 record = manifest.start(
                     manifest_path,
@@ -280,6 +282,19 @@ def _launch(
                 manifest.finish(manifest_path, record, "failed", 127)
         raise
     return _finish(plan, record, status, signalled, cache, writes_manifest, rerun, say)
+
+
+def _open_tracker(plan: TrainPlan, config: dict[str, Any], writes_manifest: bool) -> tracker.Opened:
+    """The tracker run this attempt logs to: the one this run's manifest recorded (a resumed run continues it),
+    else a new one. Only node rank 0's trainer logs, and only it records."""
+    found = tracker.record(config)
+    if not writes_manifest or found is None:
+        return tracker.Opened(found, {})
+    usable = outdir_policy.unusable_manifest(plan) is None
+    earlier = (manifest.read(plan.output_dir / manifest.MANIFEST_NAME) or {}).get("tracker") if usable else None
+    data = plan.dataset
+    about = tracker.run_config(plan.preset.name, data.name, data.sha256, plan.request.recipe, plan.request.seed, config)
+    return tracker.open_run(found, earlier, plan.output_dir, about)
 
 
 def _set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None, say: Callable[[str], None]) -> str | None:

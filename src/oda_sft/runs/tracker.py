@@ -25,11 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
 from oda_sft.errors import LaunchError, UsageError
 from oda_sft.runs import manifest
-from oda_sft.util.fs import atomic_write_text
 
 # The module transformers 4.57.1 looks for (integrations/integration_utils.py: is_*_available, and its
 # INTEGRATION_TO_CALLBACK, which holds all four names); tensorboardX will do for tensorboard.
@@ -41,7 +38,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
 }
 TENSORBOARD_DIR = "tensorboard"  # in the run dir: TensorBoard reads every event file of a folder as one run
 MLFLOW_DIR = "mlruns"  # in the run dir: the file store, when MLFLOW_TRACKING_URI names none
-WANDB_CONFIG = "oda_sft_wandb_config.yaml"  # in the run dir: the run's config, as wandb reads it (WANDB_CONFIG_PATHS)
 DEFAULT_PROJECT = "oda-sft"  # wandb's project and mlflow's experiment, unless WANDB_PROJECT / MLFLOW_EXPERIMENT_NAME
 
 
@@ -125,17 +121,25 @@ def _open_tensorboard(
 def _open_wandb(
     found: dict[str, Any], earlier: dict[str, Any] | None, output_dir: Path, config: dict[str, Any]
 ) -> Opened:
-    # oda-sft chooses the id, so it knows it without reading the trainer's output; WANDB_RESUME=allow makes a
-    # resumed attempt (the same id again) continue that run. Its config comes from a file wandb reads at init.
-    run_id = str(earlier["id"]) if earlier else uuid.uuid4().hex[:16]
+    # oda-sft chooses the id, so it knows it without reading the trainer's output, and makes the run here with its
+    # config (wandb 0.31 cannot take a config file from WANDB_CONFIG_PATHS: a str is refused as its list). The
+    # trainer's WandbCallback, and every resumed attempt, continue it: the same id, WANDB_RESUME=allow.
     project = os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT
-    config_path = output_dir / WANDB_CONFIG
-    text = yaml.safe_dump({"wandb_version": 1, **{k: {"value": v} for k, v in config.items()}}, sort_keys=False)
-    atomic_write_text(config_path, text)
-    env = {"WANDB_RUN_ID": run_id, "WANDB_RESUME": "allow", "WANDB_DIR": str(output_dir),
-           "WANDB_PROJECT": project, "WANDB_CONFIG_PATHS": str(config_path)}  # fmt: skip
-    entity = os.environ.get("WANDB_ENTITY")
-    url = f"https://wandb.ai/{entity}/{project}/runs/{run_id}" if entity else None
+    if earlier:
+        run_id, url = str(earlier["id"]), earlier.get("url")
+    else:
+        run_id = uuid.uuid4().hex[:16]
+        wandb = _module("wandb")
+        try:
+            run = wandb.init(id=run_id, project=project, dir=str(output_dir), name=found.get("run_name"),
+                             config=config, resume="allow")  # fmt: skip
+        except ImportError:
+            raise
+        except Exception as exc:  # not logged in, no network: before the model loads, not after
+            raise LaunchError(f"--report-to wandb: {exc}: `wandb login`, or set WANDB_MODE=offline") from None
+        url = run.url
+        run.finish()
+    env = {"WANDB_RUN_ID": run_id, "WANDB_RESUME": "allow", "WANDB_DIR": str(output_dir), "WANDB_PROJECT": project}
     return Opened({**found, "id": run_id, "project": project, "dir": str(output_dir), "url": url}, env)
 
 

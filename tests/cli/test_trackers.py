@@ -7,6 +7,7 @@ as metrics. The logging itself, to each real tracker, is tests/integration/test_
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,10 @@ def test_no_tracker_opens_nothing(tmp_path: Path) -> None:
     assert tracker.open_run(None, None, tmp_path, {}) == tracker.Opened(None, {})
     swanlab = {"report_to": "swanlab", "run_name": "x"}  # names its run itself: recorded as the trainer was told
     assert tracker.open_run(swanlab, None, tmp_path, {}) == tracker.Opened(swanlab, {})
+    several = {"report_to": ["wandb", "tensorboard"], "run_name": None}  # a `-- report_to=[...]` override
+    assert tracker.open_run(several, None, tmp_path, {}) == tracker.Opened(several, {})
+    (tmp_path / "oda_sft_run.json").write_text(json.dumps({"tracker": several}))
+    tracker.log_eval(tmp_path, {"overall": 1.0}, print)  # nothing to log to, and no error
 
 
 def test_an_eval_record_becomes_metrics_per_benchmark_domain_and_overall() -> None:

@@ -97,7 +97,7 @@ def open_run(record_: dict[str, Any] | None, earlier: Any, output_dir: Path, con
     """The tracker run this attempt logs to: the earlier attempt's (its id as the manifest recorded it), else a
     new one. `earlier` is the `tracker` of this run's own manifest, if any."""
     kind = (record_ or {}).get("report_to")
-    if record_ is None or kind not in _OPENERS:
+    if record_ is None or not isinstance(kind, str) or kind not in _OPENERS:  # `-- report_to=[a,b]`: as told
         return Opened(record_, {})
     same = earlier if isinstance(earlier, dict) and earlier.get("report_to") == kind and earlier.get("id") else None
     try:
@@ -212,7 +212,7 @@ def log_eval(run_dir: Path, rec: dict[str, Any], say: Callable[[str], None]) -> 
     shows the training and its evaluation. A tracker that cannot be reached is a warning: the eval stands."""
     found = (manifest.read(run_dir / manifest.MANIFEST_NAME) or {}).get("tracker")
     kind = found.get("report_to") if isinstance(found, dict) else None
-    if not isinstance(found, dict) or kind not in _LOGGERS or not found.get("id"):
+    if not isinstance(found, dict) or not isinstance(kind, str) or kind not in _LOGGERS or not found.get("id"):
         return
     metrics = eval_metrics(rec)
     step = final_step(run_dir)

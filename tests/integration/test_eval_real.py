@@ -24,6 +24,7 @@ from oda_sft.eval.template import default_template
 from conftest import REPO, snapshot
 from hubstub import Hub, serve
 from realproc import kill_tree, manifest, marked, oda_sft, offline_env, start, system_missing, tail
+from tracker_readers import need, tensorboard_scalars
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
@@ -273,7 +274,9 @@ def test_many_runs_are_evaluated_at_once_stopped_and_gone_on_with(trained: Path,
     marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
     log = tmp_path / "all.log"
-    proc = start([sys.executable, "-m", "oda_sft", "eval", "--all", "--opencompass", oc], env, log, cwd=root)
+    # --verbose: OpenCompass's own lines (the [2/2] eval's inference) come here, not only to its log file.
+    proc = start([sys.executable, "-m", "oda_sft", "eval", "--all", "--verbose", "--opencompass", oc], env, log,
+                 cwd=root)  # fmt: skip
     try:
         deadline = time.monotonic() + 600
         while "launch OpenICLInfer" not in log.read_text(errors="replace").partition("[2/2]")[2]:
@@ -297,3 +300,25 @@ def test_many_runs_are_evaluated_at_once_stopped_and_gone_on_with(trained: Path,
         ["saves/tiny/full/sft-oda_demo/seed-43", "finished"]
     ]
     assert [r["status"] for r in manifest(second)["evals"]] == ["finished"]
+
+
+def test_a_run_trained_with_tensorboard_holds_its_loss_curve_and_its_eval_scores(tmp_path: Path) -> None:
+    """--report-to tensorboard: one TensorBoard run (the run dir's tensorboard/ folder) shows the training's loss
+    curve and, logged by `eval` at the last step, the scores per benchmark, per domain and overall."""
+    need("tensorboard")
+    oc = str(_opencompass())
+    demo = REPO / "data"
+    train = ("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(demo), "--output-root", "saves")
+    done = oda_sft(*train, "--report-to", "tensorboard", "--", "logging_steps=4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / RUN
+    evaluated = oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (record,) = manifest(run)["evals"]
+    assert f"scores logged to tensorboard run {run / 'tensorboard'} at step 24" in evaluated.stderr
+    scalars = tensorboard_scalars(run / "tensorboard")
+    assert [step for step, _ in scalars["train/loss"]] == [4, 8, 12, 16, 20, 24]
+    score = record["scores"]["arithmetic"]
+    for tag in ("eval/arithmetic", "eval/domain/math", "eval/overall"):
+        ((step, value),) = scalars[tag]
+        assert step == 24 and value == pytest.approx(score, abs=1e-4), tag  # TensorBoard keeps float32

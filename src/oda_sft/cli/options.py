@@ -130,7 +130,7 @@ def _run_options(
     report_to: Annotated[
         Tracker | None,
         optional(
-            help="Log to this experiment tracker, an optional extra (pip install 'oda-sft[wandb]') "
+            help="Log to this experiment tracker, an optional package (a missing one says how to install it) "
             "[default: the trainer's]."
         ),
     ] = None,

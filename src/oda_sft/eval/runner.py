@@ -27,7 +27,7 @@ from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf
 from oda_sft.eval.stats import questions
 from oda_sft.eval.target import Target
 from oda_sft.eval.template import ODA_2025, default_template, template_digest, template_for, write_model_view
-from oda_sft.runs import lock
+from oda_sft.runs import lock, tracker
 from oda_sft.runs.outdir import set_aside
 from oda_sft.util import progress, signals, subproc
 from oda_sft.util.clock import utc_now
@@ -268,6 +268,7 @@ def _finish(plan: EvalPlan, rec: dict[str, Any], status: int, signalled: list[in
     say(f"finished: {describe_scores(done)}; recorded in {record.manifest_path(run_dir)}")
     if plan.target.preset.embedded:
         say(TINY_NOTE)
+    tracker.log_eval(run_dir, done)  # the training's tracker run, when it has one, gets the scores too
     cut = questions.cut_warning(done)
     if cut is not None:
         say(f"warning: {cut}")

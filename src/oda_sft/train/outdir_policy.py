@@ -16,7 +16,7 @@ import yaml
 
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import RunStateError
-from oda_sft.runs import manifest, stamp
+from oda_sft.runs import manifest, stamp, tracker
 from oda_sft.runs.outdir import (
     OutputState,
     checkpoint_is_complete,
@@ -77,7 +77,7 @@ def run_manifest(plan: TrainPlan) -> tuple[dict[str, Any] | None, str | None]:
     return record, None
 
 
-def _unusable_manifest(plan: TrainPlan) -> str | None:
+def unusable_manifest(plan: TrainPlan) -> str | None:
     """What is wrong with a manifest that is there but cannot be this run's record; None otherwise."""
     record, problem = run_manifest(plan)
     exists = os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
@@ -264,7 +264,7 @@ def set_aside_incomplete(plan: TrainPlan, checkpoints: tuple[str, ...]) -> str |
 def set_aside_unusable_manifest(plan: TrainPlan, resumed_from: str | None) -> str | None:
     """A manifest that is corrupt or another run's is moved aside (kept, not overwritten) before this attempt
     starts a record of its own; returns the note its first attempt keeps."""
-    problem = _unusable_manifest(plan)
+    problem = unusable_manifest(plan)
     if problem is None:
         gone = resumed_from and not os.path.lexists(plan.output_dir / manifest.MANIFEST_NAME)
         return f"{manifest.MANIFEST_NAME} was missing: the attempts before this one are not recorded" if gone else None
@@ -282,3 +282,17 @@ def after_interrupt(out: Path, rerun: Rerun, world: int) -> str:
     if checkpoint_is_full(last):
         return f"to resume from {last.name}: `{rerun.command()}`"
     return f"{last.name} holds weights only, so the run cannot resume exactly; {_weights_only_advice(rerun, last)}"
+
+
+def open_tracker(plan: TrainPlan, config: dict[str, Any], writes_manifest: bool) -> tracker.Opened:
+    """The tracker run this attempt logs to: the one the output dir's manifest recorded (a resumed run continues
+    it; a manifest that cannot be this run's names none), else a new one. Only node rank 0's trainer logs, and
+    only it records."""
+    found = tracker.record(config)
+    if not writes_manifest or found is None:
+        return tracker.Opened(found, {})
+    usable = unusable_manifest(plan) is None
+    earlier = (manifest.read(plan.output_dir / manifest.MANIFEST_NAME) or {}).get("tracker") if usable else None
+    data = plan.dataset
+    about = tracker.run_config(plan.preset.name, data.name, data.sha256, plan.request.recipe, plan.request.seed, config)
+    return tracker.open_run(found, earlier, plan.output_dir, about)

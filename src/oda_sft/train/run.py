@@ -26,7 +26,7 @@ from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, RunStateError, UsageError
-from oda_sft.runs import lock, manifest, space, stamp, tracker
+from oda_sft.runs import lock, manifest, space, stamp
 from oda_sft.runs.outdir import (
     OutputState,
     inspect_output_dir,
@@ -195,13 +195,15 @@ def _launch(
     if "checkpoint_stamp" in patches:  # each checkpoint-N then records what it was trained on (runs/stamp.py)
         dataset = plan.dataset
         trainer_env[stamp.ENV] = stamp.encode(dataset.name, dataset.sha256, dataset.revision, config)
+    opened = outdir_policy.open_tracker(plan, config, writes_manifest)
+    trainer_env.update(opened.env)  # the tracker run's id and settings: the trainer's, not shown or recorded
     record: dict[str, Any] = {}
     signalled: list[int] = []
     try:
         with signals.critical():  # the config and its manifest are written together, or neither
             atomic_write_text(config_path, dump_yaml(config))
             if writes_manifest:
-                record = _start_record(plan, config, patches, cache, rerun, argv, env, resumed_from)
+                record = _start_record(plan, config, patches, cache, rerun, argv, env, resumed_from, opened.record)
         say(f"config kept at {config_path}")
         counted = cache.tokenized_path if cache is not None and not resumed_from else None  # for tokens/s
         output = launcher.Output(out, options.node_rank, counted)
@@ -266,6 +268,7 @@ def _start_record(
     argv: list[str],
     env: dict[str, str],
     resumed_from: str | None,
+    tracked: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Write the manifest of this attempt (node rank 0 only), an unusable earlier one moved aside first."""
     options = plan.request.launch
@@ -288,7 +291,7 @@ def _start_record(
         nnodes=options.nnodes,
         rerun=rerun.command(),
         recipe_era=plan.request.recipe,
-        tracker=tracker.record(config),
+        tracker=tracked,
     )
     return manifest.start(
         plan.output_dir / manifest.MANIFEST_NAME,

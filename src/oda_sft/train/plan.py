@@ -211,6 +211,10 @@ def _render(plan: TrainPlan) -> tuple[dict[str, Any], list[str]]:
         name = tracker.run_name(preset.name, request.dataset, request.seed)
         config.update(tracker.settings(request.report_to, name, Path(config["output_dir"])))
         notes.append(f"tracker: {request.report_to}, run {name}")
+    elif "report_to" not in config:
+        # transformers 4.x reads a missing report_to as "all": every tracker installed beside it (tensorboard,
+        # wandb, mlflow...) would log, or fail to start (mlflow without a tracking store stopped the trainer).
+        config["report_to"] = "none"
     if request.resumable:
         config = make_resumable(config, request.save_steps)
         notes.append(

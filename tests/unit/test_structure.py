@@ -23,7 +23,7 @@ LAYERS = (
     "names",
     "shapes",
     "cards",
-    "catalog",
+    "presets",
     "eras",
     "datasets_catalog",
     "tiny_model",
@@ -33,7 +33,7 @@ LAYERS = (
     "eval",
     "cost",
     "cluster",
-    "bench",
+    "throughput",
     "cli",
     "__main__",
 )

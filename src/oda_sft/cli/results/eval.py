@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import OdaSftError, UsageError
+from oda_sft.presets import preset_help
 from oda_sft.util.console import say
 
 if TYPE_CHECKING:  # the eval job's module is imported when asked for, not by --help

@@ -13,7 +13,7 @@
 # What it measures, against the issue's targets:
 #   - long and std: raw upstream recipe vs `oda-sft train` (default) vs `--profile fast`:
 #     real-token tokens/s, MFU, peak allocated memory, loss at every step
-#   - checks (bench/spec.py TARGETS, issue 13's since): fast >= 1.5x raw on std and >= 1.15x on long,
+#   - checks (throughput/spec.py TARGETS, issue 13's since): fast >= 1.5x raw on std and >= 1.15x on long,
 #     default >= 0.98x raw, same loss (<= 2e-3), memory model within 15% of every measured peak
 set -uo pipefail
 

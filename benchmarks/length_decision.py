@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from oda_sft.catalog import PRESETS
 from oda_sft.data.formats.alpaca import Columns
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.lengths import measure_file
 from oda_sft.data.measure.token_counter import LengthCounter
+from oda_sft.presets import PRESETS
 
 WORDS = (  # noqa: SIM905 - a word list reads better as prose
     "the of and to a in is that for it as was with be by on not he this are or his from at which but have "

@@ -34,11 +34,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from oda_sft.bench.fixture import _make_samples, _train_tokenizer
-from oda_sft.bench.metrics import flops_per_real_token
-from oda_sft.bench.spec import EXTRA_SHAPES, LENGTH_MIX
-from oda_sft.bench.table import save_table
 from oda_sft.cost.accounting import greedy_knapsack, hardware_flops, packed_step, unpacked_step
+from oda_sft.throughput.fixture import _make_samples, _train_tokenizer
+from oda_sft.throughput.metrics import flops_per_real_token
+from oda_sft.throughput.spec import EXTRA_SHAPES, LENGTH_MIX
+from oda_sft.throughput.table import save_table
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "tests" / "data" / "bench_h200_qwen05_issue13.json"
@@ -62,7 +62,7 @@ BATCH = {"std": (4, 4), "long": (1, 2)}  # the qwen recipe: micro-batch x accumu
 
 
 def v1_sample_counts(steps: int = 15) -> dict[str, int]:
-    """bench/fixture.py's sample counts as fixture v1 had them (one GPU)."""
+    """throughput/fixture.py's sample counts as fixture v1 had them (one GPU)."""
     counts = {}
     for d in ("std", "long"):
         micro, accum = BATCH[d]

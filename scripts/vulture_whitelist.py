@@ -6,9 +6,9 @@ calls or reads them by name. Vulture only reads this file; nothing runs it. A ne
 _ = object()
 
 # Written out with dataclasses.asdict (bench.json, throughput.json): read by people and by benchmarks/.
-_.steady_steps  # bench/metrics.py RunResult
-_.real_token_fraction  # bench/metrics.py RunResult
-_.decision_notes  # bench/metrics.py RunResult
+_.steady_steps  # throughput/metrics.py RunResult
+_.real_token_fraction  # throughput/metrics.py RunResult
+_.decision_notes  # throughput/metrics.py RunResult
 _.real_tokens_per_s  # cost/table.py Measurement
 
 # Click and Typer call these by name.

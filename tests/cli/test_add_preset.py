@@ -1,8 +1,8 @@
 """Adding a preset is its record plus its recipe file (issue 24): a small proxy base model, which users rank
 datasets with to save GPU hours, added exactly so, is listed, trains-plans and evaluates-plans.
 
-Each command runs in a fresh interpreter that adds the record to catalog.PRESETS before anything else of
-oda-sft is imported (as an edit of catalog.py would) and finds train_config/ in a copy holding the recipe file
+Each command runs in a fresh interpreter that adds the record to presets.PRESETS before anything else of
+oda-sft is imported (as an edit of presets.py would) and finds train_config/ in a copy holding the recipe file
 (as a new file in train_config/ would). No other registry is touched: the evaluation, the help texts, the
 benchmark shapes all follow the record."""
 
@@ -20,7 +20,7 @@ from oda_sft.util.paths import train_config_dir
 from ocstub import finished_run
 
 RECORD = """
-from oda_sft.catalog import PRESETS, ModelPreset
+from oda_sft.presets import PRESETS, ModelPreset
 from oda_sft.shapes import ModelShape
 
 PRESETS["qwen05"] = ModelPreset(

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from oda_sft.catalog import PRESETS
 from oda_sft.cluster.slurm import JobSpec, SlurmOptions, render_script
+from oda_sft.presets import PRESETS
 from oda_sft.runs.space import GIB
 
 import sbatch_lines

@@ -77,7 +77,7 @@ def test_estimate_and_a_sweep_total_import_nothing_heavy(cli: Cli, data_dir: Pat
 # registry, runs, the cost model or the bench (about 0.8 s on this machine before; about 0.3 s now).
 HELP_MAY_IMPORT = (
     "oda_sft",
-    "oda_sft.catalog",
+    "oda_sft.presets",
     "oda_sft.eras",  # --recipe's choices and help (plain data, no I/O)
     "oda_sft.datasets_catalog",  # `data add` names the catalog datasets in its help (plain records, no I/O)
     "oda_sft.datasets_catalog.advice",  # the `data add` a message advises (names only, no I/O)

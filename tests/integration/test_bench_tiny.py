@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.bench.spec import LOSS_TOL
+from oda_sft.throughput.spec import LOSS_TOL
 
 from conftest import Cli
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.bench.fixture import _make_samples, _train_tokenizer
-from oda_sft.bench.spec import LENGTH_MIX
+from oda_sft.throughput.fixture import _make_samples, _train_tokenizer
+from oda_sft.throughput.spec import LENGTH_MIX
 
 from conftest import Cli
 from hf_configs import QWEN25_05B

@@ -100,7 +100,7 @@ def test_deepspeed_on_two_ranks_with_every_lever_on_trains_the_same_losses(tmp_p
     bf16 and liger need a GPU; on a CPU this runs fp32 without liger, and DeepSpeed's CPU
     accelerator has no side streams, so it checks overlap_comm's bookkeeping (double buffers),
     not its concurrency."""
-    from oda_sft.catalog import PRESETS
+    from oda_sft.presets import PRESETS
     from oda_sft.tiny_model import ensure_model
     from oda_sft.train import launcher
     from oda_sft.train.profile import apply_decision, decide_fast

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
-from oda_sft.catalog import PRESETS
 from oda_sft.eras import ERAS, RecipeEra
 from oda_sft.eval.template import ODA_2025, default_template
+from oda_sft.presets import PRESETS
 from oda_sft.train import patches
 from oda_sft.train.render import RenderSpec, render
 

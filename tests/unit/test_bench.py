@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oda_sft.bench.metrics import RunResult, flops_per_real_token, peak_flops, row_stats, steady_rate
-from oda_sft.bench.report import compare
-from oda_sft.bench.spec import EXTRA_SHAPES, LOSS_TOL, BenchSpec
-from oda_sft.bench.variants import raw_config
-from oda_sft.catalog import PRESETS
 from oda_sft.errors import UsageError
+from oda_sft.presets import PRESETS
+from oda_sft.throughput.metrics import RunResult, flops_per_real_token, peak_flops, row_stats, steady_rate
+from oda_sft.throughput.report import compare
+from oda_sft.throughput.spec import EXTRA_SHAPES, LOSS_TOL, BenchSpec
+from oda_sft.throughput.variants import raw_config
 
 from conftest import Cli
 
@@ -145,7 +145,7 @@ def test_bench_refuses_what_it_cannot_run(cli: Cli, tmp_path: Path, monkeypatch:
 
 def test_every_bench_option_reaches_the_spec(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The spec is built from the options of the same names (cli/options.spec_from) plus the ones bench parses."""
-    import oda_sft.bench.report as report
+    import oda_sft.throughput.report as report
 
     seen: list[BenchSpec] = []
 

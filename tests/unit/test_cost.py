@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft.bench.table import measurements
 from oda_sft.cards import CARDS
-from oda_sft.catalog import PRESETS
 from oda_sft.cost import table as throughput
 from oda_sft.cost.accounting import (
     expected_padded_row,
@@ -25,7 +23,9 @@ from oda_sft.cost.accounting import (
 from oda_sft.cost.estimate import CostInputs, Settings, choose, comm_seconds, fewest_gpus, predict_step, profile_memory
 from oda_sft.cost.tokens import TokenStats
 from oda_sft.errors import UsageError
+from oda_sft.presets import PRESETS
 from oda_sft.shapes import ModelShape
+from oda_sft.throughput.table import measurements
 from oda_sft.util.paths import train_config_dir
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "bench_h200_qwen05_issue13.json"

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from oda_sft.catalog import PRESETS
 from oda_sft.data.formats import alpaca
 from oda_sft.data.measure import lengths
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.lengths import measure_file
 from oda_sft.data.measure.token_counter import LengthCounter
 from oda_sft.errors import UsageError
+from oda_sft.presets import PRESETS
 
 from length_fixtures import COLS, FIXTURES, sample_of, write_records
 

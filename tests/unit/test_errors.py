@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from oda_sft.bench.spec import BenchError
 from oda_sft.cluster.preflight import PreflightError
 from oda_sft.errors import (
     ConfigError,
@@ -16,6 +15,7 @@ from oda_sft.errors import (
     UsageError,
     handle_errors,
 )
+from oda_sft.throughput.spec import BenchError
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oda_sft import catalog
+from oda_sft import presets
 from oda_sft.eval import render
 from oda_sft.eval.benchmarks import BENCHMARKS, BY_NAME, PROFILES, SummaryRule
 
@@ -77,7 +77,7 @@ def test_every_profile_has_a_row_and_a_config_column() -> None:
 @pytest.mark.parametrize("name", list(PROFILES))
 def test_the_presets_a_row_names_use_its_profile(name: str) -> None:
     named = [p.strip() for p in PROFILE_ROWS[name]["presets"].split(",")]
-    assert all(catalog.PRESETS[p].eval_profile == name for p in named)
+    assert all(presets.PRESETS[p].eval_profile == name for p in named)
 
 
 @pytest.mark.parametrize("name", list(PROFILES))

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from oda_sft.cards import CARDS, card_of_device, parse_node
-from oda_sft.catalog import PRESETS
 from oda_sft.errors import UsageError
+from oda_sft.presets import PRESETS
 from oda_sft.train.memory import GIB
 from oda_sft.train.profile import (
     BATCH_KEYS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from oda_sft.bench.spec import SHAPES as BENCH_SHAPES
 from oda_sft.shapes import ModelShape, shape_from_hf_config
+from oda_sft.throughput.spec import SHAPES as BENCH_SHAPES
 from oda_sft.train.memory import CONTEXT_BYTES, GIB, TrainShape, estimate, train_shape_from_config
 
 from hf_configs import QWEN25_05B

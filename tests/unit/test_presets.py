@@ -1,4 +1,4 @@
-"""A preset is one record (oda_sft/catalog.py): every registry derives from it, and each is held to it here
+"""A preset is one record (oda_sft/presets.py): every registry derives from it, and each is held to it here
 (tests/cli/test_add_preset.py adds one and shows that nothing else has to change).
 
 The eval settings ids below were computed before the evaluation settings moved to eval profiles (issue 24):
@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from oda_sft import eras
-from oda_sft.bench.spec import SHAPES
-from oda_sft.catalog import PRESETS, preset_help, preset_names
 from oda_sft.cli.data import INSPECT_MODEL
 from oda_sft.cost import table
 from oda_sft.errors import UsageError
 from oda_sft.eval import benchmarks, render
 from oda_sft.eval.benchmarks import PRESETS as EVAL_PRESETS
 from oda_sft.eval.oda_site.rules import MODEL_ROWS
+from oda_sft.presets import PRESETS, preset_help, preset_names
+from oda_sft.throughput.spec import SHAPES
 from oda_sft.train.render import load_template
 
 DIGEST = "0" * 64  # a chat template's sha256 (any fixed value: the ids only have to stay put)

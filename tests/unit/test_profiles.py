@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oda_sft.catalog import PRESETS
+from oda_sft.presets import PRESETS
 from oda_sft.train.memory import GIB
 from oda_sft.train.profile import FAST_KEYS, apply_profile, choose_attention
 from oda_sft.train.request import LaunchOptions

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from oda_sft.catalog import PRESETS
+from oda_sft.presets import PRESETS
 from oda_sft.train.render import RenderSpec, dump_yaml, render
 from oda_sft.util.paths import train_config_dir
 

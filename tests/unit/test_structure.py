@@ -23,7 +23,7 @@ LAYERS = (
     "names",
     "shapes",
     "cards",
-    "catalog",
+    "presets",
     "eras",
     "datasets_catalog",
     "tiny_model",
@@ -34,7 +34,7 @@ LAYERS = (
     "publish",
     "cost",
     "cluster",
-    "bench",
+    "throughput",
     "cli",
     "__main__",
 )

@@ -66,10 +66,10 @@ def bench(
 ) -> None:
     """Benchmark the raw recipe against oda-sft's default and fast profiles."""
     # The benchmark is an optional part of oda-sft: imported only when this command runs.
-    from oda_sft.bench.report import run_bench
-    from oda_sft.bench.spec import DATA_KINDS, VARIANTS, BenchSpec
-    from oda_sft.bench.table import read_report
-    from oda_sft.bench.table import save_table as save_into
+    from oda_sft.throughput.report import run_bench
+    from oda_sft.throughput.spec import DATA_KINDS, VARIANTS, BenchSpec
+    from oda_sft.throughput.table import read_report
+    from oda_sft.throughput.table import save_table as save_into
 
     if from_json is not None:
         if not save_table:

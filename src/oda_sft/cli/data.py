@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oda_sft.catalog import PRESETS, preset_names
 from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app, optional
 from oda_sft.cli.overlap.command import contamination
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
@@ -19,6 +18,7 @@ from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.datasets_catalog.oda_release import SCORE_COLUMNS
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import suggest
+from oda_sft.presets import PRESETS, preset_names
 from oda_sft.util.console import say
 from oda_sft.util.paths import data_command, doc_ref, ensure_user_dataset_dir
 

@@ -15,7 +15,7 @@ from oda_sft.train.request import RequestedMode, TrainRequest
 # The work is imported inside the command: `--help` and the other commands stay light.
 if TYPE_CHECKING:
     from oda_sft.cost.estimate import ProfileCost
-    from oda_sft.cost.runner import PlanEstimate
+    from oda_sft.cost.plan_cost import PlanEstimate
 
 
 def estimate(
@@ -31,7 +31,7 @@ def estimate(
     """Predict a run's tokens, optimizer steps, wall-clock and GPU-hours, for the default and fast profiles."""
     from oda_sft.cards import card
     from oda_sft.cost import table as throughput
-    from oda_sft.cost.runner import check_gpus, estimate_plan, token_stats
+    from oda_sft.cost.plan_cost import check_gpus, estimate_plan, token_stats
     from oda_sft.train.plan import plan_train, settle_mode
 
     chosen = card(gpu)

@@ -14,10 +14,10 @@ import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from oda_sft.catalog import preset_help
 from oda_sft.cli.help_format import HelpContext, restore_argument_help, summaries
 from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.eras import HELP as ERA_HELP
+from oda_sft.presets import preset_help
 from oda_sft.train.request import LaunchOptions, Profile, RequestedMode, Tracker, TrainRequest
 from oda_sft.util.console import set_verbose
 from oda_sft.util.paths import default_dataset_dir

@@ -32,8 +32,8 @@ def preflight(
     ] = None,
 ) -> None:
     """Check this node before a multi-node run: GPUs, shared paths, MASTER_ADDR, NCCL settings."""
-    from oda_sft.cluster.plan import plan_job
     from oda_sft.cluster.preflight import PreflightSpec, node_label, run_preflight
+    from oda_sft.cluster.trainjob import plan_job
     from oda_sft.util.hardware import visible_gpu_count
 
     if node_rank is None and os.environ.get("SLURM_NODEID", "").isdigit():

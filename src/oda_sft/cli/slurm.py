@@ -142,7 +142,7 @@ def _training_job(
 ) -> None:
     """`oda-sft slurm -- train|sweep ...`: one job that runs it on every node; with --eval, eval jobs after it."""
     from oda_sft.cluster.evaljob import DEPENDENCY  # only when a script is made
-    from oda_sft.cluster.plan import plan_job, resume_note
+    from oda_sft.cluster.trainjob import plan_job, resume_note
 
     options.validate()  # before the workload: a bad --nodes is reported even with bad train arguments
     eval_options = _eval_node(options, followup.time, output) if followup else None

@@ -103,7 +103,7 @@ def hardware_flops(shape: ModelShape, work: StepWork) -> float:
     """FLOPs of one step's forward and backward as computed (padding included, recomputation not):
     6 x matmul parameters per computed token, plus causal attention: a row of L tokens attends
     L(L+1)/2 pairs, each 2 x 2 x q_dim FLOPs forward (QK^T and AV), x3 with backward, so
-    6 x layers x q_dim x L(L+1) (the same count as bench/metrics.py's MFU)."""
+    6 x layers x q_dim x L(L+1) (the same count as throughput/metrics.py's MFU)."""
     return (
         6.0 * shape.matmul_params * work.computed_tokens + 6.0 * shape.num_layers * shape.q_dim * work.attention_pairs
     )

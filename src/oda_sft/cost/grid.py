@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from oda_sft.cards import CARDS, Card, card_of_device
 from oda_sft.cost.estimate import ProfileCost, format_duration
-from oda_sft.cost.runner import estimate_plan, token_stats
+from oda_sft.cost.plan_cost import estimate_plan, token_stats
 from oda_sft.cost.table import Table
 from oda_sft.errors import OdaSftError, one_line
 from oda_sft.train.plan import TrainPlan

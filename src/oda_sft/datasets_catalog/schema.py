@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from oda_sft.catalog import Mode
+from oda_sft.presets import Mode
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """ODA's evaluation as data: one record per benchmark, one per eval profile's model settings.
 
 A profile is how one of ODA's eval scripts evaluates a family of base models (its benchmark configs and its
-generation settings); a preset names its profile in its catalog record (oda_sft/catalog.py `eval_profile`), and
+generation settings); a preset names its profile in its catalog record (oda_sft/presets.py `eval_profile`), and
 its evaluation is that profile under the preset's name (`for_preset`), so a new preset of a known family needs
 nothing here.
 
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from oda_sft import catalog
+from oda_sft import presets
 from oda_sft.errors import UsageError
 from oda_sft.names import suggest
 
@@ -270,7 +270,7 @@ PROFILES: dict[str, EvalPreset] = {
 }
 
 
-def for_preset(preset: catalog.ModelPreset) -> EvalPreset:
+def for_preset(preset: presets.ModelPreset) -> EvalPreset:
     """A preset's evaluation: its profile's settings under the preset's name."""
     if preset.eval_profile not in PROFILES:
         raise UsageError(f"preset {preset.name!r} names eval profile {preset.eval_profile!r}, which oda_sft/eval/"
@@ -278,7 +278,7 @@ def for_preset(preset: catalog.ModelPreset) -> EvalPreset:
     return replace(PROFILES[preset.eval_profile], name=preset.name)
 
 
-PRESETS: dict[str, EvalPreset] = {name: for_preset(p) for name, p in catalog.PRESETS.items()}
+PRESETS: dict[str, EvalPreset] = {name: for_preset(p) for name, p in presets.PRESETS.items()}
 
 
 def select(preset: EvalPreset, suite: str, names: list[str] | None) -> tuple[Benchmark, ...]:

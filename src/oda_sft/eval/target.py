@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from oda_sft import tiny_model
-from oda_sft.catalog import PRESETS, ModelPreset
 from oda_sft.eras import CURRENT, RecipeEra, era_of
 from oda_sft.errors import RunStateError, UsageError
 from oda_sft.eval.opencompass import cached_snapshot, hf_cache_dir
+from oda_sft.presets import PRESETS, ModelPreset
 from oda_sft.runs import manifest
 from oda_sft.runs.outdir import inspect_output_dir, weights_problem
 from oda_sft.train.render import output_dir_for

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from oda_sft.catalog import PRESETS
 from oda_sft.datasets_catalog import DATASETS
 from oda_sft.eras import era_of
+from oda_sft.presets import PRESETS
 
 TAGS = ("oda-sft", "llama-factory", "opendataarena", "sft", "full")
 # The recipe's values a reader compares first (the rest are in the config, which the card does not carry).

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.data.registry.dataset_dir import ResolvedDataset
 from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.errors import ConfigError
+from oda_sft.presets import Mode, ModelPreset
 from oda_sft.train.request import RequestedMode
 from oda_sft.util.paths import data_command
 

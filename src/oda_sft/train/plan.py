@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
-from oda_sft.catalog import PRESETS, ModelPreset, preset_names
 from oda_sft.data.measure.length_rule import Rule
 from oda_sft.data.measure.token_counter import tokenizer_ident
 from oda_sft.data.registry.dataset_dir import DatasetDir, ResolvedDataset, builtin_names
@@ -28,6 +27,7 @@ from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.eras import UNSUPPORTED_2025
 from oda_sft.errors import DatasetError, OdaSftError, UsageError
 from oda_sft.names import check_name, suggest
+from oda_sft.presets import PRESETS, ModelPreset, preset_names
 from oda_sft.runs import tracker
 from oda_sft.runs.outdir import CONFIG_NAME, continued_output_dir
 from oda_sft.train.mode import ModeDecision, decide_mode

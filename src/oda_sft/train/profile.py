@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from oda_sft.catalog import ModelPreset
 from oda_sft.data.registry.dataset_dir import stored_analyses
+from oda_sft.presets import ModelPreset
 from oda_sft.shapes import ModelShape, shape_from_hf_config
 from oda_sft.train.memory import GIB, MemoryEstimate, estimate, train_shape_from_config
 from oda_sft.train.request import LaunchOptions, Profile

@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from oda_sft.catalog import Mode, ModelPreset
 from oda_sft.eras import CURRENT, ERAS, RecipeEra
 from oda_sft.errors import ConfigError, UsageError
+from oda_sft.presets import Mode, ModelPreset
 from oda_sft.train.overrides import check as check_override
 from oda_sft.train.overrides import fields as override_fields
 from oda_sft.util.paths import train_config_dir

@@ -20,12 +20,12 @@ from typing import Any, Literal
 import yaml
 
 from oda_sft import tiny_model
-from oda_sft.catalog import ModelPreset
 from oda_sft.data import tokenized_cache
 from oda_sft.data.registry import hashing
 from oda_sft.data.registry.hashing import file_sha256
 from oda_sft.datasets_catalog.advice import add_command, fetchable
 from oda_sft.errors import DatasetError, RunStateError, UsageError
+from oda_sft.presets import ModelPreset
 from oda_sft.runs import lock, manifest, space, stamp
 from oda_sft.runs.outdir import (
     OutputState,

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.eras import RecipeEra
 from oda_sft.errors import UsageError
+from oda_sft.presets import preset_help
 from oda_sft.util.console import set_verbose
 
 if TYPE_CHECKING:  # the planning is imported when an eval is asked for, not by --help

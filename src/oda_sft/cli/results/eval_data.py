@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from oda_sft.catalog import preset_help
 from oda_sft.cli.options import optional
 from oda_sft.errors import UsageError
+from oda_sft.presets import preset_help
 from oda_sft.util.console import say
 
 CACHE_HELP = (

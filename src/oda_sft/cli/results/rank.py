@@ -31,9 +31,9 @@ ConfidenceOpt = Annotated[
 
 
 def _board(roots: list[Path] | None, model: str | None, by: str, confidence: float = 0.95) -> Board:
-    from oda_sft.catalog import PRESETS
     from oda_sft.cli.results.runs import check_root
     from oda_sft.eval.leaderboard import METRICS, board
+    from oda_sft.presets import PRESETS
 
     chosen = roots or [Path("saves")]
     for root in chosen:

@@ -23,11 +23,11 @@ def check_rules(rules: str) -> None:
 
 
 def _oda_view(roots: list[Path] | None, model: str | None, by: str, make_board: MakeBoard) -> list[SiteTable]:
-    from oda_sft.catalog import PRESETS
     from oda_sft.eval.leaderboard import METRICS
     from oda_sft.eval.oda_site import published
     from oda_sft.eval.oda_site.compare import user_rows
     from oda_sft.eval.oda_site.output import SiteTable
+    from oda_sft.presets import PRESETS
 
     if model is not None and model not in published.MODELS:
         known = f"{suggest(model, PRESETS)}" if model not in PRESETS else ""

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from oda_sft.catalog import Mode
 from oda_sft.data import files
 from oda_sft.data.formats import alpaca
 from oda_sft.data.formats.alpaca import Columns, ProblemLog
@@ -40,6 +39,7 @@ from oda_sft.data.measure.report import LengthReport as LengthReport  # measure_
 from oda_sft.data.measure.report import Untokenized, percent, summarize
 from oda_sft.data.measure.token_counter import LengthCounter, Turns
 from oda_sft.errors import DatasetError
+from oda_sft.presets import Mode
 
 LONG_CUTOFF = 32768  # the long config's cutoff_len: longer samples are truncated even there
 MEMORY_CAP = "1 GiB"  # what measuring stays under (tests/integration/test_data_memory.py measures it)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oda_sft.catalog import Mode
 from oda_sft.data.measure.length_rule import Rule
+from oda_sft.presets import Mode
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oda_sft import tiny_model
-from oda_sft.catalog import ModelPreset
 from oda_sft.errors import DatasetError, UsageError
+from oda_sft.presets import ModelPreset
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

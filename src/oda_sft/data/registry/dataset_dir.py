@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from oda_sft.catalog import MODES, Mode
 from oda_sft.data import files
 from oda_sft.data.formats.alpaca import Columns
 from oda_sft.data.measure.length_rule import Rule
@@ -25,6 +24,7 @@ from oda_sft.data.registry.info_file import INFO_FILE, RegistryFile
 from oda_sft.datasets_catalog import DATASETS, CatalogDataset
 from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.errors import DatasetError
+from oda_sft.presets import MODES, Mode
 from oda_sft.util.console import say
 from oda_sft.util.paths import demo_dataset_dir, is_user_dataset_dir
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from oda_sft.bench.spec import BenchError
 from oda_sft.cards import card_of_device
-from oda_sft.catalog import Mode
 from oda_sft.cost.table import Measurement, Table, load, merged, save
+from oda_sft.presets import Mode
+from oda_sft.throughput.spec import BenchError
 
 _MODES: dict[str, Mode] = {"std": "standard", "long": "long"}
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import __version__
-from oda_sft.bench.fixture import build_fixture
-from oda_sft.bench.metrics import RunResult, peak_flops, tokenized_stats
-from oda_sft.bench.spec import DECIDED, LOSS_TOL, TARGETS, BenchError, BenchSpec
-from oda_sft.bench.variants import fresh_run_dir, run_variant, variant_config
+from oda_sft.throughput.fixture import build_fixture
+from oda_sft.throughput.metrics import RunResult, peak_flops, tokenized_stats
+from oda_sft.throughput.spec import DECIDED, LOSS_TOL, TARGETS, BenchError, BenchSpec
+from oda_sft.throughput.variants import fresh_run_dir, run_variant, variant_config
 from oda_sft.train.request import LaunchOptions
 from oda_sft.util import tables
 from oda_sft.util.clock import utc_now

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
-from oda_sft.bench.spec import FIXTURE_VERSION, LENGTH_MIX, SPLIT_MULTIPLE, BenchSpec
 from oda_sft.shapes import ModelShape
+from oda_sft.throughput.spec import FIXTURE_VERSION, LENGTH_MIX, SPLIT_MULTIPLE, BenchSpec
 from oda_sft.util.fs import atomic_write_json, atomic_write_text
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft.cards import parse_node
-from oda_sft.catalog import PRESETS, Mode, ModelPreset
 from oda_sft.errors import OdaSftError, UsageError
+from oda_sft.presets import PRESETS, Mode, ModelPreset
 from oda_sft.shapes import ModelShape
 
 VARIANTS = ("raw", "default", "fast")

@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from oda_sft.bench.spec import BenchSpec
 from oda_sft.cards import peak_for
 from oda_sft.cost.accounting import StepWork, hardware_flops, packed_step, unpacked_step
 from oda_sft.runs import trainer_log
 from oda_sft.shapes import ModelShape, shape_from_hf_config
+from oda_sft.throughput.spec import BenchSpec
 from oda_sft.train.memory import GIB, estimate, train_shape_from_config
 from oda_sft.train.profile import CHECKPOINT_LAYERS_ENV, overlap_comm, zero_stage
 from oda_sft.train.request import LaunchOptions

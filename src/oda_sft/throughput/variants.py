@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from oda_sft.bench.fixture import fixture_key
-from oda_sft.bench.metrics import RunResult, read_metrics
-from oda_sft.bench.spec import DATA_MODE, DECIDED, BenchSpec
 from oda_sft.cards import parse_node
 from oda_sft.cost.estimate import decide_on_card
 from oda_sft.runs import trainer_log
 from oda_sft.runs.outdir import set_aside
+from oda_sft.throughput.fixture import fixture_key
+from oda_sft.throughput.metrics import RunResult, read_metrics
+from oda_sft.throughput.spec import DATA_MODE, DECIDED, BenchSpec
 from oda_sft.train import launcher
 from oda_sft.train.patches import trainer_env
 from oda_sft.train.plan import plan_train

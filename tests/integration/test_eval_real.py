@@ -18,24 +18,14 @@ import pytest
 from oda_sft.eval.template import default_template
 
 from conftest import REPO, snapshot
-from realproc import kill_tree, manifest, marked, oda_sft, start, system_missing, tail
+from realproc import kill_tree, manifest, marked, oda_sft, opencompass_program, start, tail
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 
 
-def _opencompass() -> Path:
-    given = os.environ.get("ODA_SFT_OPENCOMPASS")
-    program = Path(given) if given else REPO / ".venv-opencompass" / "bin" / "opencompass"
-    if program.is_dir():
-        program = program / "bin" / "opencompass"
-    if not program.is_file():
-        system_missing(f"OpenCompass is not installed at {program}: `bash scripts/dev.sh setup` builds it")
-    return program
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _opencompass()
+    opencompass_program()
     root = tmp_path_factory.mktemp("eval")
     demo = REPO / "data"
     done = oda_sft(
@@ -46,7 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> None:
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     run = trained / RUN
     # The template LLaMA-Factory saved is its `default` one, which oda-sft renders for base models.
     assert (run / "chat_template.jinja").read_text() == default_template("<|end_of_text|>")
@@ -79,7 +69,7 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
 
 
 def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path: Path) -> None:
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     run = trained / RUN
     marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
@@ -136,7 +126,7 @@ def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: 
     """SIGTERM once OpenCompass wrote its predictions (while it scores them): the same command resumes in that
     attempt's folder, scores those very prediction files and runs no inference again (issue 22, item 4: a bare
     `-r` picked OpenCompass's tmp/, which sorts after every stamp, and inferred everything again there)."""
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     run = trained / "saves" / "scoring-copy"
     shutil.copytree(trained / RUN, run, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
     copied = manifest(run)

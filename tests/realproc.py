@@ -125,6 +125,20 @@ def signal_all(pids: set[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def opencompass_program() -> Path:
+    """The OpenCompass the real eval tests run: $ODA_SFT_OPENCOMPASS (the program or its venv), else the
+    .venv-opencompass that `scripts/dev.sh setup` builds; skips locally without it, fails in CI."""
+    given = os.environ.get("ODA_SFT_OPENCOMPASS")
+    program = (
+        Path(given) if given else Path(__file__).resolve().parents[1] / ".venv-opencompass" / "bin" / "opencompass"
+    )
+    if program.is_dir():
+        program = program / "bin" / "opencompass"
+    if not program.is_file():
+        system_missing(f"OpenCompass is not installed at {program}: `bash scripts/dev.sh setup` builds it")
+    return program
+
+
 def system_missing(reason: str) -> NoReturn:
     """A system component a test needs is not there: skip locally, saying why; fail in CI (CI=true),
     where .ci/run has installed it and its absence is a broken setup."""

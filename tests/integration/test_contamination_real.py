@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_eval_real import _opencompass
 
 from oda_sft.eval import render
 
 from conftest import Cli
+from realproc import opencompass_program
 
 QUESTIONS = [json.loads(line)["question"] for line in render.CUSTOM_DATA["arithmetic"].read_text().splitlines()]
 
@@ -27,7 +27,7 @@ def _write(path: Path, planted: dict[int, str]) -> None:
 def test_arithmetic_overlap_end_to_end(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     monkeypatch.setenv("ODA_SFT_HOME", str(tmp_path / "home"))  # nothing extracted before
     bench = tmp_path / "oda_sft_arithmetic.jsonl"  # a copy, so the benchmark side can change
     shutil.copy(render.CUSTOM_DATA["arithmetic"], bench)
@@ -88,7 +88,7 @@ def test_a_benchmark_config_read_by_its_own_loader_from_the_data_cache(
     )
     assert cli("data", "add", "d", str(ddir / "d.json"), "--dataset-dir", str(ddir)).code == 0
     check = ["data", "contamination", "d", "--dataset-dir", str(ddir), "--benchmarks", "drop",
-             "--opencompass", str(_opencompass()), "--json"]  # fmt: skip
+             "--opencompass", str(opencompass_program()), "--json"]  # fmt: skip
 
     missing = cli(*check)
     assert missing.code != 0

@@ -23,26 +23,16 @@ from oda_sft.eval.template import default_template
 
 from conftest import REPO, snapshot
 from hubstub import Hub, serve
-from realproc import kill_tree, manifest, marked, oda_sft, offline_env, start, system_missing, tail
+from realproc import kill_tree, manifest, marked, oda_sft, offline_env, opencompass_program, start, tail
 from tracker_readers import need, tensorboard_scalars
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
 
 
-def _opencompass() -> Path:
-    given = os.environ.get("ODA_SFT_OPENCOMPASS")
-    program = Path(given) if given else REPO / ".venv-opencompass" / "bin" / "opencompass"
-    if program.is_dir():
-        program = program / "bin" / "opencompass"
-    if not program.is_file():
-        system_missing(f"OpenCompass is not installed at {program}: `oda-sft setup-eval` builds it")
-    return program
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _opencompass()
+    opencompass_program()
     root = tmp_path_factory.mktemp("eval")
     demo = REPO / "data"
     done = oda_sft(
@@ -54,7 +44,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> None:
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     run = trained / RUN
     # The template LLaMA-Factory saved is its `default` one, which oda-sft renders for base models.
     assert (run / "chat_template.jinja").read_text() == default_template("<|end_of_text|>")
@@ -117,7 +107,7 @@ def test_trained_tiny_model_is_evaluated_recorded_and_skipped(trained: Path) -> 
 
 
 def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path: Path) -> None:
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     run = trained / RUN
     marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
@@ -175,7 +165,7 @@ def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: 
     """SIGTERM once OpenCompass wrote its predictions (while it scores them): the same command resumes in that
     attempt's folder, scores those very prediction files and runs no inference again (issue 22, item 4: a bare
     `-r` picked OpenCompass's tmp/, which sorts after every stamp, and inferred everything again there)."""
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     run = trained / "saves" / "scoring-copy"
     shutil.copytree(trained / RUN, run, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
     copied = manifest(run)
@@ -226,7 +216,7 @@ def test_a_trained_and_evaluated_run_is_pushed_with_its_card(trained: Path) -> N
     """`oda-sft push` of the really trained run, as a process of its own, to the stand-in Hub: the card holds
     the real eval's score, its reproduce command works as printed (as a dry run), the files land whole, and
     the token is in no file and no output."""
-    oc, run, token = str(_opencompass()), trained / RUN, "hf_integrationTokenNeverWritten42"
+    oc, run, token = str(opencompass_program()), trained / RUN, "hf_integrationTokenNeverWritten42"
     assert oda_sft("eval", "--run", str(run), "--opencompass", oc, cwd=trained).returncode == 0  # skipped if done
     score = manifest(run)["evals"][0]["scores"]["arithmetic"]
     dry = oda_sft("push", str(run), "--repo-id", "me/tiny-demo", "--dry-run", cwd=trained)
@@ -252,7 +242,7 @@ def test_many_runs_are_evaluated_at_once_stopped_and_gone_on_with(trained: Path,
     """Issue 23, items 7 and 8: a dry run before a run is trained names the train command, which works as printed;
     `eval --all` evaluates both runs in one process; SIGINT while the second is evaluated leaves the first recorded
     finished and the second interrupted (a table says so); the same command goes on with the second only."""
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     root = tmp_path / "many"
     first = root / RUN
     shutil.copytree(trained / RUN, first, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
@@ -306,7 +296,7 @@ def test_a_run_trained_with_tensorboard_holds_its_loss_curve_and_its_eval_scores
     """--report-to tensorboard: one TensorBoard run (the run dir's tensorboard/ folder) shows the training's loss
     curve and, logged by `eval` at the last step, the scores per benchmark, per domain and overall."""
     need("tensorboard")
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     demo = REPO / "data"
     train = ("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", str(demo), "--output-root", "saves")
     done = oda_sft(*train, "--report-to", "tensorboard", "--", "logging_steps=4", cwd=tmp_path)

@@ -128,9 +128,9 @@ def test_each_eras_eval_template_gives_the_prompt_tokens_it_was_trained_on() -> 
 def test_the_tiny_model_trains_and_evaluates_in_the_2025_era(tmp_path: Path) -> None:
     """A real run on the CPU: `train --recipe 2025` records its era and trains with the 2025 template; `eval`
     reads the era from the manifest and evaluates with the fork's template, under a settings id of its own."""
-    from test_eval_real import _opencompass, oda_sft
+    from realproc import oda_sft, opencompass_program
 
-    oc = str(_opencompass())
+    oc = str(opencompass_program())
     demo = str(REPO / "data")
     done = oda_sft("train", "-m", "tiny", "-d", "oda_demo", "--dataset-dir", demo, "--recipe", "2025", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import pytest
@@ -39,19 +40,33 @@ def test_one_question_of_36_is_never_separated_however_well_the_seeds_agree() ->
     """The issue's case: 2.78 ± 0.00 against 0.00 ± 0.00 over two seeds each was called beyond noise."""
     up, down = row([doc({"a": right(1)})] * 2), row([doc({"a": right(0)})] * 2)
     got = paired.compare([100 / N] * 2, [0.0] * 2, up, down, {"arithmetic": 1.0})
-    # d is 1 on one question of 36: var(d) = 1/36 (n - 1 in the denominator), se = sqrt(var / 36) = 100/36 points.
-    assert got.difference == pytest.approx(100 / N) and got.se == pytest.approx(100 / N)
+    # d is 1 on one question of 36, plus the pseudo-questions (paired._paired_var): mean 1/38, E[d^2] 2/38.
+    se = 100 * math.sqrt((2 / 38 - (1 / 38) ** 2) / 38)
+    assert got.difference == pytest.approx(100 / N) and got.se == pytest.approx(se)
     assert not got.separated and got.method == "paired" and got.seed_spread and got.questions == N
     assert got.low is not None and got.low < 0 < got.difference
-    assert got.p_value == pytest.approx(2 * (1 - 0.8413447), abs=1e-6)  # z = 1
+    assert got.p_value == pytest.approx(2 * (1 - NormalDist().cdf(100 / N / se)), abs=1e-9)
     text = out.words(got)
-    assert text.startswith("not separated (Δ 2.78, 95% CI -2.67 to 8.22; paired, 36 questions")
+    assert text.startswith("not separated (Δ 2.78, 95% CI -4.47 to 10.02; paired, 36 questions")
 
 
 def test_a_real_difference_is_separated() -> None:
     up, down = row([doc({"a": right(30)}), doc({"a": right(29)})]), row([doc({"a": right(0)})] * 2)
     got = paired.compare([100 * 30 / N, 100 * 29 / N], [0.0, 0.0], up, down, {"arithmetic": 1.0})
     assert got.separated and got.low is not None and got.low > 50 and got.p_value is not None and got.p_value < 1e-6
+
+
+def test_all_right_against_all_wrong_keeps_an_interval_of_positive_width() -> None:
+    """Every question differs alike (36/36 against 0/36, seeds agreeing, as the tiny model trained on the
+    benchmark's answers against the demo): the sample variance of d is 0, and a plain paired interval would be
+    100.00 to 100.00 with p = 0, a certainty 36 questions do not give. Agresti & Min's adjustment (0.5 in each
+    cell of the matched table: two pseudo-questions) keeps it honest."""
+    up, down = row([doc({"a": right(N)})] * 2), row([doc({"a": right(0)})] * 2)
+    got = paired.compare([100.0] * 2, [0.0] * 2, up, down, {"arithmetic": 1.0})
+    assert got.separated and got.low is not None and got.high is not None and got.p_value is not None
+    # d = 1 on 36 questions, plus pseudo d = +1 and -1 (0.5 each) and 0 (1): mean 36/38, E[d^2] 37/38
+    var = (37 / 38 - (36 / 38) ** 2) / 38
+    assert got.se == pytest.approx(100 * math.sqrt(var)) and got.low < 100 < got.high  # 91.22 to 108.78
 
 
 def test_pairing_removes_what_the_rows_share() -> None:
@@ -79,8 +94,8 @@ def test_the_seed_spread_adds_what_the_questions_do_not_explain() -> None:
     spread = (100 * 20 / N) ** 2 / 2  # var([83.3, 27.8], ddof=1)
     within = sum((100 / N) ** 2 * 0.5 for _ in range(20))  # 20 questions differ: var over 2 seeds = 0.5 each
     d = [1.0] * 10 + [0.5] * 20 + [0.0] * 6  # per-question mean over seeds
-    mean_d = sum(d) / N
-    var_q = sum((x - mean_d) ** 2 for x in d) / (N - 1) / N * 100**2
+    mean_d = sum(d) / (N + 2)  # with the pseudo-questions +1, -1 (0.5 each) and 0 (paired._paired_var)
+    var_q = ((sum(x * x for x in d) + 1) / (N + 2) - mean_d**2) / (N + 2) * 100**2
     assert got.se == pytest.approx(math.sqrt(var_q + (spread - within) / 2))
 
 

@@ -6,7 +6,8 @@ benchmark's mean over its subsets of each subset's mean over questions, averaged
 differences d_i (each question's mean over seeds and repetitions, one row minus the other), so under the
 view that questions are drawn from a larger population (Miller 2024, arXiv 2411.00640) its variance is,
 per subset s of S with n_s questions, the paired term Var(D_q) = sum_s (w_s^2 / S^2) var(d_s) / n_s, with
-w the benchmark's weight in the metric. Pairing removes what the rows share (the questions' difficulty).
+w the benchmark's weight in the metric (var(d_s) / n_s as Agresti and Min adjust it: _paired_var).
+Pairing removes what the rows share (the questions' difficulty).
 
 Training seeds add a shift common to every question of a run (its seed effect), which the questions do not
 see: each side adds sigma_seed^2 / K, with sigma_seed^2 estimated as the variance over its K seeds of the
@@ -114,6 +115,16 @@ def weights(metric: str, benchmarks: Sequence[str], domains: Sequence[str]) -> d
     return {metric: 1.0}
 
 
+def _paired_var(d: Matrix) -> float:
+    """Var of the mean of per-question differences d (each in [-1, 1]), as Agresti & Min's adjusted interval
+    for matched proportions (Stat. Med. 2005, 24:729-740): 0.5 added to each cell of the matched 2x2 table,
+    i.e. pseudo-questions d = +1 and d = -1 (0.5 each) and d = 0 (1). The plain sample variance is 0 when every
+    question differs alike (all right against all wrong), which would claim certainty from 36 questions."""
+    n = d.size + 2
+    mean = float(d.sum()) / n
+    return (float(np.square(d).sum()) + 1) / n / n - mean * mean / n
+
+
 def _question_var(u: Bench | None, lo: Bench | None, pu: float | None, pl: float | None) -> tuple[str, float, int]:
     """A benchmark's share of Var(D) in (0-1)^2, how it was had, and the questions it stood on."""
     if (
@@ -123,10 +134,7 @@ def _question_var(u: Bench | None, lo: Bench | None, pu: float | None, pl: float
         and lo.strata is not None
         and ([m.shape[1] for m in u.strata] == [m.shape[1] for m in lo.strata])
     ):
-        total = 0.0
-        for a, b in zip(u.strata, lo.strata, strict=True):
-            n = a.shape[1]
-            total += float(np.var(a.mean(axis=0) - b.mean(axis=0), ddof=1)) / n if n > 1 else 0.25
+        total = sum(_paired_var(a.mean(axis=0) - b.mean(axis=0)) for a, b in zip(u.strata, lo.strata, strict=True))
         return "paired", total / len(u.strata) ** 2, sum(m.shape[1] for m in u.strata)
     count = (u.questions if u else None) or (lo.questions if lo else None)
     if count is None or pu is None or pl is None:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,31 @@ from tracker_readers import need, tensorboard_scalars
 
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
+
+
+def _unevaluated_copy(source: Path, target: Path) -> Path:
+    """A copy of a trained run that is a run of its own, not evaluated (its eval records and folders left out)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("eval"))
+    copied = manifest(target)
+    copied.pop("evals", None)
+    copied.pop("evals_replaced", None)
+    (target / "oda_sft_run.json").write_text(json.dumps(copied))
+    return target
+
+
+def _stop_when(proc: subprocess.Popen[bytes], log: Path, marker: str, ready: Callable[[], bool], sig: int,
+               code: int, within_s: float) -> None:  # fmt: skip
+    """Send `sig` once `ready()`, then expect oda-sft to exit `code` leaving no OpenCompass process behind."""
+    try:
+        deadline = time.monotonic() + within_s
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        assert proc.wait(60) == code, tail(log)
+    finally:
+        kill_tree(proc)
+    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
 
 
 @pytest.fixture(scope="module")
@@ -128,16 +154,8 @@ def test_an_interrupted_eval_leaves_nothing_and_resumes(trained: Path, tmp_path:
     ]
     log = tmp_path / "eval.log"
     proc = start(args, env, log, cwd=trained)
-    try:
-        deadline = time.monotonic() + 120
-        while "launch OpenICLInfer" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 130, tail(log)
-    finally:
-        kill_tree(proc)
-    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
+    _stop_when(proc, log, marker, lambda: "launch OpenICLInfer" in log.read_text(errors="replace"), signal.SIGINT, 130,
+               120)  # fmt: skip
     records = {r["settings"]["suite"]: r for r in manifest(run)["evals"]}
     assert records["math"]["status"] == "interrupted"
     assert "interrupted:" in log.read_text()
@@ -166,26 +184,14 @@ def test_an_eval_interrupted_while_scoring_resumes_its_own_predictions(trained: 
     attempt's folder, scores those very prediction files and runs no inference again (issue 22, item 4: a bare
     `-r` picked OpenCompass's tmp/, which sorts after every stamp, and inferred everything again there)."""
     oc = str(opencompass_program())
-    run = trained / "saves" / "scoring-copy"
-    shutil.copytree(trained / RUN, run, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
-    copied = manifest(run)
-    copied.pop("evals", None)
-    copied.pop("evals_replaced", None)
-    (run / "oda_sft_run.json").write_text(json.dumps(copied))
+    run = _unevaluated_copy(trained / RUN, trained / "saves" / "scoring-copy")
     marker = f"eval-{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ODA_SFT_TEST_MARK": marker}
     log = tmp_path / "eval.log"
     proc = start([sys.executable, "-m", "oda_sft", "eval", "--run", str(run), "--opencompass", oc], env, log, trained)
-    try:
-        deadline = time.monotonic() + 300
-        while not [p for p in run.glob("eval/*/work/*/predictions/*/*.json") if not p.name.startswith("tmp_")]:
-            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 143, tail(log)
-    finally:
-        kill_tree(proc)
-    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
+    predicted = "eval/*/work/*/predictions/*/*.json"
+    _stop_when(proc, log, marker, lambda: any(not p.name.startswith("tmp_") for p in run.glob(predicted)),
+               signal.SIGTERM, 143, 300)  # fmt: skip
     (record,) = manifest(run)["evals"]
     assert record["status"] == "interrupted", tail(log)
     work = Path(record["work_dir"])
@@ -244,12 +250,7 @@ def test_many_runs_are_evaluated_at_once_stopped_and_gone_on_with(trained: Path,
     finished and the second interrupted (a table says so); the same command goes on with the second only."""
     oc = str(opencompass_program())
     root = tmp_path / "many"
-    first = root / RUN
-    shutil.copytree(trained / RUN, first, ignore=shutil.ignore_patterns("eval"))  # a run of its own, not evaluated
-    copied = manifest(first)
-    copied.pop("evals", None)
-    copied.pop("evals_replaced", None)
-    (first / "oda_sft_run.json").write_text(json.dumps(copied))
+    first = _unevaluated_copy(trained / RUN, root / RUN)
     data = {"ODA_SFT_DATASET_DIR": str(REPO / "data")}  # where the printed train command finds oda_demo
 
     preview = oda_sft("eval", "-m", "tiny", "--datasets", "oda_demo", "--seeds", "42,43", "--opencompass", oc,
@@ -267,16 +268,11 @@ def test_many_runs_are_evaluated_at_once_stopped_and_gone_on_with(trained: Path,
     # --verbose: OpenCompass's own lines (the [2/2] eval's inference) come here, not only to its log file.
     proc = start([sys.executable, "-m", "oda_sft", "eval", "--all", "--verbose", "--opencompass", oc], env, log,
                  cwd=root)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 600
-        while "launch OpenICLInfer" not in log.read_text(errors="replace").partition("[2/2]")[2]:
-            assert proc.poll() is None and time.monotonic() < deadline, tail(log)
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 130, tail(log)
-    finally:
-        kill_tree(proc)
-    assert marked(marker) == set(), "OpenCompass processes outlived oda-sft"
+
+    def second_started() -> bool:  # the [2/2] eval's inference
+        return "launch OpenICLInfer" in log.read_text(errors="replace").partition("[2/2]")[2]
+
+    _stop_when(proc, log, marker, second_started, signal.SIGINT, 130, 600)
     assert [r["status"] for r in manifest(first)["evals"]] == ["finished"]
     assert [r["status"] for r in manifest(second)["evals"]] == ["interrupted"]
     rows = {line.split()[0]: line.split()[1] for line in log.read_text().splitlines() if line.startswith("saves/")}

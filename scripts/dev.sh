@@ -30,6 +30,17 @@ setup() {
   fi
 }
 
+# A fresh venv at $1 that sees the training venv's packages (torch, transformers...) through a .pth file,
+# written before pip runs so pip counts them as installed: no second torch download.
+layered_venv() {
+  rm -rf "$1"
+  "$PY" -m venv "$1"
+  local own train
+  own="$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  train="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "$train" > "$own/oda_sft_training_venv.pth"
+}
+
 # OpenCompass, which `oda-sft eval` runs, in its own venv (it pins numpy<2 and pandas): reused when present,
 # rebuilt when src/oda_sft/eval/data/opencompass-requirements.txt changes. It sees the training venv's torch and
 # transformers through a .pth file, written before pip runs so pip counts them as installed.
@@ -41,12 +52,7 @@ setup_opencompass() {
   if [ -x "$OC_VENV/bin/opencompass" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
     return
   fi
-  rm -rf "$OC_VENV"
-  "$PY" -m venv "$OC_VENV"
-  local own train
-  own="$("$OC_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  train="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  echo "$train" > "$own/oda_sft_training_venv.pth"
+  layered_venv "$OC_VENV"
   "$OC_VENV/bin/python" -m pip install --quiet --upgrade pip
   "$OC_VENV/bin/python" -m pip install --quiet -r src/oda_sft/eval/data/opencompass-requirements.txt
   echo "$want" > "$stamp"
@@ -66,12 +72,7 @@ setup_lf092() {
   if [ -x "$LF092_VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
     return
   fi
-  rm -rf "$LF092_VENV"
-  "$PY" -m venv "$LF092_VENV"
-  local own train
-  own="$("$LF092_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  train="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  echo "$train" > "$own/oda_sft_training_venv.pth"
+  layered_venv "$LF092_VENV"
   "$LF092_VENV/bin/python" -m pip install --quiet --no-deps "${LF092_PINS[@]}"
   echo "$want" > "$stamp"
 }

@@ -11,6 +11,8 @@ import stat
 import sys
 from pathlib import Path
 
+import pytest
+
 from oda_sft.eval import benchmark_data
 from oda_sft.eval.benchmarks import JUDGE_MODELS, PRESETS
 from oda_sft.eval.template import default_template
@@ -119,3 +121,15 @@ def scoring_opencompass(root: Path) -> Path:
     program = stub_opencompass(root, [], ("transformers", "torch")) / "bin" / "opencompass"
     program.write_text(SCORING_PROGRAM.format(python=sys.executable))
     return program
+
+
+def eval_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gpus: int) -> Path:
+    """tmp_path as an eval's working dir: its own Hugging Face cache, no OpenCompass named by the environment,
+    every benchmark's data where OpenCompass looks (eval/benchmark_data.py), and `gpus` GPUs visible."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
+    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ODA_SFT_GPU_COUNT", str(gpus))
+    return tmp_path

@@ -19,18 +19,12 @@ from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.eval.opencompass import FORK_REPO
 
 from conftest import Cli, snapshot
-from ocstub import RUN, cache_benchmark_data, cache_judges, finished_run, stub_opencompass
+from ocstub import RUN, cache_judges, eval_workspace, finished_run, stub_opencompass
 
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
-    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "1")
-    return tmp_path
+    return eval_workspace(tmp_path, monkeypatch, gpus=1)
 
 
 LLAMA_CONFIGS = [PRESETS["llama"].config(b) for b in PRESETS["llama"].benchmarks]

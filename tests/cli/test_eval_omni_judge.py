@@ -24,7 +24,7 @@ from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.eval.judges import omni, serve
 
 from conftest import REPO, Cli, snapshot
-from ocstub import RUN, cache_benchmark_data, cache_judges, finished_run, stub_opencompass
+from ocstub import RUN, cache_judges, eval_workspace, finished_run, stub_opencompass
 from realproc import free_port, marked, system_missing
 
 JUDGESTUB = Path(judgestub.__file__)
@@ -58,13 +58,8 @@ with open(os.environ["STUB_ARGV"], "a") as log:
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
-    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "1")
+    eval_workspace(tmp_path, monkeypatch, gpus=1)
     monkeypatch.setenv("STUB_ARGV", str(tmp_path / "argv.jsonl"))
-    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
-        monkeypatch.setenv(key, value)  # every benchmark's data where OpenCompass looks (eval/benchmark_data.py)
     finished_run(tmp_path)
     cache_judges(tmp_path / "hf")
     return tmp_path

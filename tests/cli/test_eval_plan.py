@@ -19,7 +19,7 @@ from oda_sft.cli.results.eval import eval_args, eval_command
 from oda_sft.eval.benchmarks import PRESETS
 
 from conftest import Cli, snapshot
-from ocstub import cache_benchmark_data, cache_judges, finished_run, stub_opencompass
+from ocstub import cache_judges, eval_workspace, finished_run, stub_opencompass
 
 plan_module = importlib.import_module("oda_sft.eval.plans.plan")
 batch_module = importlib.import_module("oda_sft.eval.plans.batch")
@@ -28,13 +28,7 @@ LLAMA_CONFIGS = [PRESETS["llama"].config(b) for b in PRESETS["llama"].benchmarks
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
-    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "1")
-    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
-        monkeypatch.setenv(key, value)  # every benchmark's data where OpenCompass looks (eval/benchmark_data.py)
-    return tmp_path
+    return eval_workspace(tmp_path, monkeypatch, gpus=1)
 
 
 def test_every_eval_option_is_read_where_eval_reads_its_arguments() -> None:

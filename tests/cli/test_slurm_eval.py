@@ -16,7 +16,7 @@ from oda_sft.eval.benchmarks import PRESETS
 from oda_sft.util.subproc import Captured
 
 from conftest import Cli, snapshot
-from ocstub import RUN, cache_benchmark_data, cache_judges, finished_run, stub_opencompass
+from ocstub import RUN, cache_judges, eval_workspace, finished_run, stub_opencompass
 
 slurm_cli = importlib.import_module("oda_sft.cli.slurm")
 ODA_SFT = str(Path(sys.executable).parent / "oda-sft")
@@ -26,13 +26,7 @@ TINY_ENGINES = ("transformers", "torch")
 
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("ODA_SFT_OPENCOMPASS", raising=False)
-    for key, value in cache_benchmark_data(tmp_path / "ocdata", tmp_path / "hf-datasets").items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")  # a login node: no GPU, and the job is still written
-    return tmp_path
+    return eval_workspace(tmp_path, monkeypatch, gpus=0)  # a login node: no GPU, and the job is still written
 
 
 def _sbatch(script: str) -> list[str]:

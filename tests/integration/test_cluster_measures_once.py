@@ -33,7 +33,7 @@ def test_an_n_node_slurm_job_tokenizes_an_unmeasured_dataset_once(
     monkeypatch.setattr(analysis, "measure", counting_measure)
     launched: list[list[str]] = []
 
-    def fake_trainer(argv: list[str], env: Any, on_signal: Any = None, **_: Any) -> int:  # the launcher seam
+    def fake_trainer(argv: list[str], env: Any, *_: Any, **__: Any) -> int:  # the launcher seam (watch, output)
         launched.append(argv)
         return 0
 

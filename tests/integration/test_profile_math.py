@@ -32,6 +32,7 @@ def _train(
         str(root),
         "--profile",
         profile,
+        "--verbose",  # the trainer's own output here too (it says whether gradient checkpointing is on)
         "--",
         "logging_steps=1",
         *extra,
@@ -142,6 +143,7 @@ def test_deepspeed_on_two_ranks_with_every_lever_on_trains_the_same_losses(tmp_p
             "logging_steps": 1,
             "save_strategy": "no",
             "preprocessing_num_workers": 1,
+            "report_to": "none",  # as oda-sft renders it: else transformers logs to every tracker installed
         }
         path = tmp_path / f"{name}.yaml"
         path.write_text(dump_yaml(run))

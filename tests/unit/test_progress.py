@@ -15,9 +15,18 @@ def test_a_new_log_never_takes_an_earlier_attempts_name(tmp_path: Path) -> None:
     first = progress.new_log(tmp_path / "logs", "train")
     first.write_text("attempt 1")
     second = progress.new_log(tmp_path / "logs", "train")
-    node = progress.new_log(tmp_path / "logs", "train", ".node-1")
-    assert [first.name, second.name, node.name] == ["train-1.log", "train-2.log", "train-3.node-1.log"]
+    assert [first.name, second.name] == ["train-1.log", "train-2.log"]
     assert first.read_text() == "attempt 1" and second.read_text() == ""
+
+
+def test_the_nodes_of_one_run_number_an_attempt_alike(tmp_path: Path) -> None:
+    # Two nodes share the run dir: node 1 started first, and node 0's log of the same attempt was train-2.log.
+    logs = tmp_path / "logs"
+    assert progress.new_log(logs, "train", ".node-1").name == "train-1.node-1.log"
+    assert progress.new_log(logs, "train").name == "train-1.log"
+    assert progress.new_log(logs, "train", ".node-1").name == "train-2.node-1.log"
+    assert progress.new_log(logs, "train").name == "train-2.log"
+    assert progress.new_log(logs, "train", ".node-12").name == "train-1.node-12.log"
 
 
 def test_the_tail_shows_a_progress_bar_once(tmp_path: Path) -> None:

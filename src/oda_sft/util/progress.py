@@ -21,11 +21,16 @@ _SIGNAL_EXITS = {signals.exit_code(s) for s in signals.STOP_SIGNALS}
 
 
 def new_log(directory: Path, stem: str, tag: str = "") -> Path:
-    """A new, empty `<directory>/<stem>-<n><tag>.log`, n one more than any there: an earlier attempt's log is
-    never overwritten (the file is created exclusively)."""
+    """A new, empty `<directory>/<stem>-<n><tag>.log`, n one more than any of the same tag there: an earlier
+    attempt's log is never overwritten (the file is created exclusively), and the nodes of one multi-node run,
+    which share the directory, number the same attempt alike (train-1.log beside train-1.node-1.log)."""
     directory.mkdir(parents=True, exist_ok=True)
-    taken = [p.name[len(stem) + 1 :].split(".", 1)[0].split("-", 1)[0] for p in directory.glob(f"{stem}-*.log")]
-    n = max((int(t) for t in taken if t.isdigit()), default=0) + 1
+    taken = []
+    for found in directory.glob(f"{stem}-*.log"):
+        number, dot, rest = found.name[len(stem) + 1 : -len(".log")].partition(".")
+        if dot + rest == tag and number.isdigit():
+            taken.append(int(number))
+    n = max(taken, default=0) + 1
     while True:
         path = directory / f"{stem}-{n}{tag}.log"
         try:

@@ -6,11 +6,9 @@ all-reduce; gloo computes the same sums. So the tests switch it off, then apply 
 patches as oda_sft/train/patches/site/sitecustomize.py does.
 """
 
-import importlib
-import os
+from oda_sft.train import patches
 
-from oda_sft.train.patches._hook import on_import
-
-on_import("deepspeed.comm.torch", lambda module: setattr(module, "build_shm_op", lambda: None))
-for _name in filter(None, (n.strip() for n in os.environ.get("ODA_SFT_TRAINER_PATCHES", "").split(","))):
-    importlib.import_module(f"oda_sft.train.patches.{_name}").apply()
+# The patches' own after-import hook (patches._HOOK): it imported a module `_hook` that is gone, so this file
+# failed at start-up (Python prints the error and goes on) and the extension was compiled after all.
+patches._HOOK.add("deepspeed.comm.torch", lambda module: setattr(module, "build_shm_op", lambda: None))
+patches.apply_from_env()

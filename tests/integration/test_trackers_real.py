@@ -5,6 +5,7 @@ scores at the last step. Offline: wandb in offline mode, mlflow on a file store 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,15 @@ def test_a_resumed_run_and_its_eval_are_one_tracker_run(
         (about,) = tensorboard_texts(run / "tensorboard")["oda_sft/config"]
         assert sha in about and '"oda_sft/recipe_era": "2026"' in about and '"learning_rate": 2e-05' in about
     elif kind == "wandb":
-        records = wandb_records(run, first["id"])
-        history = wandb_history(records)
+        # wandb's service writes an offline run's log after finish() returns: wait (30 s at most) for the eval's
+        # row, as `wandb sync` would find it, rather than read a file still being written.
+        deadline = time.monotonic() + 30
+        while True:
+            records = wandb_records(run, first["id"])
+            history = wandb_history(records)
+            if any("eval/overall" in h for h in history) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         steps = {h["train/global_step"] for h in history if "train/loss" in h}
         assert steps == set(range(1, 25)), steps
         (scored,) = [h for h in history if "eval/overall" in h]

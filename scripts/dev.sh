@@ -42,19 +42,22 @@ layered_venv() {
 }
 
 # OpenCompass, which `oda-sft eval` runs, in its own venv (it pins numpy<2 and pandas): reused when present,
-# rebuilt when src/oda_sft/eval/data/opencompass-requirements.txt changes. It sees the training venv's torch and
+# rebuilt when src/oda_sft/eval/data/opencompass-requirements.txt or opencompass-nodeps.txt changes (the latter
+# installed --no-deps: LMDeploy's client for Omni-MATH's judge). It sees the training venv's torch and
 # transformers through a .pth file, written before pip runs so pip counts them as installed.
 OC_VENV="${ODA_SFT_OPENCOMPASS_VENV:-.venv-opencompass}"
 setup_opencompass() {
   local stamp="$OC_VENV/.oda-sft-setup"
   local want
-  want="$(cat src/oda_sft/eval/data/opencompass-requirements.txt | sha256sum | cut -d' ' -f1)"
+  want="$(cat src/oda_sft/eval/data/opencompass-requirements.txt src/oda_sft/eval/data/opencompass-nodeps.txt \
+    | sha256sum | cut -d' ' -f1)"
   if [ -x "$OC_VENV/bin/opencompass" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
     return
   fi
   layered_venv "$OC_VENV"
   "$OC_VENV/bin/python" -m pip install --quiet --upgrade pip
   "$OC_VENV/bin/python" -m pip install --quiet -r src/oda_sft/eval/data/opencompass-requirements.txt
+  "$OC_VENV/bin/python" -m pip install --quiet --no-deps -r src/oda_sft/eval/data/opencompass-nodeps.txt
   echo "$want" > "$stamp"
 }
 

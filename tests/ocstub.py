@@ -41,6 +41,9 @@ def stub_opencompass(root: Path, configs: list[str], engines: tuple[str, ...] = 
     for engine in engines:
         (site / engine).mkdir()
         (site / engine / "__init__.py").write_text("")
+    if "lmdeploy" in engines:  # the client Omni-MATH's evaluator sends with (gone in lmdeploy 0.18)
+        (site / "lmdeploy" / "serve" / "openai").mkdir(parents=True)
+        (site / "lmdeploy" / "serve" / "openai" / "api_client.py").write_text("")
     _exe(root / "bin" / "python", f'#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} "$@"\n')
     _exe(root / "bin" / "opencompass", "#!/bin/sh\nexit 99\n")
     if "lmdeploy" in engines:  # its program, which serves Omni-MATH's judge (eval/judges/serve.py)
@@ -73,9 +76,9 @@ def cache_benchmark_data(cache: Path, hf_datasets: Path) -> dict[str, str]:
     for preset in PRESETS.values():
         for need in benchmark_data.needs(preset, preset.benchmarks):
             if need.hf_repo is not None:
-                place = benchmark_data.hf_datasets_places(need.hf_repo, env)[0]
+                # datasets' own layout: <config>/<version>/<hash>/ (a prepared copy; its files are not read here)
+                place = benchmark_data.hf_datasets_place(need.hf_repo, env) / "default" / "0.0.0" / "abc"
                 place.mkdir(parents=True, exist_ok=True)
-                (place / "data").write_text("")
             elif need.path is not None:
                 place = benchmark_data.locate(need, table, None, env)[0][0]
                 place.parent.mkdir(parents=True, exist_ok=True)

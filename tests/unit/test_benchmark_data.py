@@ -86,11 +86,30 @@ def test_missing_data_is_one_line_with_the_command_that_fetches_it(tmp_path: Pat
     # found: nothing to say
     (tmp_path / "c/data/drop_simple_eval").mkdir(parents=True)
     (tmp_path / "c/data/drop_simple_eval/dev.jsonl").write_text("{}\n")
-    (tmp_path / "hf/datasets/MathArena___hmmt_feb_2025").mkdir(parents=True)
-    (tmp_path / "hf/datasets/MathArena___hmmt_feb_2025/x").write_text("")
+    (tmp_path / "hf/datasets/MathArena___hmmt_feb_2025/default/0.0.0/abc").mkdir(parents=True)
     _check(tmp_path, env, ("drop", "hmmt2025"))
     # OpenCompass loading from ModelScope or the Hub: not its cache's business
     _check(tmp_path, {**env, "DATASET_SOURCE": "ModelScope"}, ("gsm8k",))
+
+
+def test_a_hub_dataset_counts_only_where_datasets_reads_it_offline(tmp_path: Path) -> None:
+    """datasets 3.6.0 offline reads HF_DATASETS_CACHE/<owner>___<snake-cased name>/<config>/<version>/<hash>/ and
+    nothing else (load.py:1359-1368; tests/integration/test_eval_omni_real.py loads such a copy for real)."""
+    env = {"COMPASS_DATA_CACHE": str(tmp_path / "c"), "HOME": str(tmp_path), "HF_HOME": str(tmp_path / "hf")}
+    not_read = [
+        "hf/hub/datasets--KbsdJames--Omni-MATH/snapshots/abc",  # the Hub cache: offline, datasets never looks
+        "hf/datasets/KbsdJames___Omni-MATH/default/0.0.0/abc",  # the repo's own spelling: the folder is snake-cased
+        "hf/datasets/KbsdJames___omni-math/default",  # no prepared copy under it
+    ]
+    for folder in not_read:
+        (tmp_path / folder).mkdir(parents=True)
+        with pytest.raises(UsageError, match="KbsdJames/Omni-MATH"):
+            _check(tmp_path, env, ("omni_math",))
+    (tmp_path / "hf/datasets/KbsdJames___omni-math/default/0.0.0/abc").mkdir(parents=True)
+    _check(tmp_path, env, ("omni_math",))
+    # HF_DATASETS_CACHE wins over HF_HOME, as in datasets' config.py
+    with pytest.raises(UsageError, match="KbsdJames/Omni-MATH"):
+        _check(tmp_path, {**env, "HF_DATASETS_CACHE": str(tmp_path / "elsewhere")}, ("omni_math",))
 
 
 def test_calm_is_linked_from_the_cache_into_the_work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ import ast
 import functools
 import json
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,13 +161,24 @@ def download_name(data_path: str, table: Tables) -> str | None:
     return chosen
 
 
-def hf_datasets_places(repo: str, env: Mapping[str, str]) -> list[Path]:
-    """Where datasets.load_dataset(repo) finds a copy offline: its own cache, or the Hub cache's snapshot."""
+def _snake(name: str) -> str:
+    """datasets' camelcase_to_snakecase (datasets 3.6.0 naming.py:23-38): the cache folder's spelling of a name."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
+
+
+def hf_datasets_place(repo: str, env: Mapping[str, str]) -> Path:
+    """Where datasets.load_dataset(repo) finds a copy offline (datasets 3.6.0 load.py, CachedDatasetModuleFactory,
+    lines 1359-1368): HF_DATASETS_CACHE/<owner>___<snake-cased name>/<config>/<version>/<hash>/. Only there: with
+    HF_HUB_OFFLINE it never reads the Hub cache's snapshot (it raises `Couldn't reach ... on the Hub`)."""
     home = Path(env.get("HF_HOME") or Path(env.get("HOME") or Path.home()) / ".cache" / "huggingface")
     datasets_cache = Path(env.get("HF_DATASETS_CACHE") or home / "datasets")
-    hub = Path(env.get("HF_HUB_CACHE") or home / "hub")
     owner, _, name = repo.partition("/")
-    return [datasets_cache / f"{owner}___{name}", hub / f"datasets--{owner}--{name}" / "snapshots"]
+    return datasets_cache / f"{owner}___{_snake(name)}"
+
+
+def _prepared(place: Path) -> bool:
+    return any(p.is_dir() for p in place.glob("*/*/*"))
 
 
 def missing(
@@ -176,9 +188,9 @@ def missing(
     out = []
     for need in needs(preset, chosen):
         if need.hf_repo is not None:
-            places = hf_datasets_places(need.hf_repo, env)
-            if not any(p.is_dir() and any(p.iterdir()) for p in places):
-                out.append(Missing(need, tuple(map(str, places)), None))
+            place = hf_datasets_place(need.hf_repo, env)
+            if not _prepared(place):
+                out.append(Missing(need, (str(place),), None))
         elif need.path is not None:
             looked, data_path = locate(need, table, work_dir, env)
             if not any(p.exists() for p in looked):

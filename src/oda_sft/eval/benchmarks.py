@@ -102,7 +102,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("ifeval", "IFEval", "general", _same("IFEval_gen"), "IFEvaluator", _rule("IFEval", None, average=True)),
     Benchmark("agieval", "AGIEval", "general", _same("agieval_xver_gen"), "", _rule("agieval", "naive_average")),
     Benchmark("mmlu_pro", "MMLU-Pro", "general", _same("mmlu_pro_few_shot_xver_gen"), "", _mean("mmlu_pro")),
-    Benchmark("omni_math", "Omni-MATH", "math", _same("omni_math_gen"), "Omni-Judge", _rule("OmniMath", None)),
+    # Scored through a judge server (eval/judges): the tiny preset runs the same config on the CPU against a named
+    # --judge-url (tests/integration/test_eval_omni_real.py, with a stand-in judge).
+    Benchmark(
+        "omni_math",
+        "Omni-MATH",
+        "math",
+        {**_same("omni_math_gen"), "tiny": "omni_math_gen"},
+        "Omni-Judge",
+        _rule("OmniMath", None),
+    ),
     Benchmark(
         "olympiadbench_math",
         "OlympiadBench (math)",
@@ -206,6 +215,7 @@ class EvalPreset:
     tokenizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
     judged: bool = True  # its benchmarks need judge models and vLLM
     named_only: frozenset[str] = frozenset()  # run when named or by their domain, not by `all`
+    asked_only: frozenset[str] = frozenset()  # run only when named in --benchmarks
 
     @property
     def benchmarks(self) -> tuple[Benchmark, ...]:
@@ -220,7 +230,10 @@ class EvalPreset:
     def suite(self, suite: str) -> tuple[Benchmark, ...]:
         """The benchmarks of a suite: one domain's, or `all` (but the named-only ones)."""
         return tuple(
-            b for b in self.benchmarks if b.domain == suite or (suite == "all" and b.name not in self.named_only)
+            b
+            for b in self.benchmarks
+            if b.name not in self.asked_only
+            and (b.domain == suite or (suite == "all" and b.name not in self.named_only))
         )
 
 
@@ -266,6 +279,8 @@ PROFILES: dict[str, EvalPreset] = {
         judged=False,
         # OpenCompass runs --datasets or one --custom-dataset-path, not both: DROP runs on its own.
         named_only=frozenset({"drop"}),
+        # Scored by a judge server the CPU cannot serve: only with --benchmarks omni_math and a --judge-url.
+        asked_only=frozenset({"omni_math"}),
     ),
 }
 

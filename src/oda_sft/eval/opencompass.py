@@ -37,6 +37,9 @@ except md.PackageNotFoundError:
     out['version'] = None
 for name in ('vllm', 'lmdeploy', 'transformers', 'torch'):
     out[name] = u.find_spec(name) is not None
+lmd = u.find_spec('lmdeploy') if out['lmdeploy'] else None
+out['lmdeploy_client'] = bool(lmd and lmd.origin and os.path.isfile(
+    os.path.join(os.path.dirname(lmd.origin), 'serve', 'openai', 'api_client.py')))
 print(json.dumps(out))
 """
 
@@ -48,6 +51,7 @@ class Install:
     package: Path  # the installed opencompass package
     version: str
     engines: frozenset[str]  # vllm, lmdeploy, transformers, torch: those importable there
+    lmdeploy_client: bool = False  # lmdeploy.serve.openai.api_client, which Omni-MATH's evaluator sends with
 
     @property
     def fork(self) -> bool:
@@ -105,7 +109,8 @@ def describe(program: Path) -> Install:
     if not facts.get("path") or not facts.get("version"):
         raise UsageError(f"{python} has no opencompass package: {INSTALL_HINT}")
     engines = frozenset(k for k in ("vllm", "lmdeploy", "transformers", "torch") if facts.get(k))
-    return Install(program, python, Path(facts["path"]), str(facts["version"]), engines)
+    client = bool(facts.get("lmdeploy_client"))
+    return Install(program, python, Path(facts["path"]), str(facts["version"]), engines, client)
 
 
 def find_config(package: Path, name: str, extra: Iterable[Path] = ()) -> list[Path]:

@@ -156,6 +156,8 @@ def check_install(
     if missing:
         raise UsageError(f"the OpenCompass environment of {install.program} has no {', '.join(missing)}: install "
                          f"it there ({install.python} -m pip install {' '.join(missing)})")  # fmt: skip
+    if omni.judged(chosen) and not install.lmdeploy_client:
+        raise UsageError(omni.client_missing(install))
     absent = [JUDGE_MODELS[j] for j in judges if cached_snapshot(JUDGE_MODELS[j]) is None]
     if absent:
         raise UsageError(f"judge model {', '.join(absent)} is not in the Hugging Face cache ({hf_cache_dir()}): "

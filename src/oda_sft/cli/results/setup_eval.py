@@ -20,6 +20,7 @@ from oda_sft.errors import UsageError
 from oda_sft.util.console import say
 
 PINS = Path(__file__).resolve().parents[2] / "eval" / "data" / "opencompass-requirements.txt"
+NODEPS = PINS.with_name("opencompass-nodeps.txt")  # LMDeploy's client, without its dependencies (see the file)
 RECORD = PINS.with_name("fork_record.json")
 PTH_NAME = "oda_sft_training_venv.pth"
 STAMP = ".oda-sft-setup"  # the sha256 of the pins it was built with (scripts/dev.sh writes the same)
@@ -55,8 +56,11 @@ def plan(venv: Path, python: str, fork: Path | None) -> tuple[list[list[str]], l
     vpy = str(venv / "bin" / "python")
     make = [[python, "-m", "venv", str(venv)]]
     pip = [[vpy, "-m", "pip", "install", "--upgrade", "pip"]]
-    pip.append([vpy, "-m", "pip", "install", "-r", str(PINS)] if fork is None else
-               [vpy, "-m", "pip", "install", "-e", str(fork), *FORK_EXTRA])  # fmt: skip
+    if fork is None:
+        pip.append([vpy, "-m", "pip", "install", "-r", str(PINS)])
+        pip.append([vpy, "-m", "pip", "install", "--no-deps", "-r", str(NODEPS)])
+    else:
+        pip.append([vpy, "-m", "pip", "install", "-e", str(fork), *FORK_EXTRA])
     # Compiled packages are per Python version: the training venv's torch serves only the same version.
     pth = sysconfig.get_paths()["purelib"] if version == "{}.{}".format(*sys.version_info[:2]) else None
     return make, pip, pth
@@ -97,7 +101,8 @@ def setup_eval(
         fork = fork.absolute()
         _check_fork(fork)
     make, pip, pth = plan(target, interpreter, fork)
-    want = hashlib.sha256(PINS.read_bytes()).hexdigest() if fork is None else f"fork {_pinned_commit()}"
+    pinned = hashlib.sha256(PINS.read_bytes() + NODEPS.read_bytes()).hexdigest()  # what scripts/dev.sh stamps
+    want = pinned if fork is None else f"fork {_pinned_commit()}"
     stamp = target / STAMP
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == want and (target / "bin/opencompass").exists():
         say(f"{target} is built with these pins already: `oda-sft eval --opencompass {target}` runs it")

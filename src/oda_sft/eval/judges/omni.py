@@ -161,6 +161,17 @@ def check(urls: tuple[str, ...], gpus: int, lmdeploy: Path) -> None:
                          "beside OpenCompass, or pass --judge-url http://HOST:PORT")  # fmt: skip
 
 
+def client_missing(install: Install) -> str:
+    """The evaluator sends with LMDeploy's APIClient (models/turbomind_api.py:70-71), which lmdeploy 0.18 removed."""
+    which = "has lmdeploy 0.18 or later, which removed it" if "lmdeploy" in install.engines else "has no lmdeploy"
+    pins = "lmdeploy==0.17.0 pybase64==1.5.1"  # eval/data/opencompass-nodeps.txt
+    return (
+        f"Omni-MATH's evaluator sends its prompts with LMDeploy's client (lmdeploy.serve.openai.api_client), and "
+        f"the OpenCompass environment of {install.program} {which}: install it there "
+        f"(`{install.python} -m pip install --no-deps {pins}`), or leave omni_math out of --benchmarks"
+    )
+
+
 def lmdeploy_program(install: Install) -> Path:
     return install.program.parent / "lmdeploy"  # installed beside the opencompass program, in its environment
 

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +23,15 @@ LIFETIME_S = 120.0
 VERDICT = "## Student Final Answer\n{answer}\n\n## Equivalence Judgement\n{verdict}\n\n## Justification\nstand-in\n"
 
 
-def _handler(model_name: str, seen: list[dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+def same_answer(prompt: str) -> bool:
+    """TRUE when the prompt's candidate equals its reference (the prompt says `REFERENCE: r ... CANDIDATE: c`)."""
+    reference, _, candidate = prompt.partition("REFERENCE:")[2].partition("CANDIDATE:")
+    return reference.strip() == candidate.strip()
+
+
+def _handler(
+    model_name: str, seen: list[dict[str, Any]], judge: Callable[[str], bool] = same_answer
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # quiet: the log file says what was asked
             pass
@@ -50,19 +58,20 @@ def _handler(model_name: str, seen: list[dict[str, Any]]) -> type[BaseHTTPReques
                 self._answer(404, {"object": "error", "message": f"The model {body.get('model')!r} does not exist."})
                 return
             prompt = str(body.get("prompt", ""))
-            reference, _, candidate = prompt.partition("REFERENCE:")[2].partition("CANDIDATE:")
-            verdict = "TRUE" if reference.strip() == candidate.strip() else "FALSE"
-            text = VERDICT.format(answer=candidate.strip(), verdict=verdict)
+            verdict = "TRUE" if judge(prompt) else "FALSE"
+            text = VERDICT.format(answer=prompt.partition("CANDIDATE:")[2].strip(), verdict=verdict)
             self._answer(200, {"object": "text_completion", "choices": [{"index": 0, "text": text}]})
 
     return Handler
 
 
 @contextmanager
-def serving(model_name: str, port: int = 0) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def serving(
+    model_name: str, port: int = 0, judge: Callable[[str], bool] = same_answer
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """In this process, on a thread: the server's base URL and the requests it saw."""
     seen: list[dict[str, Any]] = []
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(model_name, seen))
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(model_name, seen, judge))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -144,6 +145,19 @@ def test_a_dead_or_wrong_server_is_one_line_before_opencompass_starts(cli: Cli, 
     assert "not the http://HOST:PORT address" in _refused(cli, where, "--opencompass", root, "--judge-url", "ftp://x")
     line = _refused(cli, where, "--opencompass", root, "--benchmarks", "gsm8k", "--judge-url", dead)
     assert "omni_math is not among these benchmarks" in line
+
+
+def test_an_environment_without_lmdeploys_client_is_one_line(cli: Cli, where: Path) -> None:
+    """LMDeploy 0.18 removed lmdeploy.serve.openai.api_client, which the evaluator sends with."""
+    root = _oc(where)
+    (root / "site" / "lmdeploy" / "serve" / "openai" / "api_client.py").unlink()
+    with judgestub.serving(omni.MODEL_ID) as (url, seen):
+        line = _refused(cli, where, "--opencompass", str(root), "--judge-url", url)
+    assert "LMDeploy's client (lmdeploy.serve.openai.api_client)" in line and "0.18 or later" in line
+    assert f"`{root / 'bin' / 'python'} -m pip install --no-deps lmdeploy==0.17.0 pybase64==1.5.1`" in line
+    assert seen == []  # refused before the judge is asked
+    shutil.rmtree(root / "site" / "lmdeploy")
+    assert "has no lmdeploy" in _refused(cli, where, "--opencompass", str(root), "--judge-url", url)
 
 
 def test_a_node_that_cannot_serve_the_judge_says_so(cli: Cli, where: Path) -> None:

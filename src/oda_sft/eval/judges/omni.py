@@ -28,6 +28,7 @@ from oda_sft.errors import UsageError
 from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark
 from oda_sft.eval.opencompass import Install, find_config
 
+NODEPS = Path(__file__).resolve().parents[1] / "data" / "opencompass-nodeps.txt"  # LMDeploy's client, pinned
 BENCHMARK = "omni_math"
 MODEL_ID = JUDGE_MODELS["Omni-Judge"]
 DATASETS_KEY = "omni_math_datasets"  # the name the fork's config defines (OpenCompass reads every *_datasets)
@@ -164,7 +165,8 @@ def check(urls: tuple[str, ...], gpus: int, lmdeploy: Path) -> None:
 def client_missing(install: Install) -> str:
     """The evaluator sends with LMDeploy's APIClient (models/turbomind_api.py:70-71), which lmdeploy 0.18 removed."""
     which = "has lmdeploy 0.18 or later, which removed it" if "lmdeploy" in install.engines else "has no lmdeploy"
-    pins = "lmdeploy==0.17.0 pybase64==1.5.1"  # eval/data/opencompass-nodeps.txt
+    lines = NODEPS.read_text(encoding="utf-8").splitlines()
+    pins = " ".join(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))  # what setup-eval installs
     return (
         f"Omni-MATH's evaluator sends its prompts with LMDeploy's client (lmdeploy.serve.openai.api_client), and "
         f"the OpenCompass environment of {install.program} {which}: install it there "

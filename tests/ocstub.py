@@ -44,7 +44,12 @@ def stub_opencompass(root: Path, configs: list[str], engines: tuple[str, ...] = 
     if "lmdeploy" in engines:  # the client Omni-MATH's evaluator sends with (gone in lmdeploy 0.18)
         (site / "lmdeploy" / "serve" / "openai").mkdir(parents=True)
         (site / "lmdeploy" / "serve" / "openai" / "api_client.py").write_text("")
-    _exe(root / "bin" / "python", f'#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} "$@"\n')
+    # What IFEval's scoring needs beside OpenCompass: langdetect, and nltk's punkt_tab in a folder nltk reads
+    (site / "langdetect").mkdir()
+    (site / "langdetect" / "__init__.py").write_text("")
+    (root / "nltk_data" / "tokenizers" / "punkt_tab" / "english").mkdir(parents=True)
+    wrapper = f'#!/bin/sh\nNLTK_DATA={root / "nltk_data"} PYTHONPATH={site} exec {sys.executable} "$@"\n'
+    _exe(root / "bin" / "python", wrapper)
     _exe(root / "bin" / "opencompass", "#!/bin/sh\nexit 99\n")
     if "lmdeploy" in engines:  # its program, which serves Omni-MATH's judge (eval/judges/serve.py)
         _exe(root / "bin" / "lmdeploy", "#!/bin/sh\nexit 99\n")

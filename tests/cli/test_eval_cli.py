@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -114,6 +115,31 @@ def test_missing_engines_judges_and_gpus_are_each_one_line(
     cache_judges(where / "hf")
     monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")
     assert "runs on 1 GPU(s) and this node has 0" in _refused(cli, where, *args, str(oc))
+
+
+def test_what_ifevals_scoring_needs_is_checked_before_it_starts(
+    cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IFEval's scoring, after inference, calls langdetect and loads nltk's punkt_tab: both checked first."""
+    finished_run(where)
+    cache_judges(where / "hf")
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    args = ("-m", "llama", "-d", "d1", "--benchmarks", "ifeval", "--opencompass", str(oc))
+    shutil.rmtree(oc / "site" / "langdetect")
+    line = _refused(cli, where, *args)
+    assert "IFEval's language instructions call langdetect" in line
+    assert f"`{oc / 'bin' / 'python'} -m pip install langdetect==1.0.9`" in line
+    (oc / "site" / "langdetect").mkdir()
+    (oc / "site" / "langdetect" / "__init__.py").write_text("")
+    shutil.rmtree(oc / "nltk_data" / "tokenizers")
+    line = _refused(cli, where, *args)
+    assert f"IFEval counts sentences with nltk's punkt_tab model, which is in none of the folders nltk looks in " \
+           f"({oc / 'nltk_data'}, " in line  # fmt: skip
+    assert f"`{oc / 'bin' / 'python'} -m nltk.downloader -d {oc / 'nltk_data'} punkt_tab`" in line
+    # other benchmarks do not need them: the next check (the GPU) speaks
+    monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--benchmarks", "drop", "--opencompass", str(oc))
+    assert "runs on 1 GPU(s) and this node has 0" in line
 
 
 def test_other_settings_are_refused_without_force(cli: Cli, where: Path) -> None:

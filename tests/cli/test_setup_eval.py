@@ -28,7 +28,7 @@ def test_the_pins_ship_in_the_package() -> None:
     for shipped in (pins, setup_eval.NODEPS):
         assert any(fnmatch.fnmatch(shipped.relative_to(REPO / "src/oda_sft/eval/data").as_posix(), g) for g in globs)
     wanted = [ln.strip() for ln in pins.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    assert wanted == ["opencompass==0.5.4", "numpy<2", "pyarrow<18"]
+    assert wanted == ["opencompass==0.5.4", "numpy<2", "pyarrow<18", "langdetect==1.0.9"]
     nodeps = [ln.strip() for ln in setup_eval.NODEPS.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert nodeps == ["lmdeploy==0.17.0", "pybase64==1.5.1"]  # the last LMDeploy with the client Omni-MATH uses
     # scripts/dev.sh builds .venv-opencompass from the same two files, the second without dependencies

@@ -99,7 +99,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "DropOpenAIEvaluator",
         _rule("drop"),
     ),
-    Benchmark("ifeval", "IFEval", "general", _same("IFEval_gen"), "IFEvaluator", _rule("IFEval", None, average=True)),
+    # The fork's IFEval_gen_353ae7 differs from 0.5.4's only in its data path (the same file once resolved) and its
+    # evaluator code not at all: the tiny preset runs it on the CPU too (needs langdetect and nltk's punkt_tab).
+    Benchmark(
+        "ifeval",
+        "IFEval",
+        "general",
+        {**_same("IFEval_gen"), "tiny": "IFEval_gen"},
+        "IFEvaluator",
+        _rule("IFEval", None, average=True),
+    ),
     Benchmark("agieval", "AGIEval", "general", _same("agieval_xver_gen"), "", _rule("agieval", "naive_average")),
     Benchmark("mmlu_pro", "MMLU-Pro", "general", _same("mmlu_pro_few_shot_xver_gen"), "", _mean("mmlu_pro")),
     # Scored through a judge server (eval/judges): the tiny preset runs the same config on the CPU against a named
@@ -277,8 +286,8 @@ PROFILES: dict[str, EvalPreset] = {
         pred_postprocessor="gsm8k",  # the answer is the last number in the reply (OpenCompass's GSM8K rule)
         tokenizer_kwargs={"model_input_names": ["input_ids", "attention_mask"]},
         judged=False,
-        # OpenCompass runs --datasets or one --custom-dataset-path, not both: DROP runs on its own.
-        named_only=frozenset({"drop"}),
+        # OpenCompass runs --datasets or one --custom-dataset-path, not both: DROP and IFEval run on their own.
+        named_only=frozenset({"drop", "ifeval"}),
         # Scored by a judge server the CPU cannot serve: only with --benchmarks omni_math and a --judge-url.
         asked_only=frozenset({"omni_math"}),
     ),

@@ -28,18 +28,27 @@ INSTALL_HINT = "`oda-sft setup-eval` builds it (OpenCompass 0.5.4 in its own ven
 
 # Run by that environment's Python: nothing is imported but importlib; prints one JSON line.
 _PROBE = """
-import importlib.metadata as md, importlib.util as u, json, os
+import importlib.metadata as md, importlib.util as u, json, os, sys
 spec = u.find_spec('opencompass')
 out = {'path': os.path.dirname(spec.origin) if spec and spec.origin else None}
 try:
     out['version'] = md.version('opencompass')
 except md.PackageNotFoundError:
     out['version'] = None
-for name in ('vllm', 'lmdeploy', 'transformers', 'torch'):
+for name in ('vllm', 'lmdeploy', 'transformers', 'torch', 'langdetect'):
     out[name] = u.find_spec(name) is not None
 lmd = u.find_spec('lmdeploy') if out['lmdeploy'] else None
 out['lmdeploy_client'] = bool(lmd and lmd.origin and os.path.isfile(
     os.path.join(os.path.dirname(lmd.origin), 'serve', 'openai', 'api_client.py')))
+# nltk.data.path as nltk builds it on Linux (nltk/data.py:295-312, nltk 3.10), and whether punkt_tab is in one
+dirs = [os.path.expanduser(d) for d in os.environ.get('NLTK_DATA', '').split(os.pathsep) if d]
+if 'APPENGINE_RUNTIME' not in os.environ and os.path.expanduser('~/') != '~/':
+    dirs.append(os.path.expanduser('~/nltk_data'))
+dirs += [os.path.join(sys.prefix, *p) for p in (('nltk_data',), ('share', 'nltk_data'), ('lib', 'nltk_data'))]
+dirs += ['/usr/share/nltk_data', '/usr/local/share/nltk_data', '/usr/lib/nltk_data', '/usr/local/lib/nltk_data']
+out['nltk_data'] = dirs
+out['punkt_tab'] = any(os.path.isdir(os.path.join(d, 'tokenizers', 'punkt_tab', 'english'))
+                       or os.path.isfile(os.path.join(d, 'tokenizers', 'punkt_tab.zip')) for d in dirs)
 print(json.dumps(out))
 """
 
@@ -50,8 +59,10 @@ class Install:
     python: Path  # its environment's Python
     package: Path  # the installed opencompass package
     version: str
-    engines: frozenset[str]  # vllm, lmdeploy, transformers, torch: those importable there
+    engines: frozenset[str]  # vllm, lmdeploy, transformers, torch, langdetect: those importable there
     lmdeploy_client: bool = False  # lmdeploy.serve.openai.api_client, which Omni-MATH's evaluator sends with
+    punkt_tab: bool = False  # nltk's punkt_tab English model in one of nltk_data, which IFEval's scoring loads
+    nltk_data: tuple[str, ...] = ()  # the folders nltk looks in, in its order
 
     @property
     def fork(self) -> bool:
@@ -108,9 +119,26 @@ def describe(program: Path) -> Install:
         raise UsageError(f"{python} gave no answer about OpenCompass: {INSTALL_HINT}") from None
     if not facts.get("path") or not facts.get("version"):
         raise UsageError(f"{python} has no opencompass package: {INSTALL_HINT}")
-    engines = frozenset(k for k in ("vllm", "lmdeploy", "transformers", "torch") if facts.get(k))
-    client = bool(facts.get("lmdeploy_client"))
-    return Install(program, python, Path(facts["path"]), str(facts["version"]), engines, client)
+    engines = frozenset(k for k in ("vllm", "lmdeploy", "transformers", "torch", "langdetect") if facts.get(k))
+    client, punkt = bool(facts.get("lmdeploy_client")), bool(facts.get("punkt_tab"))
+    nltk_data = tuple(str(d) for d in facts.get("nltk_data") or ())
+    return Install(program, python, Path(facts["path"]), str(facts["version"]), engines, client, punkt, nltk_data)
+
+
+def ifeval_problem(install: Install) -> str | None:
+    """What IFEval's scoring would fail on, after inference (datasets/IFEval, the same code in the fork at a58c9cb
+    and in 0.5.4): langdetect for its language instructions (instructions.py:25-28, 165), and nltk's punkt_tab for
+    counting sentences (instructions_util.py:131-139 loads punkt's pickle, which nltk 3.9+ serves from punkt_tab)."""
+    if "langdetect" not in install.engines:
+        return (f"IFEval's language instructions call langdetect, which the OpenCompass environment of "
+                f"{install.program} lacks: `{install.python} -m pip install langdetect==1.0.9`")  # fmt: skip
+    if not install.punkt_tab:
+        target = install.nltk_data[0] if install.nltk_data else "~/nltk_data"
+        where = ", ".join(install.nltk_data[:3]) + (" ..." if len(install.nltk_data) > 3 else "")
+        return (f"IFEval counts sentences with nltk's punkt_tab model, which is in none of the folders nltk looks in "
+                f"({where}): fetch it on a machine with network into one it reads (or NLTK_DATA) with "
+                f"`{install.python} -m nltk.downloader -d {target} punkt_tab`")  # fmt: skip
+    return None
 
 
 def find_config(package: Path, name: str, extra: Iterable[Path] = ()) -> list[Path]:

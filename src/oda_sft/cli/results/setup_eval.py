@@ -1,7 +1,9 @@
 """`oda-sft setup-eval`: build the OpenCompass environment `oda-sft eval` runs, from any install (a wheel has no
 scripts/): its own venv with the pins shipped in the package (eval/data/opencompass-requirements.txt: OpenCompass
 0.5.4 alone pulls NumPy 2, which its pyarrow then refuses), reaching this venv's torch and transformers through a
-.pth file as scripts/dev.sh does; or, with --fork CLONE, ODA's fork from a clone at the commit ODA pins."""
+.pth file as scripts/dev.sh does; or, with --fork CLONE, ODA's fork from a clone at the commit ODA pins, with vLLM
+and LMDeploy (eval runs inference on vLLM, the judges on LMDeploy) and the torch and transformers they ran with
+(eval/data/opencompass-fork-constraints.txt), in a venv of its own: no .pth, its torch is not the training venv's."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ PINS = Path(__file__).resolve().parents[2] / "eval" / "data" / "opencompass-requ
 RECORD = PINS.with_name("fork_record.json")
 PTH_NAME = "oda_sft_training_venv.pth"
 STAMP = ".oda-sft-setup"  # the sha256 of the pins it was built with (scripts/dev.sh writes the same)
-# The fork's requirements/runtime.txt pins numpy<2 and pandas<2 itself; pyarrow<18 is ours (see PINS).
-FORK_EXTRA = ["pyarrow<18"]
+FORK_PINS = PINS.with_name("opencompass-fork-constraints.txt")
+# The fork's setup.py extras `vllm` and `lmdeploy` (bare names), which `pip install -e CLONE` leaves out.
+FORK_ENGINES = ["vllm", "lmdeploy"]
 
 
 def default_venv() -> Path:
@@ -56,9 +59,11 @@ def plan(venv: Path, python: str, fork: Path | None) -> tuple[list[list[str]], l
     make = [[python, "-m", "venv", str(venv)]]
     pip = [[vpy, "-m", "pip", "install", "--upgrade", "pip"]]
     pip.append([vpy, "-m", "pip", "install", "-r", str(PINS)] if fork is None else
-               [vpy, "-m", "pip", "install", "-e", str(fork), *FORK_EXTRA])  # fmt: skip
-    # Compiled packages are per Python version: the training venv's torch serves only the same version.
-    pth = sysconfig.get_paths()["purelib"] if version == "{}.{}".format(*sys.version_info[:2]) else None
+               [vpy, "-m", "pip", "install", "-c", str(FORK_PINS), "-e", str(fork), *FORK_ENGINES])  # fmt: skip
+    # Compiled packages are per Python version: the training venv's torch serves only the same version. The
+    # fork's venv has its own pinned torch: the training venv's packages must not be on its path at all.
+    same = version == "{}.{}".format(*sys.version_info[:2])
+    pth = sysconfig.get_paths()["purelib"] if same and fork is None else None
     return make, pip, pth
 
 
@@ -86,7 +91,10 @@ def setup_eval(
     ] = None,
     fork: Annotated[
         Path | None,
-        optional(help="A clone of OpenDataArena/opencompass at the commit ODA pins: install it instead of PyPI's."),
+        optional(
+            help="A clone of OpenDataArena/opencompass at the commit ODA pins: install it instead of PyPI's, with "
+            "vLLM and LMDeploy (pinned with the torch and transformers ODA ran)."
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the commands; run nothing.")] = False,
 ) -> None:
@@ -97,7 +105,8 @@ def setup_eval(
         fork = fork.absolute()
         _check_fork(fork)
     make, pip, pth = plan(target, interpreter, fork)
-    want = hashlib.sha256(PINS.read_bytes()).hexdigest() if fork is None else f"fork {_pinned_commit()}"
+    want = (hashlib.sha256(PINS.read_bytes()).hexdigest() if fork is None
+            else f"fork {_pinned_commit()} {hashlib.sha256(FORK_PINS.read_bytes()).hexdigest()}")  # fmt: skip
     stamp = target / STAMP
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == want and (target / "bin/opencompass").exists():
         say(f"{target} is built with these pins already: `oda-sft eval --opencompass {target}` runs it")

@@ -175,3 +175,53 @@ def _clone_at_pinned_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     _git("commit", "-q", "-m", "x", cwd=clone)
     monkeypatch.setattr(setup_eval, "_pinned_commit", lambda: _git("rev-parse", "HEAD", cwd=clone))
     return clone
+
+
+def test_odas_vllm_is_installed_from_its_clone_over_the_pinned_releases_kernels(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = _clone_at_pinned_commit(tmp_path, monkeypatch)
+    vllm = tmp_path / "vllm"
+    vllm.mkdir()
+    (vllm / "setup.py").write_text("")
+    _git("init", "-q", cwd=vllm)
+    _git("add", "setup.py", cwd=vllm)
+    _git("commit", "-q", "-m", "x", cwd=vllm)
+    venv = tmp_path / "fork-venv"
+    r = cli("setup-eval", "--vllm-fork", str(vllm), "--venv", str(venv), "--dry-run")
+    assert r.code == 2 and "--vllm-fork goes with --fork" in r.err, r.err
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(tmp_path / "none"), "--venv", str(venv), "--dry-run")
+    assert r.code == 2 and "is not a clone of OpenDataArena/vllm" in r.err, r.err
+    before = snapshot(tmp_path)
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(vllm), "--venv", str(venv))  # a real run
+    want = setup_eval.VLLM_FORK_COMMIT
+    assert r.code == 2 and f"`git -C {vllm} checkout {want}`" in r.err and snapshot(tmp_path) == before, r.err
+    monkeypatch.setattr(setup_eval, "VLLM_FORK_COMMIT", _git("rev-parse", "HEAD", cwd=vllm))
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(vllm), "--venv", str(venv), "--dry-run")
+    assert r.code == 0, r.err
+    vpy, pins = str(venv / "bin" / "python"), str(setup_eval.FORK_PINS)
+    wheel = venv / "oda-sft-wheels" / "vllm-0.8.5-cp38-abi3-manylinux1_x86_64.whl"
+    assert r.out.splitlines()[-3:] == [
+        shlex.join([vpy, "-m", "pip", "download", "--no-deps", "vllm==0.8.5", "-d", str(wheel.parent)]),
+        shlex.join([vpy, "-m", "pip", "install", "-c", pins, "setuptools>=77", "setuptools-scm>=8", "cmake>=3.26",
+                    "wheel"]),
+        shlex.join(
+            ["env", "VLLM_USE_PRECOMPILED=1", f"VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}",
+             f"SETUPTOOLS_SCM_PRETEND_VERSION=0.8.5+oda.{setup_eval.VLLM_FORK_COMMIT[:7]}",
+             vpy, "-m", "pip", "install", "-c", pins, "--no-build-isolation", "-e", str(vllm)]
+        ),
+    ]  # fmt: skip
+    # A venv built without ODA's vLLM is not taken for one built with it.
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin" / "opencompass").write_text("#!/bin/sh\n")
+    digest = hashlib.sha256(setup_eval.FORK_PINS.read_bytes()).hexdigest()
+    (venv / setup_eval.STAMP).write_text(f"fork {setup_eval._pinned_commit()} {digest}\n")
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(vllm), "--venv", str(venv), "--dry-run")
+    assert r.code == 0 and "--no-build-isolation" in r.out, (r.out, r.err)
+
+
+def test_the_vllm_wheel_named_is_the_pinned_release() -> None:
+    assert setup_eval.fork_pin("vllm") == "0.8.5" and setup_eval.fork_pin("lmdeploy") == "0.9.1"
+    with pytest.raises(LookupError):
+        setup_eval.fork_pin("opencompass")

@@ -4,6 +4,7 @@ install takes minutes and the network: --dry-run shows the exact pip commands, a
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib
 import shlex
 import subprocess
@@ -13,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from conftest import REPO, Cli, snapshot
 
@@ -87,9 +89,146 @@ def test_the_fork_is_installed_from_a_clone_at_the_pinned_commit(
     venv = tmp_path / "fork-venv"
     r = cli("setup-eval", "--fork", str(clone), "--python", python, "--venv", str(venv), "--dry-run")
     assert r.code == 0, r.err
-    lines = r.out.splitlines()
-    assert lines[-1] == shlex.join(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-e", str(clone), "pyarrow<18"]
-    )
-    if python != sys.executable:  # another Python: the training venv's torch cannot serve it
-        assert "# no .pth: it installs its own torch" in lines
+    vpy = str(venv / "bin" / "python")
+    assert r.out.splitlines() == [
+        shlex.join([python, "-m", "venv", str(venv)]),
+        "# no .pth: it installs its own torch",
+        shlex.join([vpy, "-m", "pip", "install", "--upgrade", "pip"]),
+        shlex.join(
+            [vpy, "-m", "pip", "install", "-c", str(setup_eval.FORK_PINS), "-e", str(clone), "vllm", "lmdeploy"]
+        ),
+    ]
+
+
+def _fork_pins() -> dict[str, Requirement]:
+    lines = [ln.strip() for ln in setup_eval.FORK_PINS.read_text().splitlines()]
+    reqs = [Requirement(ln) for ln in lines if ln and not ln.startswith("#")]
+    return {r.name: r for r in reqs}
+
+
+def test_the_fork_pins_ship_in_the_package_and_pin_the_engines() -> None:
+    pins = setup_eval.FORK_PINS
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "oda_sft.eval.data"
+    ]
+    assert pins.parent == setup_eval.PINS.parent
+    assert any(fnmatch.fnmatch(pins.name, g) for g in globs)
+    reqs = _fork_pins()
+    # What ODA ran (docs/eval.md, "Installing the fork"): vLLM 0.8.5 with its torch, transformers as vLLM tested.
+    exact = {name: str(r.specifier) for name, r in reqs.items() if str(r.specifier).startswith("==")}
+    assert exact == {
+        "vllm": "==0.8.5",
+        "torch": "==2.6.0",
+        "torchvision": "==0.21.0",
+        "torchaudio": "==2.6.0",
+        "transformers": "==4.51.3",
+        "lmdeploy": "==0.9.1",
+    }
+    # Every engine the eval looks for in that environment (opencompass.describe) is pinned.
+    assert {"vllm", "lmdeploy", "transformers", "torch"} <= set(exact)
+    assert set(setup_eval.FORK_ENGINES) <= set(exact)
+    assert "17.0.0" in reqs["pyarrow"].specifier and "18.0.0" not in reqs["pyarrow"].specifier
+    # docs/eval.md names the same versions, with their evidence.
+    doc = " ".join((REPO / "docs" / "eval.md").read_text().split())
+    for shown, name in (
+        ("vLLM", "vllm"),
+        ("torch", "torch"),
+        ("transformers", "transformers"),
+        ("LMDeploy", "lmdeploy"),
+    ):
+        assert f"{shown} {exact[name][2:]}" in doc, name
+
+
+def test_a_fork_venv_built_with_other_pins_is_rebuilt(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = _clone_at_pinned_commit(tmp_path, monkeypatch)
+    venv = tmp_path / "fork-venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin" / "opencompass").write_text("#!/bin/sh\n")
+    commit = setup_eval._pinned_commit()
+    (venv / setup_eval.STAMP).write_text(f"fork {commit}\n")  # built before the pins (or with others)
+    r = cli("setup-eval", "--fork", str(clone), "--venv", str(venv), "--dry-run")
+    assert r.code == 0 and "-c " + str(setup_eval.FORK_PINS) in r.out, (r.out, r.err)
+    digest = hashlib.sha256(setup_eval.FORK_PINS.read_bytes()).hexdigest()
+    (venv / setup_eval.STAMP).write_text(f"fork {commit} {digest}\n")
+    r = cli("setup-eval", "--fork", str(clone), "--venv", str(venv), "--dry-run")
+    assert r.code == 0 and "built with these pins already" in r.err and "pip" not in r.out, (r.out, r.err)
+
+
+def test_a_clone_at_another_commit_is_refused_before_anything_is_made(cli: Cli, tmp_path: Path) -> None:
+    clone = tmp_path / "opencompass"
+    clone.mkdir()
+    (clone / "setup.py").write_text("")
+    _git("init", "-q", cwd=clone)
+    _git("add", "setup.py", cwd=clone)
+    _git("commit", "-q", "-m", "x", cwd=clone)
+    before = snapshot(tmp_path)
+    r = cli("setup-eval", "--fork", str(clone), "--venv", str(tmp_path / "venv"))  # a real run, not a dry one
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "the commit ODA pins" in r.err, r.err
+    assert snapshot(tmp_path) == before and not (tmp_path / "venv").exists()
+    checkout = r.err.split("`")[1]  # the advice, as printed: it names the pinned commit
+    assert shlex.split(checkout)[:4] == ["git", "-C", str(clone), "checkout"]
+    assert shlex.split(checkout)[4] == setup_eval._pinned_commit()
+
+
+def _clone_at_pinned_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    clone = tmp_path / "opencompass"
+    clone.mkdir()
+    (clone / "setup.py").write_text("")
+    _git("init", "-q", cwd=clone)
+    _git("add", "setup.py", cwd=clone)
+    _git("commit", "-q", "-m", "x", cwd=clone)
+    monkeypatch.setattr(setup_eval, "_pinned_commit", lambda: _git("rev-parse", "HEAD", cwd=clone))
+    return clone
+
+
+def test_odas_vllm_is_installed_from_its_clone_over_the_pinned_releases_kernels(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = _clone_at_pinned_commit(tmp_path, monkeypatch)
+    vllm = tmp_path / "vllm"
+    vllm.mkdir()
+    (vllm / "setup.py").write_text("")
+    _git("init", "-q", cwd=vllm)
+    _git("add", "setup.py", cwd=vllm)
+    _git("commit", "-q", "-m", "x", cwd=vllm)
+    venv = tmp_path / "fork-venv"
+    r = cli("setup-eval", "--vllm-fork", str(vllm), "--venv", str(venv), "--dry-run")
+    assert r.code == 2 and "--vllm-fork goes with --fork" in r.err, r.err
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(tmp_path / "none"), "--venv", str(venv), "--dry-run")
+    assert r.code == 2 and "is not a clone of OpenDataArena/vllm" in r.err, r.err
+    before = snapshot(tmp_path)
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(vllm), "--venv", str(venv))  # a real run
+    want = setup_eval.VLLM_FORK_COMMIT
+    assert r.code == 2 and f"`git -C {vllm} checkout {want}`" in r.err and snapshot(tmp_path) == before, r.err
+    monkeypatch.setattr(setup_eval, "VLLM_FORK_COMMIT", _git("rev-parse", "HEAD", cwd=vllm))
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(vllm), "--venv", str(venv), "--dry-run")
+    assert r.code == 0, r.err
+    vpy, pins = str(venv / "bin" / "python"), str(setup_eval.FORK_PINS)
+    wheel = venv / "oda-sft-wheels" / "vllm-0.8.5-cp38-abi3-manylinux1_x86_64.whl"
+    assert r.out.splitlines()[-3:] == [
+        shlex.join([vpy, "-m", "pip", "download", "--no-deps", "vllm==0.8.5", "-d", str(wheel.parent)]),
+        shlex.join([vpy, "-m", "pip", "install", "-c", pins, "setuptools>=77", "setuptools-scm>=8", "cmake>=3.26",
+                    "wheel"]),
+        shlex.join(
+            ["env", "VLLM_USE_PRECOMPILED=1", f"VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}",
+             f"SETUPTOOLS_SCM_PRETEND_VERSION=0.8.5+oda.{setup_eval.VLLM_FORK_COMMIT[:7]}",
+             vpy, "-m", "pip", "install", "-c", pins, "--no-build-isolation", "-e", str(vllm)]
+        ),
+    ]  # fmt: skip
+    # A venv built without ODA's vLLM is not taken for one built with it.
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin" / "opencompass").write_text("#!/bin/sh\n")
+    digest = hashlib.sha256(setup_eval.FORK_PINS.read_bytes()).hexdigest()
+    (venv / setup_eval.STAMP).write_text(f"fork {setup_eval._pinned_commit()} {digest}\n")
+    r = cli("setup-eval", "--fork", str(clone), "--vllm-fork", str(vllm), "--venv", str(venv), "--dry-run")
+    assert r.code == 0 and "--no-build-isolation" in r.out, (r.out, r.err)
+
+
+def test_the_vllm_wheel_named_is_the_pinned_release() -> None:
+    assert setup_eval.fork_pin("vllm") == "0.8.5" and setup_eval.fork_pin("lmdeploy") == "0.9.1"
+    with pytest.raises(LookupError):
+        setup_eval.fork_pin("opencompass")

@@ -1,12 +1,15 @@
 """`oda-sft setup-eval`: build the OpenCompass environment `oda-sft eval` runs, from any install (a wheel has no
 scripts/): its own venv with the pins shipped in the package (eval/data/opencompass-requirements.txt: OpenCompass
 0.5.4 alone pulls NumPy 2, which its pyarrow then refuses), reaching this venv's torch and transformers through a
-.pth file as scripts/dev.sh does; or, with --fork CLONE, ODA's fork from a clone at the commit ODA pins."""
+.pth file as scripts/dev.sh does; or, with --fork CLONE, ODA's fork from a clone at the commit ODA pins, with vLLM
+and LMDeploy (eval runs inference on vLLM, the judges on LMDeploy) and the torch and transformers they ran with
+(eval/data/opencompass-fork-constraints.txt), in a venv of its own: no .pth, its torch is not the training venv's."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shlex
 import sys
 import sysconfig
@@ -24,8 +27,15 @@ NODEPS = PINS.with_name("opencompass-nodeps.txt")  # LMDeploy's client, without 
 RECORD = PINS.with_name("fork_record.json")
 PTH_NAME = "oda_sft_training_venv.pth"
 STAMP = ".oda-sft-setup"  # the sha256 of the pins it was built with (scripts/dev.sh writes the same)
-# The fork's requirements/runtime.txt pins numpy<2 and pandas<2 itself; pyarrow<18 is ours (see PINS).
-FORK_EXTRA = ["pyarrow<18"]
+FORK_PINS = PINS.with_name("opencompass-fork-constraints.txt")
+# The fork's setup.py extras `vllm` and `lmdeploy` (bare names), which `pip install -e CLONE` leaves out.
+FORK_ENGINES = ["vllm", "lmdeploy"]
+# ODA's vLLM (--vllm-fork): OpenDataArena/vllm at the commit OpenDataArena-Tool 0475376 pins as its model_eval/vllm
+# submodule, vLLM 0.8.5's code plus one patch that changes generation (docs/eval.md, "Installing the fork").
+VLLM_FORK_COMMIT = "95343685d442f0ad6af9dbf77b5be471116fb64a"
+VLLM_WHEEL_TAG = "cp38-abi3-manylinux1_x86_64"  # PyPI's one CUDA wheel of vLLM 0.8.5
+# That vLLM's requirements/build.txt, less torch (pinned, already there); setuptools>=77 reads its PEP 639 license.
+VLLM_BUILD = ["setuptools>=77", "setuptools-scm>=8", "cmake>=3.26", "wheel"]
 
 
 def default_venv() -> Path:
@@ -60,21 +70,51 @@ def plan(venv: Path, python: str, fork: Path | None) -> tuple[list[list[str]], l
         pip.append([vpy, "-m", "pip", "install", "-r", str(PINS)])
         pip.append([vpy, "-m", "pip", "install", "--no-deps", "-r", str(NODEPS)])
     else:
-        pip.append([vpy, "-m", "pip", "install", "-e", str(fork), *FORK_EXTRA])
-    # Compiled packages are per Python version: the training venv's torch serves only the same version.
-    pth = sysconfig.get_paths()["purelib"] if version == "{}.{}".format(*sys.version_info[:2]) else None
+        pip.append([vpy, "-m", "pip", "install", "-c", str(FORK_PINS), "-e", str(fork), *FORK_ENGINES])
+    # Compiled packages are per Python version: the training venv's torch serves only the same version. The
+    # fork's venv has its own pinned torch: the training venv's packages must not be on its path at all.
+    same = version == "{}.{}".format(*sys.version_info[:2])
+    pth = sysconfig.get_paths()["purelib"] if same and fork is None else None
     return make, pip, pth
 
 
 def _check_fork(fork: Path) -> None:
-    want = _pinned_commit()
-    head = _query(["git", "-C", str(fork), "rev-parse", "HEAD"])
-    if head is None or not (fork / "setup.py").is_file():
-        clone = f"git clone https://github.com/OpenDataArena/opencompass {fork} && git -C {fork} checkout {want}"
-        raise UsageError(f"--fork {fork} is not a clone of OpenDataArena/opencompass: `{clone}`")
+    _check_clone("--fork", fork, "OpenDataArena/opencompass", _pinned_commit())
+
+
+def _check_clone(flag: str, clone: Path, repo: str, want: str) -> None:
+    head = _query(["git", "-C", str(clone), "rev-parse", "HEAD"])
+    if head is None or not (clone / "setup.py").is_file():
+        command = f"git clone https://github.com/{repo} {clone} && git -C {clone} checkout {want}"
+        raise UsageError(f"{flag} {clone} is not a clone of {repo}: `{command}`")
     if head != want:
-        raise UsageError(f"--fork {fork} is at {head[:12]}, not at {want[:12]}, the commit ODA pins: "
-                         f"`git -C {fork} checkout {want}`")  # fmt: skip
+        raise UsageError(f"{flag} {clone} is at {head[:12]}, not at {want[:12]}, the commit ODA pins: "
+                         f"`git -C {clone} checkout {want}`")  # fmt: skip
+
+
+def fork_pin(name: str) -> str:
+    """The version FORK_PINS pins NAME to (`NAME==VERSION`)."""
+    for line in FORK_PINS.read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{name}=="):
+            return line.split("==", 1)[1].strip()
+    raise LookupError(f"{FORK_PINS} pins no {name}")
+
+
+def vllm_fork_steps(venv: Path, clone: Path) -> list[list[str]]:
+    """ODA's vLLM from a clone, over the compiled kernels of the release it is based on (nothing is compiled):
+    vLLM's setup.py copies them from the wheel VLLM_PRECOMPILED_WHEEL_LOCATION names, built from the same commit
+    (docs/eval.md). Its build runs in the venv, whose torch is the pinned one."""
+    vpy = str(venv / "bin" / "python")
+    version = fork_pin("vllm")
+    wheels = venv / "oda-sft-wheels"
+    wheel = wheels / f"vllm-{version}-{VLLM_WHEEL_TAG}.whl"  # the name pip download gives PyPI's file
+    env = ["env", "VLLM_USE_PRECOMPILED=1", f"VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}",
+           f"SETUPTOOLS_SCM_PRETEND_VERSION={version}+oda.{VLLM_FORK_COMMIT[:7]}"]  # fmt: skip
+    return [
+        [vpy, "-m", "pip", "download", "--no-deps", f"vllm=={version}", "-d", str(wheels)],
+        [vpy, "-m", "pip", "install", "-c", str(FORK_PINS), *VLLM_BUILD],
+        [*env, vpy, "-m", "pip", "install", "-c", str(FORK_PINS), "--no-build-isolation", "-e", str(clone)],
+    ]
 
 
 def setup_eval(
@@ -90,7 +130,17 @@ def setup_eval(
     ] = None,
     fork: Annotated[
         Path | None,
-        optional(help="A clone of OpenDataArena/opencompass at the commit ODA pins: install it instead of PyPI's."),
+        optional(
+            help="A clone of OpenDataArena/opencompass at the commit ODA pins: install it instead of PyPI's, with "
+            "vLLM and LMDeploy (pinned with the torch and transformers ODA ran)."
+        ),
+    ] = None,
+    vllm_fork: Annotated[
+        Path | None,
+        optional(
+            help="With --fork: a clone of OpenDataArena/vllm at the commit ODA pins, installed instead of PyPI's vLLM "
+            "0.8.5 (the same code but for ODA's repetition cut-off), over 0.8.5's compiled kernels (x86_64)."
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the commands; run nothing.")] = False,
 ) -> None:
@@ -100,9 +150,21 @@ def setup_eval(
     if fork is not None:
         fork = fork.absolute()
         _check_fork(fork)
+    if vllm_fork is not None:
+        if fork is None:
+            raise UsageError("--vllm-fork goes with --fork (ODA's vLLM serves ODA's OpenCompass): add --fork CLONE")
+        if platform.machine() != "x86_64":
+            raise UsageError(f"--vllm-fork needs x86_64 (vLLM {fork_pin('vllm')}'s CUDA kernels), not "
+                             f"{platform.machine()}: leave it out to install PyPI's vLLM")  # fmt: skip
+        vllm_fork = vllm_fork.absolute()
+        _check_clone("--vllm-fork", vllm_fork, "OpenDataArena/vllm", VLLM_FORK_COMMIT)
     make, pip, pth = plan(target, interpreter, fork)
+    if vllm_fork is not None:
+        pip += vllm_fork_steps(target, vllm_fork)
     pinned = hashlib.sha256(PINS.read_bytes() + NODEPS.read_bytes()).hexdigest()  # what scripts/dev.sh stamps
-    want = pinned if fork is None else f"fork {_pinned_commit()}"
+    want = (pinned if fork is None
+            else f"fork {_pinned_commit()} {hashlib.sha256(FORK_PINS.read_bytes()).hexdigest()}")  # fmt: skip
+    want += f" vllm {VLLM_FORK_COMMIT}" if vllm_fork is not None else ""
     stamp = target / STAMP
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == want and (target / "bin/opencompass").exists():
         say(f"{target} is built with these pins already: `oda-sft eval --opencompass {target}` runs it")

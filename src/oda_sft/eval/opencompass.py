@@ -35,7 +35,7 @@ try:
     out['version'] = md.version('opencompass')
 except md.PackageNotFoundError:
     out['version'] = None
-for name in ('vllm', 'lmdeploy', 'transformers', 'torch', 'langdetect'):
+for name in ('vllm', 'lmdeploy', 'transformers', 'torch', 'langdetect', 'human_eval', 'evalplus'):
     out[name] = u.find_spec(name) is not None
 lmd = u.find_spec('lmdeploy') if out['lmdeploy'] else None
 out['lmdeploy_client'] = bool(lmd and lmd.origin and os.path.isfile(
@@ -59,7 +59,7 @@ class Install:
     python: Path  # its environment's Python
     package: Path  # the installed opencompass package
     version: str
-    engines: frozenset[str]  # vllm, lmdeploy, transformers, torch, langdetect: those importable there
+    engines: frozenset[str]  # vllm, lmdeploy, transformers, torch and SCORING_MODULES: those importable there
     lmdeploy_client: bool = False  # lmdeploy.serve.openai.api_client, which Omni-MATH's evaluator sends with
     punkt_tab: bool = False  # nltk's punkt_tab English model in one of nltk_data, which IFEval's scoring loads
     nltk_data: tuple[str, ...] = ()  # the folders nltk looks in, in its order
@@ -119,20 +119,36 @@ def describe(program: Path) -> Install:
         raise UsageError(f"{python} gave no answer about OpenCompass: {INSTALL_HINT}") from None
     if not facts.get("path") or not facts.get("version"):
         raise UsageError(f"{python} has no opencompass package: {INSTALL_HINT}")
-    engines = frozenset(k for k in ("vllm", "lmdeploy", "transformers", "torch", "langdetect") if facts.get(k))
+    engines = frozenset(k for k in ("vllm", "lmdeploy", "transformers", "torch", *SCORING_MODULES) if facts.get(k))
     client, punkt = bool(facts.get("lmdeploy_client")), bool(facts.get("punkt_tab"))
     nltk_data = tuple(str(d) for d in facts.get("nltk_data") or ())
     return Install(program, python, Path(facts["path"]), str(facts["version"]), engines, client, punkt, nltk_data)
 
 
-def ifeval_problem(install: Install) -> str | None:
-    """What IFEval's scoring would fail on, after inference (datasets/IFEval, the same code in the fork at a58c9cb
-    and in 0.5.4): langdetect for its language instructions (instructions.py:25-28, 165), and nltk's punkt_tab for
-    counting sentences (instructions_util.py:131-139 loads punkt's pickle, which nltk 3.9+ serves from punkt_tab)."""
-    if "langdetect" not in install.engines:
-        return (f"IFEval's language instructions call langdetect, which the OpenCompass environment of "
-                f"{install.program} lacks: `{install.python} -m pip install langdetect==1.0.9`")  # fmt: skip
-    if not install.punkt_tab:
+# Modules an evaluator imports only when it scores, after inference (ODA's fork at a58c9cb; the same in 0.5.4):
+# module -> (the benchmark, what imports it, the command that installs it: OpenDataArena-Tool 0475376's
+# model_eval/README.md lines 25-30 for the last two).
+SCORING_MODULES = {
+    "langdetect": ("ifeval", "IFEval's language instructions (datasets/IFEval/instructions.py:25-28, 165)",
+                   "{python} -m pip install langdetect==1.0.9"),
+    "human_eval": ("humaneval", "HumanEval's evaluator (datasets/humaneval.py:72-78)",
+                   "git clone https://github.com/openai/human-eval && {python} -m pip install -e human-eval"),
+    "evalplus": ("humaneval_plus", "HumanEval+'s evaluator (datasets/humaneval.py:120-127)",
+                 "git clone --recurse-submodules https://github.com/OpenDataArena/OpenDataArena-Tool && "
+                 "{python} -m pip install -e OpenDataArena-Tool/model_eval/evalplus"),
+}  # fmt: skip
+
+
+def scoring_problem(install: Install, names: Iterable[str]) -> str | None:
+    """What the chosen benchmarks' scoring would fail on after inference, or None: a module an evaluator imports
+    (SCORING_MODULES), and nltk's punkt_tab for IFEval's sentence counts (datasets/IFEval/instructions_util.py:
+    131-139 loads punkt's pickle, which nltk 3.9+ serves from punkt_tab)."""
+    names = set(names)
+    for module, (bench, who, install_it) in SCORING_MODULES.items():
+        if bench in names and module not in install.engines:
+            command = install_it.format(python=install.python)
+            return f"{who} import {module}, which the OpenCompass environment of {install.program} lacks: `{command}`"
+    if "ifeval" in names and not install.punkt_tab:
         target = install.nltk_data[0] if install.nltk_data else "~/nltk_data"
         where = ", ".join(install.nltk_data[:3]) + (" ..." if len(install.nltk_data) > 3 else "")
         return (f"IFEval counts sentences with nltk's punkt_tab model, which is in none of the folders nltk looks in "

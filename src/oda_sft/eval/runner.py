@@ -23,7 +23,7 @@ from oda_sft.errors import LaunchError, RunStateError, UsageError
 from oda_sft.eval import benchmark_data, record, render, summary
 from oda_sft.eval.benchmarks import JUDGE_MODELS, Benchmark, EvalPreset
 from oda_sft.eval.judges import omni, serve
-from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir, ifeval_problem
+from oda_sft.eval.opencompass import Install, cached_snapshot, check_configs, hf_cache_dir, scoring_problem
 from oda_sft.eval.stats import questions
 from oda_sft.eval.target import Target
 from oda_sft.eval.template import ODA_2025, default_template, template_digest, template_for, write_model_view
@@ -158,9 +158,9 @@ def check_install(
                          f"it there ({install.python} -m pip install {' '.join(missing)})")  # fmt: skip
     if omni.judged(chosen) and not install.lmdeploy_client:
         raise UsageError(omni.client_missing(install))
-    ifeval = ifeval_problem(install) if any(b.name == "ifeval" for b in chosen) else None
-    if ifeval:
-        raise UsageError(ifeval)
+    scoring = scoring_problem(install, (b.name for b in chosen))
+    if scoring:
+        raise UsageError(scoring)
     absent = [JUDGE_MODELS[j] for j in judges if cached_snapshot(JUDGE_MODELS[j]) is None]
     if absent:
         raise UsageError(f"judge model {', '.join(absent)} is not in the Hugging Face cache ({hf_cache_dir()}): "

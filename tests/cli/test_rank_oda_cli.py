@@ -122,6 +122,21 @@ def test_rules_oda_site_on_the_users_own_table(cli: Cli, tmp_path: Path) -> None
     assert values["code"]["mean"] == pytest.approx((50 * 3 + 80) / 4)
 
 
+def test_a_domain_without_cells_is_shown_as_none_not_as_a_zero(cli: Cli, tmp_path: Path) -> None:
+    """The site stores 0 for a domain with no cells and leaves it out of the overall: shown as —, not 0.00."""
+    root = tmp_path / "saves"
+    scores = {k: v for k, v in _scores(50.0).items() if k not in {"livecodebench", "mbpp", "humaneval_plus", "arc_c"}}
+    scores.pop("humaneval", None)
+    _run(root, "a", 42, scores, era=None)
+    data = json.loads(cli("rank", "--rules", "oda-site", "--json", "--output-root", str(root)).out)
+    (row,) = data["tables"][0]["rows"]
+    assert row["values"]["code"] == 0.0 and row["values"]["overall"] == pytest.approx(50.0)  # the site's values
+    shown = cli("rank", "--rules", "oda-site", "--output-root", str(root))
+    assert shown.code == 0, shown.err
+    (line,) = [ln for ln in shown.out.splitlines() if ln.lstrip().startswith("1 ")]
+    assert line.split()[-5:] == ["50.00", "50.00", "—", "50.00", "50.00"], line  # general, math, code, reasoning
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

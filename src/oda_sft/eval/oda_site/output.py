@@ -37,7 +37,8 @@ def footer() -> str:
     return (
         "values: ODA's leaderboard site's rules: a domain is the mean of every seed's cells in its spreadsheet "
         "columns (HumanEval in math, ARC-c in code, no MATH), empty cells skipped; overall the mean of the domains "
-        "above 0; ranked by the value rounded to one decimal, ties sharing a rank "
+        "above 0 (—: no cells, where the site shows 0); ranked by the value rounded to one decimal, ties sharing a "
+        "rank "
         f'({doc_ref("eval.md")}, "ODA\'s site rules")'
     )
 
@@ -50,8 +51,16 @@ def _rank(rank: int | None, row: SiteRow) -> str:
     return str(rank) if rank is not None else (row.kind if row.kind != "dataset" else "-")
 
 
+def _cell(row: SiteRow, metric: str) -> str:
+    """A value as the site shows it, but a domain with no cells is `—`: the site's 0 there is not a score (and
+    counts in no overall); JSON keeps the site's 0 beside the empty cells."""
+    if metric in DOMAINS and not row.cells.get(metric):
+        return "—"
+    return format(row.published(metric), ".2f")
+
+
 def _line(rank: int | None, row: SiteRow) -> list[str]:
-    return [_rank(rank, row), row.name, _origin(row), *(format(row.published(m), ".2f") for m in METRICS)]
+    return [_rank(rank, row), row.name, _origin(row), *(_cell(row, m) for m in METRICS)]
 
 
 def _heads() -> list[str]:

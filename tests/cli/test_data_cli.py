@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +341,33 @@ def test_inspecting_an_unregistered_catalog_dataset_names_the_add_it_needs(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ran = cli(*printed.split()[1:], "--dry-run")
     assert "open-r1/OpenR1-Math-220k" in ran.err and "SOURCE" not in ran.err, ran.err
+
+
+def test_the_2025_era_is_measured_with_its_own_template_and_kept_apart(
+    cli: Cli, data_dir: Path, tmp_path: Path
+) -> None:
+    """0.9.2's `default` has no EOS after the system and user turns: a token fewer for each, stored under a key of
+    its own, which `train --recipe 2025` decides by."""
+    r = cli("data", "add", "c", str(jsonl(tmp_path / "c.jsonl", CHAT[:20])), "--dataset-dir", str(data_dir))
+    assert r.code == 0, r.err
+    means = {}
+    r = cli("data", "inspect", "c", "--model", "tiny", "--dataset-dir", str(data_dir), "--exact", "--json")
+    assert r.code == 0, r.err
+    means["2026"] = json.loads(r.out)["stats"]["mean"]
+    # Only the 2026 count stored: a 2025 run says so, with the command that measures under its template
+    r = cli("train", "--model", "tiny", "--dataset", "c", "--dataset-dir", str(data_dir), "--recipe", "2025",
+            "--dry-run")  # fmt: skip
+    (advice,) = re.findall(r"`(oda-sft data inspect [^`]+)` measures it", r.err)
+    assert "--model tiny --recipe 2025" in advice, advice
+    r = cli(*shlex.split(advice)[1:], "--exact", "--json")  # as printed (plus the statistics this test reads)
+    assert r.code == 0, r.err
+    means["2025"] = json.loads(r.out)["stats"]["mean"]
+    eos = sum(1 for row in CHAT[:20] for m in row["messages"] if m["role"] in ("system", "user")) / 20
+    assert means["2026"] - means["2025"] == pytest.approx(eos)  # the EOS after each system and user turn
+    keys = set(json.loads((data_dir / "dataset_info.json").read_text())["c"]["oda_sft"]["analyses"])
+    assert len(keys) == 2 and {k.endswith(" (recipe 2025)") for k in keys} == {True, False}
+    r = cli("train", "--model", "tiny", "--dataset", "c", "--dataset-dir", str(data_dir), "--recipe", "2025",
+            "--dry-run")  # fmt: skip
+    assert r.code == 0, r.err
+    assert re.search(r"mode: standard \(cached analysis of this file in dataset_info.json \(tiny:\S+ \(recipe 2025\)",
+                     r.err), r.err  # fmt: skip

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oda_sft import tiny_model
+from oda_sft.data.measure.token_counter import LengthCounter
 from oda_sft.eras import ERAS, RecipeEra
 from oda_sft.eval.template import ODA_2025, default_template
 from oda_sft.presets import PRESETS
@@ -102,6 +103,23 @@ def test_the_2025_era_tokenizes_as_llamafactory_092_itself() -> None:
     assert current["multiturn"] != theirs["multiturn"]
     assert current["supervised"]["labels"] != theirs["supervised"]["labels"]
     assert "position_ids" in current["packed"]
+
+
+def test_each_eras_length_count_is_the_length_its_llamafactory_trains_on() -> None:
+    """train --mode auto decides from these counts: under the 2025 era, 0.9.2's (no EOS after the user and system
+    turns), under 2026 0.9.4's; each equal to the untruncated length of LLaMA-Factory's own encoding."""
+    samples = []
+    for r in RECORDS:
+        texts = [t["content"] for t in r["prompt"] + r["response"]]
+        samples.append((r["system"], list(zip(texts[0::2], texts[1::2], strict=True))))
+    for era, python in (("2025", str(_lf092())), ("2026", sys.executable)):
+        counter = LengthCounter.load(PRESETS["tiny"], era=era)  # type: ignore[arg-type]
+        theirs = tokens(python, "default")["multiturn"]
+        assert counter.lengths(samples) == [sum(len(s) + len(t) for s, t in turns) for turns in theirs], era
+        # the upper bound without tokenizing holds too
+        for (system, pairs), length in zip(samples, counter.lengths(samples), strict=True):
+            assert counter.bound(system, [*pairs[:-1], ("", pairs[-1][1])], pairs[-1][0], "") >= length
+    assert LengthCounter.load(PRESETS["tiny"], era="2025").ref.ident.endswith(" (recipe 2025)")
 
 
 def test_the_current_era_tokenizes_as_llamafactory_094_itself() -> None:

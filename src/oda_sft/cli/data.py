@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oda_sft.cli.options import DatasetDirOpt, JsonOpt, new_app, optional
+from oda_sft.cli.options import DatasetDirOpt, JsonOpt, RecipeOpt, new_app, optional
 from oda_sft.cli.overlap.command import contamination
 from oda_sft.data.formats.alpaca import DEFAULT_SHOWN
 from oda_sft.datasets_catalog import DATASETS
 from oda_sft.datasets_catalog.advice import add_command
 from oda_sft.datasets_catalog.oda_release import SCORE_COLUMNS
+from oda_sft.eras import CURRENT
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.names import suggest
 from oda_sft.presets import PRESETS, preset_names
@@ -253,6 +254,7 @@ def inspect(
     model: Annotated[str, typer.Option("--model", "-m", help=f"Whose tokenizer: {preset_names()}.")],
     dataset_dir: DatasetDirOpt,
     model_path: Annotated[Path | None, optional(help="Load the tokenizer from this local model directory.")] = None,
+    recipe: RecipeOpt = CURRENT,  # the 2025 era's template has no EOS after the user and system turns
     exact: Annotated[
         bool, typer.Option(help="Tokenize every sample for full statistics, instead of stopping once decided.")
     ] = False,
@@ -289,7 +291,7 @@ def inspect(
             f"register it with `{how}`"
         )
     analysis.data_file(dataset)  # a missing file is reported before the tokenizer loads
-    counter = LengthCounter.load(preset, model_path)
+    counter = LengthCounter.load(preset, model_path, recipe)
     bars = _Bars()
     try:
         report = analysis.measure(dataset, counter, rule, exact=exact, shown=shown, progress=bars)

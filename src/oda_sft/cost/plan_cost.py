@@ -132,14 +132,14 @@ def token_stats(plan: TrainPlan, measure_if_needed: bool) -> TokenStats | None:
             f"count yet: `{data_command('add', dataset.name, plan.request.dataset_dir)}` fetches and converts it "
             f"(source: {dataset.catalog.hf_id})"
         )
-    ident = tokenizer_ident(plan.preset, plan.request.model_path)
+    ident = tokenizer_ident(plan.preset, plan.request.model_path, plan.request.recipe)
     found = cached(plan.dataset, ident)
     if found is not None or not measure_if_needed:
         return found
     from oda_sft.data.measure.token_counter import LengthCounter
 
     say(f"measuring {plan.dataset.name} with the {plan.preset.name} tokenizer (a random sample; cached)")
-    return measure(plan.dataset, LengthCounter.load(plan.preset, plan.request.model_path))
+    return measure(plan.dataset, LengthCounter.load(plan.preset, plan.request.model_path, plan.request.recipe))
 
 
 def check_gpus(gpus: int) -> None:

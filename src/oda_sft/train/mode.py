@@ -11,6 +11,7 @@ from typing import Any
 
 from oda_sft.data.registry.dataset_dir import ResolvedDataset
 from oda_sft.datasets_catalog.advice import add_command
+from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import ConfigError
 from oda_sft.presets import Mode, ModelPreset
 from oda_sft.train.request import RequestedMode
@@ -37,11 +38,14 @@ def decide_mode(
     dataset: ResolvedDataset,
     tokenizer: str,
     rule: dict[str, Any],
+    recipe: RecipeEra = CURRENT,
 ) -> ModeDecision:
     """auto: the catalog, then a stored analysis of this very content under this rule, then a mode
     written into the entry by hand; else the data must be measured (or, with no file, standard)."""
     name = dataset.name
     where = None if dataset.builtin else dataset.dir  # what a printed command needs as --dataset-dir
+    # `data inspect` measures under the run's template: the 2025 era's differs (data/measure/token_counter.py)
+    inspect = ("--model", preset.name, *(("--recipe", recipe) if recipe != CURRENT else ()))
     if len(preset.modes) == 1:
         only = preset.modes[0]
         why = f": {preset.note}" if preset.note else ""
@@ -67,7 +71,7 @@ def decide_mode(
         if cached.tokenizer != tokenizer:
             warning = (
                 f"{name} was measured with the {cached.tokenizer} tokenizer, not {tokenizer}: "
-                f"`{data_command('inspect', name, where, '--model', preset.name)}` measures it with the "
+                f"`{data_command('inspect', name, where, *inspect)}` measures it with the "
                 f"{preset.name} tokenizer"
             )
         return ModeDecision(
@@ -86,7 +90,7 @@ def decide_mode(
             "unmeasured",
             f"length of {name} is not measured by a dry run, so this shows standard: the real run measures it "
             f"with the {preset.name} tokenizer first and stores the answer "
-            f"(`{data_command('inspect', name, where, '--model', preset.name)}` measures it now)",
+            f"(`{data_command('inspect', name, where, *inspect)}` measures it now)",
             warning=f"the mode of {name} is decided when the run starts; this dry run may show the wrong one",
             notes=notes,
         )

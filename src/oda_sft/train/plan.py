@@ -148,7 +148,12 @@ def plan_train(request: TrainRequest, decided: ModeDecision | None = None) -> Tr
             "or pass --fetch"
         )
     decision = decided or decide_mode(
-        request.mode, preset, dataset, tokenizer_ident(preset, request.model_path), Rule.parse().as_json()
+        request.mode,
+        preset,
+        dataset,
+        tokenizer_ident(preset, request.model_path, request.recipe),
+        Rule.parse().as_json(),
+        request.recipe,
     )
     return TrainPlan(request, preset, dataset, decision, overrides, visible_gpu_count(), tuple(notes))
 
@@ -236,7 +241,7 @@ def settle_mode(plan: TrainPlan) -> TrainPlan:
     rule = Rule.parse()
     say(f"measuring {dataset.name} with the {preset.name} tokenizer to decide standard or long-CoT (once)")
     try:
-        counter = LengthCounter.load(preset, request.model_path)
+        counter = LengthCounter.load(preset, request.model_path, request.recipe)
     except OdaSftError as exc:
         raise type(exc)(
             f"cannot measure {dataset.name} to decide --mode auto: {exc}; or pass --mode standard or --mode long"

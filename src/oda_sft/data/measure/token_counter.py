@@ -8,6 +8,10 @@ so the length is a sum over pieces. For the `default` template a sample is
     Human: {query} <eos> \\nAssistant:      (every turn)
     {response} <eos> \\n                    (every turn; an empty response encodes to nothing)
 
+The 2025 recipe era trains with 0.9.2's `default` (template.py:809-813 at v0.9.2; train/patches/template_2025.py),
+which has no <eos> after the user and system turns: `Human: {query}\\nAssistant:` and `System: {system}\\n` are
+each one slot, encoded whole. Its lengths are recorded under a key of their own (tokenizer_ident).
+
 Byte-level BPE never makes more tokens than the UTF-8 bytes of (normalised) text, so
 `LengthCounter.bound` gives an upper bound without tokenizing.
 
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oda_sft import tiny_model
+from oda_sft.eras import CURRENT, RecipeEra
 from oda_sft.errors import DatasetError, UsageError
 from oda_sft.presets import ModelPreset
 
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 
 _SAMPLE_HEAD = "Human: "
 _SYSTEM_HEAD = "System: "
+_USER_TAIL = "\nAssistant:"
+# The key a 2025-era measurement is stored under, after the tokenizer's (a 2026 one keeps the bare key).
+_ERA_KEY = {"2025": " (recipe 2025)"}
 _UNICODE_FORMS = frozenset({"NFC", "NFD", "NFKC", "NFKD", "Lowercase"})
 
 Turns = tuple[str, list[tuple[str, str]]]
@@ -43,17 +51,26 @@ class TokenizerRef:
     label: str  # for messages
 
 
-def tokenizer_ident(preset: ModelPreset, model_path: Path | None = None) -> str:
-    """What a measurement for this preset is recorded under; cheap (no loading)."""
+def tokenizer_ident(preset: ModelPreset, model_path: Path | None = None, era: RecipeEra = CURRENT) -> str:
+    """What a measurement for this preset (and recipe era: the template differs) is recorded under; cheap."""
     if model_path is not None:
-        return str(model_path.expanduser().resolve())
-    if preset.embedded:
-        return f"tiny:{tiny_model.model_dir().name}"
-    return preset.base_model
+        ident = str(model_path.expanduser().resolve())
+    elif preset.embedded:
+        ident = f"tiny:{tiny_model.model_dir().name}"
+    else:
+        ident = preset.base_model
+    return ident + _ERA_KEY.get(era, "")
 
 
-def tokenizer_file(preset: ModelPreset, model_path: Path | None = None) -> tuple[TokenizerRef, Path]:
+def tokenizer_file(
+    preset: ModelPreset, model_path: Path | None = None, era: RecipeEra = CURRENT
+) -> tuple[TokenizerRef, Path]:
     """The tokenizer.json to measure with: --model-path, the embedded tiny model, or the HF cache."""
+    ref, path = _tokenizer_file(preset, model_path)
+    return TokenizerRef(tokenizer_ident(preset, model_path, era), ref.label + _ERA_KEY.get(era, "")), path
+
+
+def _tokenizer_file(preset: ModelPreset, model_path: Path | None) -> tuple[TokenizerRef, Path]:
     ident = tokenizer_ident(preset, model_path)
     if model_path is not None:
         path = model_path.expanduser() / "tokenizer.json"
@@ -112,7 +129,7 @@ def _ascii_unchanged(normalizer: dict[str, Any] | None) -> bool:
 class LengthCounter:
     """Exact `default`-template lengths, and an upper bound that needs no tokenizing."""
 
-    def __init__(self, tokenizer: Tokenizer, ref: TokenizerRef) -> None:
+    def __init__(self, tokenizer: Tokenizer, ref: TokenizerRef, era: RecipeEra = CURRENT) -> None:
         self.ref = ref
         self.tokenizer = tokenizer
         spec = json.loads(tokenizer.to_str())
@@ -121,18 +138,24 @@ class LengthCounter:
         self._ascii_safe = _ascii_unchanged(spec.get("normalizer"))
         self._encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
         # The constant slots of the template, each encoded on its own as LLaMA-Factory does.
-        user_tail = self._count("\nAssistant:")
+        user_tail = self._count(_USER_TAIL)
         newline = self._count("\n")
-        self.per_turn = 1 + user_tail + 1 + newline  # <eos> \nAssistant: ... <eos> \n
-        self.per_system = 1 + newline  # <eos> \n
+        if era == "2025":  # 0.9.2's: the tails are inside the user's and the system's one slot (pieces)
+            self.per_turn = 1 + newline  # ... <eos> \n
+            self.per_system = 0
+            self._user_end, self._system_end = _USER_TAIL, "\n"
+        else:
+            self.per_turn = 1 + user_tail + 1 + newline  # <eos> \nAssistant: ... <eos> \n
+            self.per_system = 1 + newline  # <eos> \n
+            self._user_end = self._system_end = ""
 
     @classmethod
-    def load(cls, preset: ModelPreset, model_path: Path | None = None) -> LengthCounter:
-        ref, path = tokenizer_file(preset, model_path)
+    def load(cls, preset: ModelPreset, model_path: Path | None = None, era: RecipeEra = CURRENT) -> LengthCounter:
+        ref, path = tokenizer_file(preset, model_path, era)
         from tokenizers import Tokenizer
 
         try:
-            return cls(Tokenizer.from_file(str(path)), ref)
+            return cls(Tokenizer.from_file(str(path)), ref, era)
         except Exception as exc:  # a corrupt or unsupported tokenizer.json
             raise DatasetError(f"cannot load the tokenizer {path}: {exc}: re-download or re-save it") from None
 
@@ -170,9 +193,9 @@ class LengthCounter:
 
     def bound(self, system: str, pairs: list[tuple[str, str]], instruction: str, input_: str) -> int:
         """At least the exact length; byte-level BPE only. instruction/input make the last query."""
-        total = self.fixed(len(pairs), bool(system))
+        total = self.fixed(len(pairs), bool(system)) + len(pairs) * len(self._user_end)
         if system:
-            total += len(_SYSTEM_HEAD) + self._nbytes(system)
+            total += len(_SYSTEM_HEAD) + self._nbytes(system) + len(self._system_end)
         for q, a in pairs[:-1]:
             total += len(_SAMPLE_HEAD) + self._nbytes(q) + self._nbytes(a)
         last_a = pairs[-1][1]
@@ -184,13 +207,13 @@ class LengthCounter:
         its literal); None when a normaliser may lengthen text. Valid only when no two fields share a key."""
         if self._normalizer is not None:
             return None
-        return self.fixed(turns, True) + len(_SYSTEM_HEAD) + turns * (len(_SAMPLE_HEAD) + 1) + json_bytes
+        heads = len(_SYSTEM_HEAD) + len(self._system_end) + turns * (len(_SAMPLE_HEAD) + len(self._user_end) + 1)
+        return self.fixed(turns, True) + heads + json_bytes
 
-    @staticmethod
-    def pieces(system: str, pairs: list[tuple[str, str]]) -> list[str]:
-        out = [_SYSTEM_HEAD + system] if system else []
+    def pieces(self, system: str, pairs: list[tuple[str, str]]) -> list[str]:
+        out = [_SYSTEM_HEAD + system + self._system_end] if system else []
         for q, a in pairs:
-            out.append(_SAMPLE_HEAD + q)
+            out.append(_SAMPLE_HEAD + q + self._user_end)
             if a:
                 out.append(a)
         return out

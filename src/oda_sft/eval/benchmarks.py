@@ -218,7 +218,6 @@ class EvalPreset:
     num_gpus: int
     max_num_workers: int
     accelerator: str  # `-a`: "vllm", or "" for none
-    reuse: bool  # the script passes -r
     pred_postprocessor: str = ""  # an opencompass.utils.text_postprocessors function, or a registered name
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     tokenizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -246,7 +245,7 @@ class EvalPreset:
         )
 
 
-def _vllm(name: str, sampling: dict[str, Any], workers: int, reuse: bool, post: str = "") -> EvalPreset:
+def _vllm(name: str, sampling: dict[str, Any], workers: int, post: str = "") -> EvalPreset:
     """ODA's scripts: VLLMwithChatTemplate, max_out_len 32768, batch 8, one GPU (tensor_parallel_size 1)."""
     return EvalPreset(
         name,
@@ -258,7 +257,6 @@ def _vllm(name: str, sampling: dict[str, Any], workers: int, reuse: bool, post: 
         num_gpus=1,
         max_num_workers=workers,
         accelerator="vllm",
-        reuse=reuse,
         pred_postprocessor=post,
         model_kwargs={"tensor_parallel_size": 1},
     )
@@ -266,10 +264,8 @@ def _vllm(name: str, sampling: dict[str, Any], workers: int, reuse: bool, post: 
 
 PROFILES: dict[str, EvalPreset] = {
     # ODA's test_llama*.sh and test_qwen*.sh: the same configs and settings.
-    "llama_qwen": _vllm("llama_qwen", {"temperature": 0}, workers=8, reuse=False),
-    "qwen3": _vllm(
-        "qwen3", {"temperature": 0.6, "top_p": 0.95, "top_k": 20}, 1, reuse=True, post="extract_non_reasoning_content"
-    ),
+    "llama_qwen": _vllm("llama_qwen", {"temperature": 0}, workers=8),
+    "qwen3": _vllm("qwen3", {"temperature": 0.6, "top_p": 0.95, "top_k": 20}, 1, post="extract_non_reasoning_content"),
     # The embedded tiny model on the CPU: OpenCompass's HF chat class, no GPU (the local runner asserts
     # enough GPUs), greedy and short; its tokenizer returns token_type_ids, which generate() refuses.
     "tiny": EvalPreset(
@@ -282,7 +278,6 @@ PROFILES: dict[str, EvalPreset] = {
         num_gpus=0,
         max_num_workers=1,
         accelerator="",
-        reuse=False,
         pred_postprocessor="gsm8k",  # the answer is the last number in the reply (OpenCompass's GSM8K rule)
         tokenizer_kwargs={"model_input_names": ["input_ids", "attention_mask"]},
         judged=False,

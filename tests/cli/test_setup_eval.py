@@ -232,3 +232,12 @@ def test_the_vllm_wheel_named_is_the_pinned_release() -> None:
     assert setup_eval.fork_pin("vllm") == "0.8.5" and setup_eval.fork_pin("lmdeploy") == "0.9.1"
     with pytest.raises(LookupError):
         setup_eval.fork_pin("opencompass")
+
+
+def test_the_clone_advice_quotes_a_path_with_a_space(cli: Cli, tmp_path: Path) -> None:
+    clone = tmp_path / "my clones" / "opencompass"
+    r = cli("setup-eval", "--fork", str(clone), "--dry-run")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    argv = shlex.split(r.err.split("`")[1])
+    assert argv[:4] == ["git", "clone", "https://github.com/OpenDataArena/opencompass", str(clone)], argv
+    assert argv[5:8] == ["git", "-C", str(clone)], argv

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -146,14 +147,14 @@ def scoring_problem(install: Install, names: Iterable[str]) -> str | None:
     names = set(names)
     for module, (bench, who, install_it) in SCORING_MODULES.items():
         if bench in names and module not in install.engines:
-            command = install_it.format(python=install.python)
+            command = install_it.format(python=shlex.quote(str(install.python)))  # a path may hold a space
             return f"{who} import {module}, which the OpenCompass environment of {install.program} lacks: `{command}`"
     if "ifeval" in names and not install.punkt_tab:
-        target = install.nltk_data[0] if install.nltk_data else "~/nltk_data"
+        target = shlex.quote(install.nltk_data[0]) if install.nltk_data else "~/nltk_data"
         where = ", ".join(install.nltk_data[:3]) + (" ..." if len(install.nltk_data) > 3 else "")
         return (f"IFEval counts sentences with nltk's punkt_tab model, which is in none of the folders nltk looks in "
                 f"({where}): fetch it on a machine with network into one it reads (or NLTK_DATA) with "
-                f"`{install.python} -m nltk.downloader -d {target} punkt_tab`")  # fmt: skip
+                f"`{shlex.quote(str(install.python))} -m nltk.downloader -d {target} punkt_tab`")  # fmt: skip
     return None
 
 

@@ -84,12 +84,13 @@ def _check_fork(fork: Path) -> None:
 
 def _check_clone(flag: str, clone: Path, repo: str, want: str) -> None:
     head = _query(["git", "-C", str(clone), "rev-parse", "HEAD"])
+    quoted = shlex.quote(str(clone))  # the advice is pasted into a shell: a path may hold a space
     if head is None or not (clone / "setup.py").is_file():
-        command = f"git clone https://github.com/{repo} {clone} && git -C {clone} checkout {want}"
+        command = f"git clone https://github.com/{repo} {quoted} && git -C {quoted} checkout {want}"
         raise UsageError(f"{flag} {clone} is not a clone of {repo}: `{command}`")
     if head != want:
         raise UsageError(f"{flag} {clone} is at {head[:12]}, not at {want[:12]}, the commit ODA pins: "
-                         f"`git -C {clone} checkout {want}`")  # fmt: skip
+                         f"`git -C {quoted} checkout {want}`")  # fmt: skip
 
 
 def fork_pin(name: str) -> str:

@@ -167,10 +167,11 @@ def client_missing(install: Install) -> str:
     which = "has lmdeploy 0.18 or later, which removed it" if "lmdeploy" in install.engines else "has no lmdeploy"
     lines = NODEPS.read_text(encoding="utf-8").splitlines()
     pins = " ".join(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))  # what setup-eval installs
+    python = shlex.quote(str(install.python))  # the advice is pasted into a shell: a path may hold a space
     return (
         f"Omni-MATH's evaluator sends its prompts with LMDeploy's client (lmdeploy.serve.openai.api_client), and "
         f"the OpenCompass environment of {install.program} {which}: install it there "
-        f"(`{install.python} -m pip install --no-deps {pins}`), or leave omni_math out of --benchmarks"
+        f"(`{python} -m pip install --no-deps {pins}`), or leave omni_math out of --benchmarks"
     )
 
 

@@ -112,6 +112,24 @@ def test_a_hub_dataset_counts_only_where_datasets_reads_it_offline(tmp_path: Pat
         _check(tmp_path, {**env, "HF_DATASETS_CACHE": str(tmp_path / "elsewhere")}, ("omni_math",))
 
 
+def test_the_datasets_cache_is_found_as_datasets_spells_it(tmp_path: Path) -> None:
+    """datasets 3.6.0 config.py:153-159: HF_HOME defaults to $XDG_CACHE_HOME/huggingface, `~` is expanded
+    (config.py:156, load.py:1359); a relative cache is relative to the work dir OpenCompass runs in."""
+    env = {"COMPASS_DATA_CACHE": str(tmp_path / "c"), "HOME": str(tmp_path)}
+    prepared = "KbsdJames___omni-math/default/0.0.0/abc"
+    (tmp_path / "hfd" / prepared).mkdir(parents=True)
+    _check(tmp_path, {**env, "HF_DATASETS_CACHE": "~/hfd"}, ("omni_math",))
+    (tmp_path / "hf" / "datasets" / prepared).mkdir(parents=True)
+    _check(tmp_path, {**env, "HF_HOME": "~/hf"}, ("omni_math",))
+    (tmp_path / "xdg" / "huggingface" / "datasets" / prepared).mkdir(parents=True)
+    _check(tmp_path, {**env, "XDG_CACHE_HOME": str(tmp_path / "xdg")}, ("omni_math",))
+    with pytest.raises(UsageError, match="KbsdJames/Omni-MATH"):
+        _check(tmp_path, env, ("omni_math",))  # ~/.cache/huggingface/datasets: empty
+    work = tmp_path / "work"
+    place = bd.hf_datasets_place("KbsdJames/Omni-MATH", {**env, "HF_DATASETS_CACHE": "rel"}, work)
+    assert place == work / "rel" / "KbsdJames___omni-math"
+
+
 def test_calm_is_linked_from_the_cache_into_the_work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMPASS_DATA_CACHE", str(tmp_path / "c"))
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -167,12 +167,23 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
 
 
-def hf_datasets_place(repo: str, env: Mapping[str, str]) -> Path:
+def _expanduser(path: str, env: Mapping[str, str]) -> str:
+    """os.path.expanduser for `~` and `~/...`, with env's HOME."""
+    if path == "~" or path.startswith("~/"):
+        return str(Path(env.get("HOME") or Path.home())) + path[1:]
+    return path
+
+
+def hf_datasets_place(repo: str, env: Mapping[str, str], work_dir: Path | None = None) -> Path:
     """Where datasets.load_dataset(repo) finds a copy offline (datasets 3.6.0 load.py, CachedDatasetModuleFactory,
     lines 1359-1368): HF_DATASETS_CACHE/<owner>___<snake-cased name>/<config>/<version>/<hash>/. Only there: with
-    HF_HUB_OFFLINE it never reads the Hub cache's snapshot (it raises `Couldn't reach ... on the Hub`)."""
-    home = Path(env.get("HF_HOME") or Path(env.get("HOME") or Path.home()) / ".cache" / "huggingface")
-    datasets_cache = Path(env.get("HF_DATASETS_CACHE") or home / "datasets")
+    HF_HUB_OFFLINE it never reads the Hub cache's snapshot (it raises `Couldn't reach ... on the Hub`). The cache
+    as datasets' config.py (lines 153-159) spells it, `~` expanded (load.py:1359); a relative one is relative to
+    the work dir OpenCompass runs in."""
+    home = _expanduser(env.get("HF_HOME", os.path.join(env.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")), env)
+    datasets_cache = Path(_expanduser(env.get("HF_DATASETS_CACHE", os.path.join(home, "datasets")), env))
+    if not datasets_cache.is_absolute() and work_dir is not None:
+        datasets_cache = work_dir / datasets_cache
     owner, _, name = repo.partition("/")
     return datasets_cache / f"{owner}___{_snake(name)}"
 
@@ -188,7 +199,7 @@ def missing(
     out = []
     for need in needs(preset, chosen):
         if need.hf_repo is not None:
-            place = hf_datasets_place(need.hf_repo, env)
+            place = hf_datasets_place(need.hf_repo, env, work_dir)
             if not _prepared(place):
                 out.append(Missing(need, (str(place),), None))
         elif need.path is not None:

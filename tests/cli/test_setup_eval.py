@@ -241,3 +241,52 @@ def test_the_clone_advice_quotes_a_path_with_a_space(cli: Cli, tmp_path: Path) -
     argv = shlex.split(r.err.split("`")[1])
     assert argv[:4] == ["git", "clone", "https://github.com/OpenDataArena/opencompass", str(clone)], argv
     assert argv[5:8] == ["git", "-C", str(clone)], argv
+
+
+def _fake_venv(venv: Path, stamp: str | None, pth: bool = False) -> None:
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin" / "opencompass").write_text("#!/bin/sh\n")
+    if stamp is not None:
+        (venv / setup_eval.STAMP).write_text(stamp + "\n")
+    if pth:
+        site = venv / "lib" / "python3.11" / "site-packages"
+        site.mkdir(parents=True)
+        (site / setup_eval.PTH_NAME).write_text("/training/site-packages\n")
+
+
+def test_a_pypi_venv_is_not_turned_into_the_forks_nor_the_other_way(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork's venv installs torch 2.6.0 and must not see the training venv through the PyPI venv's .pth; PyPI's
+    pins over the fork's would mix both. Refused, in a dry run too, with the command for a venv of its own."""
+    clone = _clone_at_pinned_commit(tmp_path, monkeypatch)
+    pypi, fork = tmp_path / "oc", tmp_path / "fork-venv"
+    _fake_venv(pypi, hashlib.sha256(setup_eval.PINS.read_bytes() + setup_eval.NODEPS.read_bytes()).hexdigest(), True)
+    _fake_venv(fork, f"fork {setup_eval._pinned_commit()} old-pins")
+    before = snapshot(tmp_path)
+    for args, kind in ((["--fork", str(clone), "--venv", str(pypi)], "PyPI's"), (["--venv", str(fork)], "ODA's fork")):
+        for dry in ([], ["--dry-run"]):
+            r = cli("setup-eval", *args, *dry)
+            assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and f"holds {kind}" in r.err, r.err
+            assert snapshot(tmp_path) == before
+            advice = shlex.split(r.err.split("`")[-2])
+            assert advice[:2] == ["oda-sft", "setup-eval"] and advice[-2] == "--venv" and advice[-1] != args[-1]
+            r = cli(*advice[1:], "--dry-run")  # the advice, as printed: a fresh venv of its own
+            assert r.code == 0 and shlex.join([setup_eval.sys.executable, "-m", "venv", advice[-1]]) in r.out, r.err
+    # without a stamp, a .pth says it is PyPI's
+    (pypi / setup_eval.STAMP).unlink()
+    r = cli("setup-eval", "--fork", str(clone), "--venv", str(pypi), "--dry-run")
+    assert r.code == 2 and "holds PyPI's" in r.err, r.err
+
+
+def test_a_rebuild_that_fails_leaves_no_stamp_of_the_build_before(cli: Cli, tmp_path: Path) -> None:
+    venv = tmp_path / "oc"
+    _fake_venv(venv, "sha256 of other pins")
+    (venv / "bin" / "python").write_text("#!/bin/sh\nexit 3\n")  # pip fails
+    (venv / "bin" / "python").chmod(0o755)
+    r = cli("setup-eval", "--venv", str(venv))
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert not (venv / setup_eval.STAMP).exists()
+    # the advice runs this very command again, into the same venv
+    assert shlex.split(r.err.split("`")[-2]) == ["oda-sft", "setup-eval", "--venv", str(venv)], r.err

@@ -173,6 +173,7 @@ def setup_eval(
     if target.exists() and not (target / "pyvenv.cfg").is_file():
         raise UsageError(f"{target} exists and is not a venv: name another --venv (nothing was changed)")
     if target.exists():
+        _check_kind(target, fork, vllm_fork, python)
         make = []  # a venv already: pip brings it to the pins
     if dry_run:
         for argv in make:
@@ -181,28 +182,54 @@ def setup_eval(
         for argv in pip:
             typer.echo(shlex.join(argv))
         return
+    stamp.unlink(missing_ok=True)  # a build that stops half-way is not taken for the one stamped before
+    again = _again(venv, python, fork, vllm_fork)
     for argv in make:
-        _run(argv, target)
+        _run(argv, target, again)
     if pth:
-        _write_pth(target, pth)
+        _write_pth(target, pth, again)
     for argv in pip:
-        _run(argv, target)
+        _run(argv, target, again)
     stamp.write_text(want + "\n", encoding="utf-8")
     say(f"built {target}: `oda-sft eval --opencompass {target}` runs it" + ("" if venv else " (and finds it alone)"))
 
 
-def _run(argv: list[str], target: Path) -> None:
+def _check_kind(target: Path, fork: Path | None, vllm_fork: Path | None, python: str | None) -> None:
+    """PyPI's OpenCompass lends the training venv's torch through a .pth; the fork installs its own torch 2.6.0 and
+    must not see the training venv: one venv is never turned into the other (a stamp or a .pth says which it is)."""
+    stamp = target / STAMP
+    built = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else ""
+    if built:
+        was_fork = built.startswith("fork ")
+    else:  # no stamp: only a .pth tells it (a venv of the user's own is left to pip, as before)
+        was_fork = fork is not None and not any(target.glob(f"lib/python*/site-packages/{PTH_NAME}"))
+    if was_fork != (fork is not None):
+        kind = "ODA's fork" if was_fork else "PyPI's OpenCompass (with a .pth to the training venv)"
+        argv = ["oda-sft", "setup-eval", *(["--fork", str(fork)] if fork else []),
+                *(["--vllm-fork", str(vllm_fork)] if vllm_fork else []), *(["--python", python] if python else []),
+                "--venv", f"{target}-fork" if fork else f"{target}-pypi"]  # fmt: skip
+        raise UsageError(f"{target} holds {kind}, and one venv is not turned into the other (nothing was changed): "
+                         f"build it in another, `{shlex.join(argv)}`")  # fmt: skip
+
+
+def _again(venv: Path | None, python: str | None, fork: Path | None, vllm_fork: Path | None) -> str:
+    """This very command, for the advice to run it again."""
+    flags = [("--venv", venv), ("--python", python), ("--fork", fork), ("--vllm-fork", vllm_fork)]
+    return shlex.join(["oda-sft", "setup-eval", *(w for f, v in flags if v is not None for w in (f, str(v)))])
+
+
+def _run(argv: list[str], target: Path, again: str) -> None:
     from oda_sft.util import subproc
 
     say(f"running: {shlex.join(argv)}")
     if subproc.run_inherited(argv) != 0:
         raise UsageError(f"`{shlex.join(argv)}` failed (its output is above); {target} is incomplete: run "
-                         "`oda-sft setup-eval` again once the cause is fixed")  # fmt: skip
+                         f"`{again}` again once the cause is fixed")  # fmt: skip
 
 
-def _write_pth(venv: Path, training_purelib: str) -> None:
+def _write_pth(venv: Path, training_purelib: str, again: str) -> None:
     """Before pip runs, so pip counts the training venv's torch and transformers as installed."""
     purelib = _query([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
     if purelib is None:
-        raise UsageError(f"{venv}/bin/python does not run: remove {venv} and run `oda-sft setup-eval` again")
+        raise UsageError(f"{venv}/bin/python does not run: remove {venv} and run `{again}` again")
     (Path(purelib) / PTH_NAME).write_text(training_purelib + "\n", encoding="utf-8")

@@ -38,6 +38,9 @@ def _run_counting_heavy(args: list[str]) -> subprocess.CompletedProcess[str]:
         # Registered, never measured: a dry run must not load a tokenizer (or build the tiny model) to decide.
         ["train", "--model", "tiny", "--dataset", "unmeasured", "--dry-run"],
         ["train", "--model", "llama", "--dataset", "unmeasured", "--dry-run"],
+        # The 2025 era measures with its own template (data/measure/token_counter.py): still nothing loaded.
+        ["train", "--model", "tiny", "--dataset", "unmeasured", "--recipe", "2025", "--dry-run"],
+        ["train", "--model", "llama", "--dataset", "unmeasured", "--recipe", "2025", "--dry-run"],
         ["sweep", "--model", "qwen", "--datasets", "unmeasured,oda_demo", "--seeds", "1,2", "--dry-run"],
     ],
 )

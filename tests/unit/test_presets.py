@@ -99,3 +99,12 @@ def test_every_profile_is_used_and_every_benchmark_config_belongs_to_a_profile()
     assert {p.eval_profile for p in PRESETS.values()} == set(benchmarks.PROFILES)
     assert all(set(b.configs) <= set(benchmarks.PROFILES) for b in benchmarks.BENCHMARKS)
     assert all(name == p.profile for name, p in benchmarks.PROFILES.items())
+
+
+def test_the_tiny_suites_run_what_docs_eval_md_says() -> None:
+    """`--suite general` is DROP alone, `all` the arithmetic benchmark; IFEval (nltk's punkt_tab, fetched from
+    GitHub) and Omni-MATH (a judge server) run only when named in --benchmarks."""
+    tiny = EVAL_PRESETS["tiny"]
+    assert [b.name for b in tiny.suite("general")] == ["drop"]
+    assert [b.name for b in tiny.suite("all")] == ["arithmetic"]
+    assert {"ifeval", "omni_math"} <= {b.name for b in tiny.benchmarks}

@@ -281,10 +281,11 @@ PROFILES: dict[str, EvalPreset] = {
         pred_postprocessor="gsm8k",  # the answer is the last number in the reply (OpenCompass's GSM8K rule)
         tokenizer_kwargs={"model_input_names": ["input_ids", "attention_mask"]},
         judged=False,
-        # OpenCompass runs --datasets or one --custom-dataset-path, not both: DROP and IFEval run on their own.
-        named_only=frozenset({"drop", "ifeval"}),
-        # Scored by a judge server the CPU cannot serve: only with --benchmarks omni_math and a --judge-url.
-        asked_only=frozenset({"omni_math"}),
+        # OpenCompass runs --datasets or one --custom-dataset-path, not both: DROP runs on its own.
+        named_only=frozenset({"drop"}),
+        # Scored by a judge server the CPU cannot serve: only with --benchmarks omni_math and a --judge-url. IFEval's
+        # scoring needs nltk's punkt_tab, fetched from GitHub: `--suite general` stays DROP alone (docs/eval.md).
+        asked_only=frozenset({"omni_math", "ifeval"}),
     ),
 }
 

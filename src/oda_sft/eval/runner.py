@@ -154,8 +154,9 @@ def check_install(
         needs.add("lmdeploy")  # the fork's judge model configs run on LMDeploy (TurboMind)
     missing = sorted(needs - install.engines)
     if missing:
+        command = shlex.join([str(install.python), "-m", "pip", "install", *missing])
         raise UsageError(f"the OpenCompass environment of {install.program} has no {', '.join(missing)}: install "
-                         f"it there ({install.python} -m pip install {' '.join(missing)})")  # fmt: skip
+                         f"it there (`{command}`)")  # fmt: skip
     if omni.judged(chosen) and not install.lmdeploy_client:
         raise UsageError(omni.client_missing(install))
     scoring = scoring_problem(install, (b.name for b in chosen))

@@ -200,10 +200,10 @@ class Captured:
     stderr: str
 
 
-def capture(argv: list[str], timeout_s: float = 10.0) -> Captured | None:
+def capture(argv: list[str], timeout_s: float = 10.0, cwd: Path | None = None) -> Captured | None:
     """Run a short query and capture its output; None when the program is missing or hangs."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return Captured(done.returncode, done.stdout, done.stderr)

@@ -39,7 +39,6 @@ _isolated_env  # tests/conftest.py
 _fresh_cache  # tests/unit/test_data_hashing.py
 _own_cache  # tests/unit/test_tokenized_cache.py
 llama_tokenizer  # tests/cli/test_estimate_cli.py
-pytestmark  # tests/integration/test_eval_real.py and others: a module's marks (its xdist_group)
 
 # http.server calls a request handler's methods and reads its settings by name (tests/hubstub.py, tests/judgestub.py).
 _.protocol_version

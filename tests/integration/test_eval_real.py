@@ -27,10 +27,6 @@ from hubstub import Hub, serve
 from realproc import kill_tree, manifest, marked, oda_sft, offline_env, opencompass_program, start, tail
 from tracker_readers import need, tensorboard_scalars
 
-# Its tests share a module fixture that trains the tiny run they evaluate: one xdist worker runs
-# them all (--dist loadgroup, pyproject.toml), so it is set up once, not on each worker that draws a test.
-pytestmark = pytest.mark.xdist_group("eval_real")
-
 RUN = Path("saves/tiny/full/sft-oda_demo/seed-42")
 DATA_CACHE = REPO / "tests" / "fixtures" / "opencompass_data"  # DROP in its real layout (its README says whence)
 

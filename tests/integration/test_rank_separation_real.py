@@ -28,10 +28,6 @@ import pytest
 from conftest import REPO
 from realproc import manifest, oda_sft, opencompass_program
 
-# Its tests share a module fixture that trains and evaluates four runs: one xdist worker runs
-# them all (--dist loadgroup, pyproject.toml), so it is set up once, not on each worker that draws a test.
-pytestmark = pytest.mark.xdist_group("rank_separation_real")
-
 SEEDS = (1, 2)
 QUESTIONS = 36
 BENCHMARK = REPO / "src" / "oda_sft" / "eval" / "data" / "oda_sft_arithmetic.jsonl"

@@ -25,10 +25,6 @@ from oda_sft.runs.outdir import checkpoint_is_complete
 from conftest import REPO
 from realproc import descendants, kill_tree, manifest, offline_env, signal_all
 
-# Its tests share a module fixture that trains the uninterrupted reference run: one xdist worker runs
-# them all (--dist loadgroup, pyproject.toml), so it is set up once, not on each worker that draws a test.
-pytestmark = pytest.mark.xdist_group("resume_epochs")
-
 RUN = Path("tiny/full/sft-oda_demo/seed-42")
 TIMEOUT_S = 900
 

@@ -21,10 +21,6 @@ import pytest
 
 from realproc import ODA_SFT, env_without_venv, free_port, system_missing, tail
 
-# Its tests share a module fixture that starts a Slurm cluster: one xdist worker runs
-# them all (--dist loadgroup, pyproject.toml), so it is set up once, not on each worker that draws a test.
-pytestmark = pytest.mark.xdist_group("slurm_cluster")
-
 HERE = Path(__file__).resolve().parent / "slurm"
 TOOLS = ("slurmd", "slurmctld", "munged", "munge", "unmunge", "sbatch", "scontrol", "sinfo", "scancel")
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL"}

@@ -23,9 +23,18 @@ setup() {
   want="$(cat pyproject.toml scripts/constraints-cpu.txt | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    # uv (from PyPI, into this venv) installs the same packages as pip (pip freeze of both: identical but
+    # for uv itself) and downloads in parallel: `setup` took 137 s on a clean 2-core machine, 288 s with pip.
+    # It compiles no .pyc at install (pip compiles all 22,000 files): each is written when first imported.
+    # It reads no pip.conf: ODA_SFT_NO_UV=1 installs with pip (a mirror set there, or uv does not install).
+    # The layered venvs below stay on pip: uv does not count what their .pth file adds as installed.
+    local install=("$VENV/bin/python" -m pip install --quiet)
+    if [ -z "${ODA_SFT_NO_UV:-}" ] && "$VENV/bin/python" -m pip install --quiet uv; then
+      install=("$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python")
+    fi
     # torch first, pinned, so nothing later pulls a different build.
-    "$VENV/bin/python" -m pip install --quiet -c scripts/constraints-cpu.txt torch torchvision torchaudio
-    "$VENV/bin/python" -m pip install --quiet -c scripts/constraints-cpu.txt -e '.[dev]'
+    "${install[@]}" -c scripts/constraints-cpu.txt torch torchvision torchaudio
+    "${install[@]}" -c scripts/constraints-cpu.txt -e '.[dev]'
     echo "$want" > "$stamp"
   fi
 }

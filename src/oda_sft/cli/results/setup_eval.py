@@ -193,8 +193,10 @@ def setup_eval(
     stamp.write_text(want + "\n", encoding="utf-8")
     say(f"built {target}: `oda-sft eval --opencompass {target}` runs it" + ("" if venv else " (and finds it alone)"))
     if fork is not None:  # from GitHub, which pip's pins cannot reach: eval names each when a benchmark needs it
-        say("not installed (their sources are on GitHub): human_eval for HumanEval, evalplus for HumanEval+ and "
-            "nltk's punkt_tab for IFEval; eval checks each before it starts and names the command that adds it")
+        say(
+            "not installed (their sources are on GitHub): human_eval for HumanEval, evalplus for HumanEval+ and "
+            "nltk's punkt_tab for IFEval; eval checks each before it starts and names the command that adds it"
+        )
 
 
 def _check_kind(target: Path, fork: Path | None, vllm_fork: Path | None, python: str | None) -> None:

@@ -78,7 +78,8 @@ def handle_errors() -> Iterator[None]:
     except KeyboardInterrupt as exc:
         if debug_enabled():
             raise
-        signum = getattr(exc, "signum", signal.SIGINT)  # util/signals.Interrupted carries the signal
+        # signals.Interrupted carries its signal; a bare KeyboardInterrupt (a library re-raised it): the one received
+        signum = getattr(exc, "signum", None) or signals.received() or signal.SIGINT
         raise SystemExit(signals.report(signum)) from None
     except Exception as exc:
         if debug_enabled():

@@ -40,3 +40,23 @@ def test_each_error_exits_with_its_code(
         raise error("the problem:\n  the fix")
     assert exited.value.code == code
     assert capsys.readouterr().err == "error: the problem: the fix\n"
+
+
+def test_a_bare_keyboard_interrupt_reports_the_signal_oda_sft_received(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library that catches oda-sft's Interrupted(SIGTERM) and raises a plain KeyboardInterrupt must not turn a
+    SIGTERM into 'interrupted by SIGINT', exit 130."""
+    import signal
+
+    from oda_sft.util import signals
+
+    monkeypatch.setattr(signals, "_received", [signal.SIGTERM])
+    with pytest.raises(SystemExit) as exited, handle_errors():
+        raise KeyboardInterrupt
+    assert exited.value.code == 143
+    assert capsys.readouterr().err == "error: interrupted by SIGTERM\n"
+    monkeypatch.setattr(signals, "_received", [])
+    with pytest.raises(SystemExit) as exited, handle_errors():
+        raise KeyboardInterrupt  # Ctrl-C outside oda-sft's own handler
+    assert exited.value.code == 130

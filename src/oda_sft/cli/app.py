@@ -108,7 +108,9 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt in its own code into Abort
         cause = exc.__cause__ or exc.__context__
-        return signals.report(cause.signum if isinstance(cause, signals.Interrupted) else signal.SIGINT)
+        if isinstance(cause, signals.Interrupted):
+            return signals.report(cause.signum)
+        return signals.report(signals.received() or signal.SIGINT)  # a library re-raised a bare KeyboardInterrupt
     except signals.Interrupted as exc:  # a signal outside any command's error handling (while parsing)
         return signals.report(exc.signum)
     except SystemExit as exc:

@@ -20,11 +20,34 @@ _INTEGRATION = Path(__file__).resolve().parent / "integration"
 _UNIT = Path(__file__).resolve().parent / "unit"
 
 
+# The real-process modules that take longest (seconds of one worker in a clean-clone CI run, 2026-12-07), run
+# first: with `--dist loadfile --no-loadscope-reorder` (pyproject) each worker draws whole modules in this order,
+# so the 640 s one does not start last while the other worker idles. Longest first, the rest as collected.
+_SLOW_FIRST = (
+    "test_rank_separation_real.py",  # 641
+    "test_eval_real.py",  # 357
+    "test_resume_epochs.py",  # 224
+    "test_run_lifecycle.py",  # 165
+    "test_trackers_real.py",  # 113
+    "test_profile_math.py",  # 107
+    "test_advice_real.py",  # 102
+    "test_runs_real.py",  # 91
+    "test_eval_omni_real.py",  # 90
+    "test_recipe_eras.py",  # 85
+    "test_bench_tiny.py",  # 70
+    "test_tokenized_cache_real.py",  # 58
+    "test_resume_data_identity.py",  # 53
+    "test_eval_ifeval_real.py",  # 50
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration runs the real trainer or real processes: mark it."""
+    """Everything under tests/integration runs the real trainer or real processes: mark it; slowest first."""
     for item in items:
         if _INTEGRATION in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    rank = {name: i for i, name in enumerate(_SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))  # stable: the rest as collected
 
 
 def _no_processes(*_args: object, **_kwargs: object) -> NoReturn:

@@ -75,9 +75,19 @@ def _repo_cache(repo_id: str, repo_type: str = "dataset") -> Path:
 
 
 def _record_dir(repo_id: str, repo_type: str) -> Path:
-    # oda-sft's own records; datasets keep the folder they had before models came through here too.
+    # oda-sft's own records of what a Hugging Face cache holds; datasets keep the folder they had before models
+    # came through here too. Another cache than the default one (HF_HUB_CACHE, HF_HOME) keeps records of its own.
     key = repo_id.replace("/", "--")
-    return cache_dir() / "hub" / (key if repo_type == "dataset" else f"{repo_type}s--{key}")
+    root = cache_dir() / "hub"
+    here = hub_cache()
+    if here != _default_hub_cache():
+        root = root / "caches" / hashlib.sha256(str(here.absolute()).encode()).hexdigest()[:16]
+    return root / (key if repo_type == "dataset" else f"{repo_type}s--{key}")
+
+
+def _default_hub_cache() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
 
 
 def _listing_path(repo_id: str, sha: str, repo_type: str = "dataset") -> Path:
